@@ -1,0 +1,205 @@
+using ILGPU;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>
+/// The convolution kernels. Every convolution of the model is a valid cross-correlation:
+/// Conv2d forward and ConvTranspose2d's input gradient directly, ConvTranspose2d forward and Conv2d's
+/// input gradient on a zero-padded input with flipped, transposed weights (<see cref="Pad"/>,
+/// <see cref="FlipTranspose"/>). Weight gradients of both layers are <see cref="WeightGradPartials"/>.
+/// </summary>
+public static class ConvKernels
+{
+    /// <summary>Each thread of <see cref="ValidConv"/> computes TileChannels x TileWidth outputs in registers.</summary>
+    public const int TileChannels = 4, TileWidth = 4;
+
+    public static int ValidConvThreads(in ConvShape s) =>
+        s.Batch * DivUp(s.OutChannels, TileChannels) * s.OutHeight * DivUp(s.OutWidth, TileWidth);
+
+    /// <summary>
+    /// output[b, o, y, x] = epilogue(sum_{i, u, v} input[b, i, y+u, x+v] * weight[o, i, u, v]).
+    /// One thread: 4 output channels x 4 adjacent columns of one row; the tile past the edge reads a
+    /// clamped (valid) address and skips its store, so the inner loop has no branches.
+    /// </summary>
+    public static void ValidConv(
+        Index1D index, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, h = s.InHeight, w = s.InWidth;
+        int colTiles = DivUp(wo, TileWidth), chanTiles = DivUp(s.OutChannels, TileChannels);
+        int t = index;
+        int x0 = (t % colTiles) * TileWidth; t /= colTiles;
+        int y = t % ho; t /= ho;
+        int o0 = (t % chanTiles) * TileChannels;
+        int b = t / chanTiles;
+
+        int xa = x0, xb = Min(x0 + 1, wo - 1), xc = Min(x0 + 2, wo - 1), xd = Min(x0 + 3, wo - 1);
+        int kk = k * k, wPerOut = s.InChannels * kk;
+        int wa = o0 * wPerOut, wb = Min(o0 + 1, s.OutChannels - 1) * wPerOut;
+        int wc = Min(o0 + 2, s.OutChannels - 1) * wPerOut, wd = Min(o0 + 3, s.OutChannels - 1) * wPerOut;
+
+        float a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+        float a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+        for (int i = 0; i < s.InChannels; i++)
+        {
+            int inPlane = ((b * s.InChannels + i) * h + y) * w;
+            int wi = i * kk;
+            for (int u = 0; u < k; u++)
+            {
+                int row = inPlane + u * w;
+                int wu = wi + u * k;
+                for (int v = 0; v < k; v++)
+                {
+                    float p0 = input[row + xa + v], p1 = input[row + xb + v];
+                    float p2 = input[row + xc + v], p3 = input[row + xd + v];
+                    int wv = wu + v;
+                    float q0 = weight[wa + wv], q1 = weight[wb + wv], q2 = weight[wc + wv], q3 = weight[wd + wv];
+                    a00 += q0 * p0; a01 += q0 * p1; a02 += q0 * p2; a03 += q0 * p3;
+                    a10 += q1 * p0; a11 += q1 * p1; a12 += q1 * p2; a13 += q1 * p3;
+                    a20 += q2 * p0; a21 += q2 * p1; a22 += q2 * p2; a23 += q2 * p3;
+                    a30 += q3 * p0; a31 += q3 * p1; a32 += q3 * p2; a33 += q3 * p3;
+                }
+            }
+        }
+
+        StoreRow(s, b, o0, y, x0, a00, a01, a02, a03, bias, mask, flags, output);
+        StoreRow(s, b, o0 + 1, y, x0, a10, a11, a12, a13, bias, mask, flags, output);
+        StoreRow(s, b, o0 + 2, y, x0, a20, a21, a22, a23, bias, mask, flags, output);
+        StoreRow(s, b, o0 + 3, y, x0, a30, a31, a32, a33, bias, mask, flags, output);
+    }
+
+    static void StoreRow(
+        ConvShape s, int b, int o, int y, int x0, float c0, float c1, float c2, float c3,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        if (o >= s.OutChannels) return;
+        int wo = s.OutWidth;
+        int at = ((b * s.OutChannels + o) * s.OutHeight + y) * wo + x0;
+        Epilogue.Store(output, at, c0, o, bias, mask, flags);
+        if (x0 + 1 < wo) Epilogue.Store(output, at + 1, c1, o, bias, mask, flags);
+        if (x0 + 2 < wo) Epilogue.Store(output, at + 2, c2, o, bias, mask, flags);
+        if (x0 + 3 < wo) Epilogue.Store(output, at + 3, c3, o, bias, mask, flags);
+    }
+
+    /// <summary>
+    /// output (planes, H+2p, W+2p) = input (planes, H, W) surrounded by p zeros, so that a "full"
+    /// convolution becomes a valid one. One thread per output element.
+    /// </summary>
+    public static void Pad(Index1D index, ArrayView<float> input, int height, int width, int pad, ArrayView<float> output)
+    {
+        int pw = width + 2 * pad, ph = height + 2 * pad;
+        int t = index;
+        int x = t % pw - pad; t /= pw;
+        int y = t % ph - pad;
+        int plane = t / ph;
+        output[index] = x >= 0 && x < width && y >= 0 && y < height
+            ? input[(plane * height + y) * width + x]
+            : 0f;
+    }
+
+    /// <summary>output[q, p, u, v] = weight[p, q, K-1-u, K-1-v] for weight (P, Q, K, K).</summary>
+    public static void FlipTranspose(Index1D index, ArrayView<float> weight, int p, int q, int k, ArrayView<float> output)
+    {
+        int t = index;
+        int v = t % k; t /= k;
+        int u = t % k; t /= k;
+        int pi = t % p;
+        int qi = t / p;
+        output[index] = weight[((pi * q + qi) * k + (k - 1 - u)) * k + (k - 1 - v)];
+    }
+
+    public static int WeightGradThreads(in ConvShape s, int chunks) =>
+        DivUp(s.OutChannels, TileChannels) * DivUp(s.InChannels, TileChannels) * s.Kernel * s.Kernel * chunks;
+
+    /// <summary>
+    /// Partial weight gradient over one slice of the batch:
+    /// partials[c, o, i, u, v] = sum_{b in chunk c, y, x} grad[b, o, y, x] * input[b, i, y+u, x+v]
+    /// for grad (B, Out, Ho, Wo) and input (B, In, H, W) of shape <paramref name="s"/>.
+    /// One thread owns a 4 (o) x 4 (i) tile of one tap (u, v) of one chunk: no atomics; the chunks are
+    /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>.
+    /// </summary>
+    public static void WeightGradPartials(
+        Index1D index, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+    {
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
+        int oTiles = DivUp(oc, TileChannels), iTiles = DivUp(ic, TileChannels);
+        int t = index;
+        int v = t % k; t /= k;
+        int u = t % k; t /= k;
+        int i0 = (t % iTiles) * TileChannels; t /= iTiles;
+        int o0 = (t % oTiles) * TileChannels;
+        int chunk = t / oTiles;
+
+        int perChunk = DivUp(s.Batch, chunks);
+        int bStart = chunk * perChunk, bEnd = Min(bStart + perChunk, s.Batch);
+        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth;
+        int gPlane = ho * wo, xPlane = h * w;
+        int ob = Min(o0 + 1, oc - 1), occ = Min(o0 + 2, oc - 1), od = Min(o0 + 3, oc - 1);
+        int ib = Min(i0 + 1, ic - 1), icc = Min(i0 + 2, ic - 1), id = Min(i0 + 3, ic - 1);
+
+        float a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+        float a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+        for (int b = bStart; b < bEnd; b++)
+        {
+            int g0 = (b * oc + o0) * gPlane, g1 = (b * oc + ob) * gPlane;
+            int g2 = (b * oc + occ) * gPlane, g3 = (b * oc + od) * gPlane;
+            int x0 = (b * ic + i0) * xPlane + u * w + v, x1 = (b * ic + ib) * xPlane + u * w + v;
+            int x2 = (b * ic + icc) * xPlane + u * w + v, x3 = (b * ic + id) * xPlane + u * w + v;
+            for (int y = 0; y < ho; y++)
+            {
+                int gRow = y * wo, xRow = y * w;
+                for (int x = 0; x < wo; x++)
+                {
+                    float p0 = grad[g0 + gRow + x], p1 = grad[g1 + gRow + x];
+                    float p2 = grad[g2 + gRow + x], p3 = grad[g3 + gRow + x];
+                    float q0 = input[x0 + xRow + x], q1 = input[x1 + xRow + x];
+                    float q2 = input[x2 + xRow + x], q3 = input[x3 + xRow + x];
+                    a00 += p0 * q0; a01 += p0 * q1; a02 += p0 * q2; a03 += p0 * q3;
+                    a10 += p1 * q0; a11 += p1 * q1; a12 += p1 * q2; a13 += p1 * q3;
+                    a20 += p2 * q0; a21 += p2 * q1; a22 += p2 * q2; a23 += p2 * q3;
+                    a30 += p3 * q0; a31 += p3 * q1; a32 += p3 * q2; a33 += p3 * q3;
+                }
+            }
+        }
+
+        int kk = k * k, tap = u * k + v, baseOffset = chunk * oc * ic * kk;
+        StoreGradRow(partials, baseOffset, o0, i0, oc, ic, kk, tap, a00, a01, a02, a03);
+        StoreGradRow(partials, baseOffset, o0 + 1, i0, oc, ic, kk, tap, a10, a11, a12, a13);
+        StoreGradRow(partials, baseOffset, o0 + 2, i0, oc, ic, kk, tap, a20, a21, a22, a23);
+        StoreGradRow(partials, baseOffset, o0 + 3, i0, oc, ic, kk, tap, a30, a31, a32, a33);
+    }
+
+    static void StoreGradRow(
+        ArrayView<float> partials, int baseOffset, int o, int i0, int oc, int ic, int kk, int tap,
+        float c0, float c1, float c2, float c3)
+    {
+        if (o >= oc) return;
+        int at = baseOffset + (o * ic + i0) * kk + tap;
+        partials[at] = c0;
+        if (i0 + 1 < ic) partials[at + kk] = c1;
+        if (i0 + 2 < ic) partials[at + 2 * kk] = c2;
+        if (i0 + 3 < ic) partials[at + 3 * kk] = c3;
+    }
+
+    /// <summary>
+    /// partials[c, ch] = sum_{b in chunk c, spatial} grad[b, ch, .]: the bias gradient before the fixed-order
+    /// sum over chunks. One thread per (chunk, channel).
+    /// </summary>
+    public static void ChannelSumPartials(
+        Index1D index, ArrayView<float> grad, int batch, int channels, int plane, int chunks, ArrayView<float> partials)
+    {
+        int ch = index % channels, chunk = index / channels;
+        int perChunk = DivUp(batch, chunks);
+        int bEnd = Min(chunk * perChunk + perChunk, batch);
+        float sum = 0;
+        for (int b = chunk * perChunk; b < bEnd; b++)
+        {
+            int start = (b * channels + ch) * plane;
+            for (int j = 0; j < plane; j++) sum += grad[start + j];
+        }
+        partials[index] = sum;
+    }
+
+    internal static int DivUp(int a, int b) => (a + b - 1) / b;
+    internal static int Min(int a, int b) => a < b ? a : b;
+}

@@ -1,0 +1,37 @@
+using ILGPU;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>
+/// What a kernel does to each output after its sum: the fusions that save a pass over memory.
+/// Applied in this order: bias, accumulate into the existing output, ReLU, sigmoid, mask.
+/// </summary>
+[Flags]
+public enum EpilogueFlags
+{
+    None = 0,
+    /// <summary>Add bias[channel] (conv) or bias[column] (GEMM).</summary>
+    Bias = 1,
+    /// <summary>Add the value already in the output (gradient of a tensor that feeds two layers).</summary>
+    Accumulate = 2,
+    Relu = 4,
+    Sigmoid = 8,
+    /// <summary>Keep the value only where mask[i] &gt; 0: ReLU's backward, fused into the producer of the gradient.</summary>
+    MaskPositive = 16,
+}
+
+internal static class Epilogue
+{
+    /// <summary>Finishes one output element; <paramref name="channel"/> indexes the bias.</summary>
+    public static void Store(
+        ArrayView<float> output, int index, float sum, int channel,
+        ArrayView<float> bias, ArrayView<float> mask, int flags)
+    {
+        if ((flags & (int)EpilogueFlags.Bias) != 0) sum += bias[channel];
+        if ((flags & (int)EpilogueFlags.Accumulate) != 0) sum += output[index];
+        if ((flags & (int)EpilogueFlags.Relu) != 0) sum = sum > 0f ? sum : 0f;
+        if ((flags & (int)EpilogueFlags.Sigmoid) != 0) sum = 1f / (1f + MathF.Exp(-sum));
+        if ((flags & (int)EpilogueFlags.MaskPositive) != 0 && !(mask[index] > 0f)) sum = 0f;
+        output[index] = sum;
+    }
+}

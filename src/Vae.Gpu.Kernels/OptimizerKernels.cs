@@ -1,0 +1,49 @@
+using ILGPU;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>Adam's hyperparameters for one step; the bias corrections depend on the step number.</summary>
+public readonly struct AdamStep
+{
+    public readonly float LearningRate, Beta1, Beta2, Epsilon, BiasCorrection1, BiasCorrection2;
+
+    public AdamStep(float learningRate, float beta1, float beta2, float epsilon, long step)
+    {
+        LearningRate = learningRate; Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon;
+        BiasCorrection1 = (float)(1 - Math.Pow(beta1, step));
+        BiasCorrection2 = (float)(1 - Math.Pow(beta2, step));
+    }
+}
+
+public static class OptimizerKernels
+{
+    /// <summary>
+    /// PyTorch's Adam, in place over every parameter at once:
+    /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
+    /// </summary>
+    public static void Adam(
+        Index1D index, AdamStep h, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
+    {
+        float g = grad[index];
+        float mi = h.Beta1 * m[index] + (1f - h.Beta1) * g;
+        float vi = h.Beta2 * v[index] + (1f - h.Beta2) * g * g;
+        m[index] = mi;
+        v[index] = vi;
+        float denom = MathF.Sqrt(vi) / MathF.Sqrt(h.BiasCorrection2) + h.Epsilon;
+        param[index] -= h.LearningRate / h.BiasCorrection1 * mi / denom;
+    }
+}
+
+public static class DataKernels
+{
+    /// <summary>
+    /// output[j, p] = images[order[first + j], p] / 255: one batch gathered from the uploaded data set and
+    /// scaled to [0, 1] on the device.
+    /// </summary>
+    public static void GatherImages(
+        Index1D index, ArrayView<byte> images, ArrayView<int> order, int first, int pixels, ArrayView<float> output)
+    {
+        int j = index / pixels, p = index - j * pixels;
+        output[index] = images[order[first + j] * pixels + p] * (1f / 255f);
+    }
+}

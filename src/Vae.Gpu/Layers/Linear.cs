@@ -1,0 +1,83 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Layers;
+
+/// <summary>PyTorch's Linear, y = x W^T + b with W (Out, In), activation fused; every product is one GEMM.</summary>
+public sealed class Linear : IDisposable
+{
+    readonly ComputeDevice _device;
+    readonly Workspace _output, _inputGrad;
+    Tensor? _input;
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public Activation Activation { get; }
+    public Parameter Weight { get; }
+    public Parameter Bias { get; }
+    public Tensor? Output { get; private set; }
+
+    public static IEnumerable<(string, int[])> Specs(string name, int inFeatures, int outFeatures) => new[]
+    {
+        ($"{name}.weight", new[] { outFeatures, inFeatures }),
+        ($"{name}.bias", new[] { outFeatures }),
+    };
+
+    public Linear(ParameterStore store, string name, int inFeatures, int outFeatures, Activation activation)
+    {
+        _device = store.Device;
+        InFeatures = inFeatures; OutFeatures = outFeatures; Activation = activation;
+        Weight = store[$"{name}.weight"]; Bias = store[$"{name}.bias"];
+        _output = new(_device); _inputGrad = new(_device);
+    }
+
+    /// <summary>x (B, In) (any shape whose trailing axes hold In values) -> (B, Out).</summary>
+    public Tensor Forward(Tensor x)
+    {
+        int b = x.Shape[0];
+        _input = x;
+        Output = _output.Get(b, OutFeatures);
+        // A[b, f] = x[b * In + f]; B[f, o] = W[o * In + f].
+        var s = new GemmShape(b, OutFeatures, InFeatures, InFeatures, 1, 1, InFeatures);
+        _device.Ops.Gemm(s, x.View, Weight.Value.View, Bias.Value.View, null, EpilogueFlags.Bias | Conv2d.ActivationFlags(Activation), Output.View);
+        return Output;
+    }
+
+    /// <summary>Sets dW = dPre^T x and db = sum dPre over the batch.</summary>
+    public void BackwardParameters(Tensor dPre)
+    {
+        var x = _input ?? throw new InvalidOperationException("Backward before Forward");
+        int b = x.Shape[0];
+        // dW[o, f] = sum_b dPre[b, o] x[b, f]: A[o, b] = dPre[b * Out + o], B[b, f] = x[b * In + f].
+        var s = new GemmShape(OutFeatures, InFeatures, b, 1, OutFeatures, InFeatures, 1);
+        _device.Ops.Gemm(s, dPre.View, x.View, null, null, EpilogueFlags.None, Weight.Grad.View);
+        _device.Ops.ChannelSum(dPre.View, b, OutFeatures, 1, Bias.Grad.View);
+    }
+
+    /// <summary>
+    /// dx (B, In) = dPre W, written into <paramref name="dx"/>, or added to it when
+    /// <paramref name="accumulate"/> (two heads reading one input); masked by a ReLU output when given.
+    /// </summary>
+    public void BackwardInput(Tensor dPre, Tensor dx, bool accumulate, Tensor? inputReluOutput)
+    {
+        int b = dPre.Shape[0];
+        var s = new GemmShape(b, InFeatures, OutFeatures, OutFeatures, 1, InFeatures, 1);
+        var flags = (accumulate ? EpilogueFlags.Accumulate : 0) | (inputReluOutput is null ? 0 : EpilogueFlags.MaskPositive);
+        _device.Ops.Gemm(s, dPre.View, Weight.Value.View, null, inputReluOutput?.View, flags, dx.View);
+    }
+
+    /// <summary>Parameter gradients and the input gradient in a workspace of this layer.</summary>
+    public Tensor Backward(Tensor dPre, Tensor? inputReluOutput = null)
+    {
+        BackwardParameters(dPre);
+        var dx = _inputGrad.Get(dPre.Shape[0], InFeatures);
+        BackwardInput(dPre, dx, false, inputReluOutput);
+        return dx;
+    }
+
+    public void Dispose()
+    {
+        _output.Dispose(); _inputGrad.Dispose();
+    }
+}

@@ -1,0 +1,128 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Layers;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Model;
+
+/// <summary>
+/// The problem set's VAE: <c>Forward(x)</c> encodes, samples z with <c>Gaussian</c>, decodes, and stores
+/// <c>Loss</c> = RLoss + KlLoss (summed over the batch); <c>Backward()</c> fills every gradient.
+/// The loss stays on the device in <see cref="LossTotals"/>[<see cref="LossSlot"/>]; reading
+/// <see cref="Loss"/> waits for the accelerator, so a training loop reads the totals only now and then.
+/// </summary>
+public sealed class Vae : IDisposable
+{
+    public const int LossCapacity = 4096;
+
+    readonly ComputeDevice _device;
+    readonly Workspace _eps, _z, _dLogits;
+    readonly Tensor _bcePartials, _klPartials, _noPartials, _scalar;
+    Tensor? _x, _y;
+
+    public VaeConfig Config { get; }
+    public ParameterStore Parameters { get; }
+    public Encoder Encoder { get; }
+    public Decoder Decoder { get; }
+    public ComputeDevice Device => _device;
+
+    /// <summary>Key of the counter-based noise; with <see cref="NoiseStep"/> it fixes every eps.</summary>
+    public ulong NoiseSeed { get; set; }
+    /// <summary>Advanced by each Forward, so every batch draws fresh noise.</summary>
+    public ulong NoiseStep { get; set; }
+
+    /// <summary>Per-batch losses written by Forward, read by the trainer in blocks.</summary>
+    public Tensor LossTotals { get; }
+    public int LossSlot { get; set; }
+
+    public Vae(ComputeDevice device, int c1, int c2, int lat, int k, int seed = 0)
+        : this(device, new VaeConfig(c1, c2, lat, k), seed) { }
+
+    public Vae(ComputeDevice device, VaeConfig config, int seed = 0)
+    {
+        _device = device;
+        Config = config.Validate();
+        Parameters = new ParameterStore(device, Encoder.Specs(config).Concat(Decoder.Specs(config)));
+        Initializer.PyTorchDefault(Parameters, seed);
+        Encoder = new Encoder(Parameters, config);
+        Decoder = new Decoder(Parameters, config);
+        NoiseSeed = (ulong)seed;
+        _eps = new(device); _z = new(device); _dLogits = new(device);
+        _bcePartials = Tensor.Zeros(device, DeviceOps.LossPartials);
+        _klPartials = Tensor.Zeros(device, 64);
+        _noPartials = Tensor.Zeros(device, 0);
+        _scalar = Tensor.Zeros(device, 1);
+        LossTotals = Tensor.Zeros(device, LossCapacity);
+    }
+
+    public Tensor? Mu => Encoder.Mu;
+    public Tensor? Sigma => Encoder.Sigma;
+    public Tensor? Z { get; private set; }
+    public Tensor? Eps { get; private set; }
+
+    /// <summary>The batch loss of the last Forward (sum over the batch). Waits for the accelerator.</summary>
+    public float Loss => LossTotals.Slice(LossSlot, 1).ToArray()[0];
+
+    /// <summary>Summed binary cross-entropy of reconstruction y against target images x (one value, read back).</summary>
+    public float RLoss(Tensor x, Tensor y)
+    {
+        _device.Ops.BcePartials(x.View, y.View, _bcePartials.View);
+        _device.Ops.FinishLoss(_bcePartials.View, _noPartials.View, _scalar.View, 0);
+        return _scalar.ToArray()[0];
+    }
+
+    /// <summary>The KL term of <see cref="VaeConfig.Kl"/>, summed (one value, read back).</summary>
+    public float KlLoss(Tensor mu, Tensor sigma)
+    {
+        _device.Ops.KlPartials(mu.View, sigma.View, Config.Kl, _klPartials.View);
+        _device.Ops.FinishLoss(_noPartials.View, _klPartials.View, _scalar.View, 0);
+        return _scalar.ToArray()[0];
+    }
+
+    /// <summary>The reparameterization trick: z = mu + sigma * eps, eps ~ N(0, 1) from (NoiseSeed, step).</summary>
+    public Tensor Gaussian(Tensor mu, Tensor sigma, ulong? step = null)
+    {
+        Eps = _eps.Get(mu.Shape);
+        Z = _z.Get(mu.Shape);
+        _device.Ops.Gaussian(mu.View, sigma.View, NoiseSeed, step ?? NoiseStep, Eps.View, Z.View);
+        return Z;
+    }
+
+    /// <summary>x (B, 1, 28, 28) in [0, 1] -> reconstruction y; stores the loss at LossTotals[LossSlot].</summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (x.Length % (VaeConfig.ImageSide * VaeConfig.ImageSide) != 0 || x.Shape[0] == 0)
+            throw new VaeException($"Forward expects images (B, 1, 28, 28), got {x.ShapeText}");
+        var images = x.Reshape(x.Shape[0], 1, VaeConfig.ImageSide, VaeConfig.ImageSide);
+        var (mu, sigma) = Encoder.Forward(images);
+        var z = Gaussian(mu, sigma);
+        NoiseStep++;
+        _y = Decoder.Forward(z);
+        _x = images;
+        var ops = _device.Ops;
+        ops.BcePartials(images.View, _y.View, _bcePartials.View);
+        ops.KlPartials(mu.View, sigma.View, Config.Kl, _klPartials.View);
+        ops.FinishLoss(_bcePartials.View, _klPartials.View, LossTotals.View, LossSlot);
+        return _y;
+    }
+
+    /// <summary>Fills every parameter gradient of the loss of the last Forward (gradients are set, not added).</summary>
+    public void Backward()
+    {
+        if (_x is null || _y is null) throw new InvalidOperationException("Backward before Forward");
+        var ops = _device.Ops;
+        var dLogits = _dLogits.Get(_y.Shape);
+        ops.BceSigmoidBackward(_x.View, _y.View, dLogits.View);
+        var dz = Decoder.Backward(dLogits);
+        var (dMu, dLogSigma) = Encoder.HeadGrads(dz.Shape[0]);
+        ops.GaussianBackward(dz.View, Mu!.View, Sigma!.View, Eps!.View, Config.Kl, dMu.View, dLogSigma.View);
+        Encoder.Backward(dMu, dLogSigma);
+    }
+
+    public void Dispose()
+    {
+        Encoder.Dispose(); Decoder.Dispose(); Parameters.Dispose();
+        _eps.Dispose(); _z.Dispose(); _dLogits.Dispose();
+        _bcePartials.Dispose(); _klPartials.Dispose(); _noPartials.Dispose(); _scalar.Dispose(); LossTotals.Dispose();
+    }
+}

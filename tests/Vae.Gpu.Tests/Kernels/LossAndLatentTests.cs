@@ -1,0 +1,156 @@
+using ILGPU.Runtime;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Kernels.Reference;
+using Vae.Gpu.Tensors;
+using static Vae.Gpu.Tests.Numeric;
+
+namespace Vae.Gpu.Tests.Kernels;
+
+/// <summary>Loss terms, the latent sampling, Adam and the batch gather against the oracle.</summary>
+public class LossAndLatentTests
+{
+    static float Sum(ComputeDevice device, Tensor partialsA, Tensor partialsB)
+    {
+        using var totals = Poisoned(device, 3);
+        device.Ops.FinishLoss(partialsA.View, partialsB.View, totals.View, 1);
+        return totals.ToArray()[1];
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void BinaryCrossEntropyAndItsSigmoidGradientMatchReference(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(11);
+        int n = 3 * 784 + 5;
+        var x = Representable(Random(rng, n, 0, 1));
+        var y = Representable(Random(rng, n, 0.001, 0.999));
+        using var xt = Upload(device, x, n);
+        using var yt = Upload(device, y, n);
+        using var partials = Poisoned(device, DeviceOps.LossPartials);
+        using var none = Tensor.Zeros(device, 0);
+        device.Ops.BcePartials(xt.View, yt.View, partials.View);
+        double expected = ReferenceOps.BinaryCrossEntropy(x, y);
+        Assert.InRange(Sum(device, partials, none), expected * (1 - 1e-5), expected * (1 + 1e-5));
+
+        using var dLogit = Poisoned(device, n);
+        device.Ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
+        AssertClose(dLogit.ToArray(), ReferenceOps.SigmoidBackward(y, ReferenceOps.BinaryCrossEntropyGrad(x, y)), "bce+sigmoid backward");
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void KlTermsMatchReference(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(12);
+        int n = 37 * 16;
+        var mu = Representable(Random(rng, n, -2, 2));
+        var sigma = Representable(Random(rng, n, 0.2, 3));
+        using var mt = Upload(device, mu, n);
+        using var st = Upload(device, sigma, n);
+        using var partials = Poisoned(device, 64);
+        using var none = Tensor.Zeros(device, 0);
+        foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
+        {
+            device.Ops.KlPartials(mt.View, st.View, kind, partials.View);
+            double expected = ReferenceOps.Kl(mu, sigma, kind);
+            Assert.InRange(Sum(device, none, partials), expected - 1e-5 * Math.Abs(expected), expected + 1e-5 * Math.Abs(expected));
+        }
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void ExpGaussianAndTheirBackwardMatchReference(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(13);
+        int n = 9 * 16 + 3;
+        var mu = Representable(Random(rng, n, -2, 2));
+        var logSigma = Representable(Random(rng, n, -1.5, 1));
+        using var mt = Upload(device, mu, n);
+        using var lst = Upload(device, logSigma, n);
+        using var sigma = Poisoned(device, n);
+        using var eps = Poisoned(device, n);
+        using var z = Poisoned(device, n);
+        device.Ops.Exp(lst.View, sigma.View);
+        var rSigma = ReferenceOps.Exp(logSigma);
+        AssertClose(sigma.ToArray(), rSigma, "exp");
+
+        const ulong seed = 0x1234_5678_9abc, step = 77;
+        device.Ops.Gaussian(mt.View, sigma.View, seed, step, eps.View, z.View);
+        var rEps = Enumerable.Range(0, n).Select(i => ReferenceOps.Normal(seed, step, (uint)i)).ToArray();
+        AssertClose(eps.ToArray(), rEps, "philox normal", 1e-5);
+        var sig = ToDouble(sigma.ToArray());
+        var epsD = ToDouble(eps.ToArray());
+        AssertClose(z.ToArray(), mu.Select((m, i) => m + sig[i] * epsD[i]).ToArray(), "gaussian z");
+
+        var dz = Representable(Random(rng, n));
+        using var dzt = Upload(device, dz, n);
+        using var dMu = Poisoned(device, n);
+        using var dLs = Poisoned(device, n);
+        foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
+        {
+            device.Ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, kind, dMu.View, dLs.View);
+            var (kMu, kSigma) = ReferenceOps.KlGrad(mu, sig, kind);
+            AssertClose(dMu.ToArray(), dz.Select((g, i) => g + kMu[i]).ToArray(), $"dmu {kind}");
+            AssertClose(dLs.ToArray(), dz.Select((g, i) => (g * epsD[i] + kSigma[i]) * sig[i]).ToArray(), $"dlogsigma {kind}");
+        }
+    }
+
+    [Fact]
+    public void NoiseIsStandardNormalAndDependsOnEveryCounterInput()
+    {
+        var draws = Enumerable.Range(0, 20000).Select(i => (double)Philox.Normal(5, 1, (uint)i)).ToArray();
+        double mean = draws.Average(), variance = draws.Select(v => (v - mean) * (v - mean)).Average();
+        Assert.InRange(mean, -0.03, 0.03);
+        Assert.InRange(variance, 0.96, 1.04);
+        Assert.NotEqual(Philox.Normal(5, 1, 3), Philox.Normal(6, 1, 3));
+        Assert.NotEqual(Philox.Normal(5, 1, 3), Philox.Normal(5, 2, 3));
+        Assert.NotEqual(Philox.Normal(5, 1, 3), Philox.Normal(5, 1, 4));
+        Assert.Equal(ReferenceOps.PhiloxBits(99, 1UL << 33, 7), (Bits(99, 1UL << 33, 7)));
+
+        static (uint, uint) Bits(ulong seed, ulong step, uint i) { Philox.Bits(seed, step, i, out var a, out var b); return (a, b); }
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void AdamMatchesReferenceOverSeveralSteps(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(14);
+        int n = 1001;
+        var p = Representable(Random(rng, n));
+        var m = new double[n]; var v = new double[n];
+        using var pt = Upload(device, p, n);
+        using var mt = Tensor.Zeros(device, n);
+        using var vt = Tensor.Zeros(device, n);
+        for (int t = 1; t <= 4; t++)
+        {
+            var g = Representable(Random(rng, n, -3, 3));
+            using var gt = Upload(device, g, n);
+            device.Ops.Adam(new AdamStep(1e-2f, 0.9f, 0.999f, 1e-8f, t), pt.View, gt.View, mt.View, vt.View);
+            ReferenceOps.Adam(p, g, m, v, t, 1e-2, 0.9, 0.999, 1e-8);
+        }
+        AssertClose(pt.ToArray(), p, "adam parameters");
+        AssertClose(mt.ToArray(), m, "adam m");
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void GatherScalesAndReordersImages(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(15);
+        const int count = 9, pixels = 784;
+        var bytes = new byte[count * pixels];
+        rng.NextBytes(bytes);
+        int[] order = { 4, 0, 8, 2, 2, 7 };
+        using var images = device.Allocate<byte>(bytes.Length);
+        images.View.CopyFromCPU(bytes);
+        using var orderBuf = device.Allocate<int>(order.Length);
+        orderBuf.View.CopyFromCPU(order);
+        using var output = Poisoned(device, 3, pixels);
+        device.Ops.GatherImages(images.View, orderBuf.View, 2, 3, pixels, output.View);
+        var got = output.ToArray();
+        for (int j = 0; j < 3; j++)
+            for (int px = 0; px < pixels; px++)
+                Assert.InRange(got[j * pixels + px] - bytes[order[2 + j] * pixels + px] / 255.0, -1e-7, 1e-7);
+    }
+}

@@ -1,0 +1,84 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Tests;
+
+/// <summary>
+/// The accelerators tests run on: every kind, each test skipped with the reason where the machine lacks
+/// it. One device per kind for the whole run (creating a context compiles nothing but is not free).
+/// </summary>
+public static class TestDevices
+{
+    static readonly Dictionary<AcceleratorChoice, Lazy<ComputeDevice?>> Devices = new()
+    {
+        [AcceleratorChoice.Cpu] = new(() => Open(AcceleratorChoice.Cpu)),
+        [AcceleratorChoice.Cuda] = new(() => Open(AcceleratorChoice.Cuda)),
+        [AcceleratorChoice.OpenCL] = new(() => Open(AcceleratorChoice.OpenCL)),
+    };
+
+    static ComputeDevice? Open(AcceleratorChoice choice) =>
+        ComputeDevice.IsPresent(choice) ? ComputeDevice.Create(choice) : null;
+
+    public static IEnumerable<object[]> All => new[] { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL }.Select(c => new object[] { c });
+
+    static readonly object Gate = new();
+
+    /// <summary>The device, or a skip that says why it is absent.</summary>
+    public static ComputeDevice Get(AcceleratorChoice choice)
+    {
+        ComputeDevice? device;
+        lock (Gate) device = Devices[choice].Value;
+        Skip.If(device is null, choice == AcceleratorChoice.OpenCL
+            ? "no OpenCL device ILGPU 1.5.3 accepts on this machine (Debian's POCL lacks the generic address space ILGPU needs)"
+            : $"no {choice} accelerator on this machine");
+        Layers.Workspace.PoisonOnGet = true;
+        return device!;
+    }
+}
+
+/// <summary>Seeded random data and the comparisons of kernel results with the double-precision oracle.</summary>
+public static class Numeric
+{
+    public static double[] Random(Random rng, int n, double lo = -1, double hi = 1) =>
+        Enumerable.Range(0, n).Select(_ => lo + (hi - lo) * rng.NextDouble()).ToArray();
+
+    public static float[] ToFloat(double[] a) => a.Select(v => (float)v).ToArray();
+    public static double[] ToDouble(float[] a) => a.Select(v => (double)v).ToArray();
+
+    /// <summary>Rounds to float and back, so the oracle sees exactly the inputs the kernel sees.</summary>
+    public static double[] Representable(double[] a) => ToDouble(ToFloat(a));
+
+    public static Tensor Upload(ComputeDevice device, double[] data, params int[] shape) =>
+        Tensor.FromArray(device, ToFloat(data), shape);
+
+    public static Tensor Poisoned(ComputeDevice device, params int[] shape)
+    {
+        var t = Tensor.Zeros(device, shape);
+        t.Poison();
+        return t;
+    }
+
+    /// <summary>max |actual - expected| / max |expected|: the normwise relative error.</summary>
+    public static double RelativeError(float[] actual, double[] expected)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = expected.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double e = Math.Abs(actual[i] - expected[i]);
+            if (double.IsNaN(actual[i])) return double.PositiveInfinity;
+            worst = Math.Max(worst, e);
+        }
+        return worst / Math.Max(scale, 1e-30);
+    }
+
+    /// <summary>Float32 kernels summing a few thousand terms agree with the double oracle to well under 1e-4.</summary>
+    public const double Tolerance = 2e-5;
+
+    public static void AssertClose(float[] actual, double[] expected, string what, double tolerance = Tolerance)
+    {
+        Assert.True(expected.Any(v => v != 0), $"{what}: the reference is all zeros, so the test proves nothing");
+        double err = RelativeError(actual, expected);
+        Assert.True(err <= tolerance, $"{what}: relative error {err:E2} exceeds {tolerance:E1}");
+    }
+}
