@@ -13,7 +13,7 @@ public static class ConvKernels
     /// <summary>Each thread of <see cref="ValidConv"/> computes TileChannels x TileWidth outputs in registers.</summary>
     public const int TileChannels = 4, TileWidth = 4;
 
-    public static int ValidConvThreads(in ConvShape s) =>
+    public static int ValidConvThreads(ConvShape s) =>
         s.Batch * DivUp(s.OutChannels, TileChannels) * s.OutHeight * DivUp(s.OutWidth, TileWidth);
 
     /// <summary>
@@ -22,12 +22,20 @@ public static class ConvKernels
     /// clamped (valid) address and skips its store, so the inner loop has no branches.
     /// </summary>
     public static void ValidConv(
-        Index1D index, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
+        Index1D index, int stride, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        for (int tile = index; tile < ValidConvThreads(s); tile += stride)
+            ValidConvTile(tile, s, input, weight, bias, mask, flags, output);
+    }
+
+    static void ValidConvTile(
+        int tile, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
     {
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, h = s.InHeight, w = s.InWidth;
         int colTiles = DivUp(wo, TileWidth), chanTiles = DivUp(s.OutChannels, TileChannels);
-        int t = index;
+        int t = tile;
         int x0 = (t % colTiles) * TileWidth; t /= colTiles;
         int y = t % ho; t /= ho;
         int o0 = (t % chanTiles) * TileChannels;
@@ -85,30 +93,36 @@ public static class ConvKernels
     /// output (planes, H+2p, W+2p) = input (planes, H, W) surrounded by p zeros, so that a "full"
     /// convolution becomes a valid one. One thread per output element.
     /// </summary>
-    public static void Pad(Index1D index, ArrayView<float> input, int height, int width, int pad, ArrayView<float> output)
+    public static void Pad(Index1D index, int stride, ArrayView<float> input, int height, int width, int pad, ArrayView<float> output)
     {
         int pw = width + 2 * pad, ph = height + 2 * pad;
-        int t = index;
-        int x = t % pw - pad; t /= pw;
-        int y = t % ph - pad;
-        int plane = t / ph;
-        output[index] = x >= 0 && x < width && y >= 0 && y < height
-            ? input[(plane * height + y) * width + x]
-            : 0f;
+        for (int i = index; i < output.IntLength; i += stride)
+        {
+            int t = i;
+            int x = t % pw - pad; t /= pw;
+            int y = t % ph - pad;
+            int plane = t / ph;
+            output[i] = x >= 0 && x < width && y >= 0 && y < height
+                ? input[(plane * height + y) * width + x]
+                : 0f;
+        }
     }
 
     /// <summary>output[q, p, u, v] = weight[p, q, K-1-u, K-1-v] for weight (P, Q, K, K).</summary>
-    public static void FlipTranspose(Index1D index, ArrayView<float> weight, int p, int q, int k, ArrayView<float> output)
+    public static void FlipTranspose(Index1D index, int stride, ArrayView<float> weight, int p, int q, int k, ArrayView<float> output)
     {
-        int t = index;
-        int v = t % k; t /= k;
-        int u = t % k; t /= k;
-        int pi = t % p;
-        int qi = t / p;
-        output[index] = weight[((pi * q + qi) * k + (k - 1 - u)) * k + (k - 1 - v)];
+        for (int i = index; i < output.IntLength; i += stride)
+        {
+            int t = i;
+            int v = t % k; t /= k;
+            int u = t % k; t /= k;
+            int pi = t % p;
+            int qi = t / p;
+            output[i] = weight[((pi * q + qi) * k + (k - 1 - u)) * k + (k - 1 - v)];
+        }
     }
 
-    public static int WeightGradThreads(in ConvShape s, int chunks) =>
+    public static int WeightGradThreads(ConvShape s, int chunks) =>
         DivUp(s.OutChannels, TileChannels) * DivUp(s.InChannels, TileChannels) * s.Kernel * s.Kernel * chunks;
 
     /// <summary>
@@ -119,11 +133,18 @@ public static class ConvKernels
     /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>.
     /// </summary>
     public static void WeightGradPartials(
-        Index1D index, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+    {
+        for (int tile = index; tile < WeightGradThreads(s, chunks); tile += stride)
+            WeightGradTile(tile, s, grad, input, chunks, partials);
+    }
+
+    static void WeightGradTile(
+        int tile, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
         int oTiles = DivUp(oc, TileChannels), iTiles = DivUp(ic, TileChannels);
-        int t = index;
+        int t = tile;
         int v = t % k; t /= k;
         int u = t % k; t /= k;
         int i0 = (t % iTiles) * TileChannels; t /= iTiles;
@@ -186,7 +207,13 @@ public static class ConvKernels
     /// sum over chunks. One thread per (chunk, channel).
     /// </summary>
     public static void ChannelSumPartials(
-        Index1D index, ArrayView<float> grad, int batch, int channels, int plane, int chunks, ArrayView<float> partials)
+        Index1D index, int stride, ArrayView<float> grad, int batch, int channels, int plane, int chunks, ArrayView<float> partials)
+    {
+        for (int i = index; i < chunks * channels; i += stride)
+            partials[i] = ChannelSumOf(i, grad, batch, channels, plane, chunks);
+    }
+
+    static float ChannelSumOf(int index, ArrayView<float> grad, int batch, int channels, int plane, int chunks)
     {
         int ch = index % channels, chunk = index / channels;
         int perChunk = DivUp(batch, chunks);
@@ -197,7 +224,7 @@ public static class ConvKernels
             int start = (b * channels + ch) * plane;
             for (int j = 0; j < plane; j++) sum += grad[start + j];
         }
-        partials[index] = sum;
+        return sum;
     }
 
     internal static int DivUp(int a, int b) => (a + b - 1) / b;

@@ -15,7 +15,7 @@ public static class GemmKernels
     public const int Tile = 4;
     public const int SharedTile = 16;
 
-    public static int RegisterTiledThreads(in GemmShape s, int splits) =>
+    public static int RegisterTiledThreads(GemmShape s, int splits) =>
         ConvKernels.DivUp(s.M, Tile) * ConvKernels.DivUp(s.N, Tile) * splits;
 
     /// <summary>
@@ -23,11 +23,19 @@ public static class GemmKernels
     /// it finishes C in place with the epilogue; with several it writes partials[split, m, n] raw.
     /// </summary>
     public static void RegisterTiled(
-        Index1D index, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
+        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    {
+        for (int tile = index; tile < RegisterTiledThreads(s, splits); tile += stride)
+            RegisterTile(tile, s, a, b, splits, bias, mask, flags, c);
+    }
+
+    static void RegisterTile(
+        int tile, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
     {
         int nTiles = ConvKernels.DivUp(s.N, Tile), mTiles = ConvKernels.DivUp(s.M, Tile);
-        int t = index;
+        int t = tile;
         int n0 = (t % nTiles) * Tile; t /= nTiles;
         int m0 = (t % mTiles) * Tile;
         int split = t / mTiles;

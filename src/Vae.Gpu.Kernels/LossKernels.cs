@@ -37,11 +37,14 @@ public static class LossKernels
     /// The gradient of the summed BCE with respect to the logit of the sigmoid that produced y:
     /// dL/dy * y (1 - y), with dL/dy = -(x / (y + g) - (1 - x) / (1 - y + g)). Sigmoid's backward, fused.
     /// </summary>
-    public static void BceSigmoidBackward(Index1D index, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit)
+    public static void BceSigmoidBackward(Index1D index, int stride, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit)
     {
-        float x = target[index], y = recon[index];
-        float dy = -(x / (y + LogGuard) - (1f - x) / (1f - y + LogGuard));
-        dLogit[index] = dy * y * (1f - y);
+        for (int i = index; i < target.IntLength; i += stride)
+        {
+            float x = target[i], y = recon[i];
+            float dy = -(x / (y + LogGuard) - (1f - x) / (1f - y + LogGuard));
+            dLogit[i] = dy * y * (1f - y);
+        }
     }
 
     public static void KlPartials(Index1D index, ArrayView<float> mu, ArrayView<float> sigma, int kind, ArrayView<float> partials)

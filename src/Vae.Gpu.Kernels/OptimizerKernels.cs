@@ -22,15 +22,18 @@ public static class OptimizerKernels
     /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
     /// </summary>
     public static void Adam(
-        Index1D index, AdamStep h, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
+        Index1D index, int stride, AdamStep h, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
     {
-        float g = grad[index];
-        float mi = h.Beta1 * m[index] + (1f - h.Beta1) * g;
-        float vi = h.Beta2 * v[index] + (1f - h.Beta2) * g * g;
-        m[index] = mi;
-        v[index] = vi;
-        float denom = MathF.Sqrt(vi) / MathF.Sqrt(h.BiasCorrection2) + h.Epsilon;
-        param[index] -= h.LearningRate / h.BiasCorrection1 * mi / denom;
+        float stepSize = h.LearningRate / h.BiasCorrection1, rootBc2 = MathF.Sqrt(h.BiasCorrection2);
+        for (int i = index; i < param.IntLength; i += stride)
+        {
+            float g = grad[i];
+            float mi = h.Beta1 * m[i] + (1f - h.Beta1) * g;
+            float vi = h.Beta2 * v[i] + (1f - h.Beta2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            param[i] -= stepSize * mi / (MathF.Sqrt(vi) / rootBc2 + h.Epsilon);
+        }
     }
 }
 
@@ -41,9 +44,12 @@ public static class DataKernels
     /// scaled to [0, 1] on the device.
     /// </summary>
     public static void GatherImages(
-        Index1D index, ArrayView<byte> images, ArrayView<int> order, int first, int pixels, ArrayView<float> output)
+        Index1D index, int stride, ArrayView<byte> images, ArrayView<int> order, int first, int pixels, ArrayView<float> output)
     {
-        int j = index / pixels, p = index - j * pixels;
-        output[index] = images[order[first + j] * pixels + p] * (1f / 255f);
+        for (int i = index; i < output.IntLength; i += stride)
+        {
+            int j = i / pixels, p = i - j * pixels;
+            output[i] = images[order[first + j] * pixels + p] * (1f / 255f);
+        }
     }
 }

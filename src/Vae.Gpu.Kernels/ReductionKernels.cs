@@ -13,12 +13,15 @@ public static class ReductionKernels
     /// i mod <paramref name="columns"/>. Finishes split-K products and chunked gradients.
     /// </summary>
     public static void SumPartials(
-        Index1D index, ArrayView<float> partials, int slices, int length, int columns,
+        Index1D index, int stride, ArrayView<float> partials, int slices, int length, int columns,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
     {
-        float sum = 0;
-        for (int s = 0; s < slices; s++) sum += partials[s * length + index];
-        Epilogue.Store(output, index, sum, index % columns, bias, mask, flags);
+        for (int i = index; i < length; i += stride)
+        {
+            float sum = 0;
+            for (int s = 0; s < slices; s++) sum += partials[s * length + i];
+            Epilogue.Store(output, i, sum, i % columns, bias, mask, flags);
+        }
     }
 
     /// <summary>

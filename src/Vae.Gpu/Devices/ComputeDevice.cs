@@ -38,7 +38,11 @@ public sealed class ComputeDevice : IDisposable
     /// ILGPU's CPU accelerator with one multiprocessor per core (its default uses one): 4-wide warps and up
     /// to 256 threads per group, so the shared-memory kernels run here too.
     /// </summary>
-    public static CPUDevice CpuDevice() => new(4, 64, Environment.ProcessorCount);
+    public static CPUDevice CpuDevice()
+    {
+        var probe = Environment.GetEnvironmentVariable("VAE_CPU_DEVICE")?.Split(',').Select(int.Parse).ToArray();
+        return probe is { Length: 3 } ? new(probe[0], probe[1], probe[2]) : new(4, 64, Environment.ProcessorCount);
+    }
 
     static Context CreateContext() => Context.Create(builder => builder
         .Cuda()
