@@ -1,6 +1,230 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Diagnostics;
+using Vae.Gpu.Training;
+
 namespace Vae.Gpu.Cli;
 
+/// <summary>
+/// vae-gpu: parses options, calls the library, prints. Every user error is one line on stderr and a
+/// non-zero exit code (1 for bad input, 2 for a failed check, 130 for Ctrl-C).
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => 0;
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        return Build().Parse(args).Invoke();
+    }
+
+    static readonly Option<string> AcceleratorOption = new("--accelerator") { Description = "auto | cuda | opencl | cpu (auto prefers CUDA, then OpenCL, then the CPU)", DefaultValueFactory = _ => "auto" };
+    static readonly Option<bool> JsonOption = new("--json") { Description = "print one JSON document" };
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Vae.Gpu: a convolutional VAE on Fashion-MNIST with hand-written ILGPU kernels");
+        root.Subcommands.Add(DevicesCommand());
+        root.Subcommands.Add(CheckCommand());
+        root.Subcommands.Add(TrainCommand());
+        root.Subcommands.Add(AnalyzeCommand());
+        root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(BenchCommand());
+        return root;
+    }
+
+    /// <summary>Runs a command body, turning user errors into one line and an exit code.</summary>
+    internal static int Guard(Func<int> body)
+    {
+        try { return body(); }
+        catch (VaeException e) { return Fail(e.Message); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Fail(e.Message); }
+        catch (Exception e) { return Fail($"unexpected {e.GetType().Name}: {e.Message} (please report this)"); }
+    }
+
+    static int Fail(string message)
+    {
+        Console.Error.WriteLine($"error: {message.ReplaceLineEndings(" ")}");
+        return 1;
+    }
+
+    public static AcceleratorChoice ParseAccelerator(string text) => text.ToLowerInvariant() switch
+    {
+        "auto" => AcceleratorChoice.Auto,
+        "cuda" => AcceleratorChoice.Cuda,
+        "opencl" => AcceleratorChoice.OpenCL,
+        "cpu" => AcceleratorChoice.Cpu,
+        _ => throw new VaeException($"--accelerator '{text}' is unknown; use auto, cuda, opencl or cpu"),
+    };
+
+    static Command DevicesCommand()
+    {
+        var cmd = new Command("devices", "list the accelerators this machine offers") { JsonOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            var devices = ComputeDevice.List();
+            if (p.GetValue(JsonOption))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(devices.Select(d => new
+                {
+                    type = d.Type, name = d.Name, memory_bytes = d.MemoryBytes, max_group_size = d.MaxGroupSize, multiprocessors = d.Multiprocessors,
+                }), new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            foreach (var d in devices)
+                Console.WriteLine($"{d.Type,-7} {d.Name}  memory {d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB  max group {d.MaxGroupSize}  multiprocessors {d.Multiprocessors}");
+            if (!devices.Any(d => d.Type == "cuda")) Console.WriteLine("(no CUDA device: ILGPU found no NVIDIA driver)");
+            if (!devices.Any(d => d.Type == "opencl")) Console.WriteLine("(no OpenCL device that ILGPU 1.5.3 accepts)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command CheckCommand()
+    {
+        var seedOption = new Option<int?>("--seed") { Description = "seed of the random inputs (default: from the clock)" };
+        var cmd = new Command("check", "run every kernel on every accelerator present against the double-precision reference") { seedOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            int seed = p.GetValue(seedOption) ?? Environment.TickCount & 0x7fffffff;
+            Console.WriteLine($"inputs: seed {seed}; tolerance: relative error <= {KernelCheck.Tolerance:E0}");
+            bool ok = true;
+            foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL, AcceleratorChoice.Cpu })
+            {
+                if (!ComputeDevice.IsPresent(choice)) { Console.WriteLine($"{choice.ToString().ToLowerInvariant(),-7} absent, skipped"); continue; }
+                using var device = ComputeDevice.Create(choice);
+                foreach (var r in KernelCheck.Run(device, seed))
+                {
+                    ok &= r.Passed;
+                    Console.WriteLine($"{r.Accelerator,-7} {r.Kernel,-44} worst relative error {r.RelativeError:E2}  {(r.Passed ? "ok" : "DISAGREES")}");
+                }
+            }
+            Console.WriteLine(ok ? "all kernels agree with the reference" : "some kernels disagree with the reference");
+            return ok ? 0 : 2;
+        }));
+        return cmd;
+    }
+
+    // ---- train ------------------------------------------------------------------------------------
+
+    static readonly Option<string> OutOption = new("--out") { Description = "output folder", Required = true };
+    static readonly Option<string?> DataOption = new("--data") { Description = "folder with the four Fashion-MNIST files (default: $FASHION_MNIST_DIR, ./data/FashionMNIST/raw, /usr/share/datasets/fashion-mnist, else download)" };
+    static readonly Option<int> EpochsOption = new("--epochs") { Description = "epochs to train (total, when resuming)", DefaultValueFactory = _ => 15 };
+    static readonly Option<int> BatchOption = new("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
+    static readonly Option<int?> LatentOption = new("--latent") { Description = "latent dimensions (default 16)" };
+    static readonly Option<int?> C1Option = new("--c1") { Description = "channels of the first convolution (default 16)" };
+    static readonly Option<int?> C2Option = new("--c2") { Description = "channels of the second convolution (default 32)" };
+    static readonly Option<int?> KernelOption = new("--kernel") { Description = "kernel size (default 3)" };
+    static readonly Option<float> LrOption = new("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3f };
+    static readonly Option<int> SeedOption = new("--seed") { Description = "seed of initialization, shuffling and noise", DefaultValueFactory = _ => 0 };
+    static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N batches (quick runs); the test loss then uses N test batches of 500" };
+    static readonly Option<string?> KlOption = new("--kl") { Description = "seed (the problem set's KL, default) | standard (the textbook KL)" };
+    static readonly Option<string?> ResumeOption = new("--resume") { Description = "continue the run saved in this folder, with Adam's state" };
+
+    static void AddTrainOptions(Command cmd)
+    {
+        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption })
+            cmd.Options.Add(o);
+    }
+
+    static TrainOptions ReadTrainOptions(ParseResult p) => new()
+    {
+        OutDir = p.GetValue(OutOption)!,
+        DataDir = p.GetValue(DataOption),
+        Accelerator = ParseAccelerator(p.GetValue(AcceleratorOption)!),
+        Epochs = p.GetValue(EpochsOption),
+        BatchSize = p.GetValue(BatchOption),
+        Latent = p.GetValue(LatentOption),
+        C1 = p.GetValue(C1Option),
+        C2 = p.GetValue(C2Option),
+        Kernel = p.GetValue(KernelOption),
+        LearningRate = p.GetValue(LrOption),
+        Seed = p.GetValue(SeedOption),
+        MaxBatches = p.GetValue(MaxBatchesOption),
+        Kl = p.GetValue(KlOption),
+        ResumeDir = p.GetValue(ResumeOption),
+    };
+
+    /// <summary>Trains with Ctrl-C wired to a graceful stop; returns 130 when stopped that way.</summary>
+    static int Train(TrainOptions options)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cancel.IsCancellationRequested) return; // a second Ctrl-C ends the process at once
+            e.Cancel = true;
+            cancel.Cancel();
+            Console.Error.WriteLine("stopping after this batch (Ctrl-C again to abort without saving)");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var result = SpectreObserver.Run(ui => new Trainer(options, ui).Run(cancel.Token));
+            return result.Cancelled ? 130 : 0;
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    static Command TrainCommand()
+    {
+        var cmd = new Command("train", "train the VAE on Fashion-MNIST; writes DIR/model.safetensors and DIR/metrics.json");
+        AddTrainOptions(cmd);
+        cmd.SetAction(p => Guard(() => Train(ReadTrainOptions(p))));
+        return cmd;
+    }
+
+    // ---- analyze / run / bench ---------------------------------------------------------------------
+
+    static readonly Option<string> RunDirOption = new("--run") { Description = "folder of a training run (model.safetensors, metrics.json)", Required = true };
+
+    static Command AnalyzeCommand()
+    {
+        var cmd = new Command("analyze", "embed the test set, select the two highest-variance dimensions, and write the figures and report") { RunDirOption, OutOption, DataOption, AcceleratorOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            Analyze(p.GetValue(RunDirOption)!, p.GetValue(OutOption)!, p.GetValue(DataOption), ParseAccelerator(p.GetValue(AcceleratorOption)!));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static void Analyze(string runDir, string outDir, string? dataDir, AcceleratorChoice accelerator)
+    {
+        var report = Analysis.LatentAnalysis.Run(new Analysis.AnalysisOptions(runDir, outDir, dataDir, accelerator), Console.WriteLine);
+        Console.WriteLine($"Report: {Path.Combine(outDir, "report.md")}");
+        Console.WriteLine(report.Summary);
+    }
+
+    static Command RunCommand()
+    {
+        var cmd = new Command("run", "train, then analyze into the same folder: the whole job");
+        AddTrainOptions(cmd);
+        cmd.SetAction(p => Guard(() =>
+        {
+            var options = ReadTrainOptions(p);
+            int code = Train(options);
+            if (code != 0) return code;
+            Analyze(options.OutDir, options.OutDir, options.DataDir, options.Accelerator);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command BenchCommand()
+    {
+        var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step (the median is reported)", DefaultValueFactory = _ => 5 };
+        var batchOption = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
+        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
+            bool json = p.GetValue(JsonOption);
+            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine);
+            if (json) Console.WriteLine(result.ToJson());
+            return result.AllAgree ? 0 : 2;
+        }));
+        return cmd;
+    }
 }

@@ -4,6 +4,9 @@ using Vae.Gpu.Kernels;
 
 namespace Vae.Gpu.Devices;
 
+/// <summary>One timed launch, as the profiler reports it.</summary>
+public sealed record KernelLaunch(string Name, double Seconds, KernelCost Cost);
+
 /// <summary>Which GEMM kernel the linear layers use; the benchmark times both.</summary>
 public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2 }
 
@@ -46,16 +49,16 @@ public sealed class DeviceOps : IDisposable
     /// When set, every launch waits for the accelerator before and after and reports (kernel, seconds):
     /// the benchmark's profile of a training step. Off in training, where launches queue freely.
     /// </summary>
-    public Action<string, double>? Profiler { get; set; }
+    public Action<KernelLaunch>? Profiler { get; set; }
 
-    void Timed(string name, Action launch)
+    void Timed(string name, Action launch, KernelCost cost = default)
     {
         if (Profiler is null) { launch(); return; }
         _acc.Synchronize();
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         launch();
         _acc.Synchronize();
-        Profiler(name, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+        Profiler(new KernelLaunch(name, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, cost));
     }
 
     internal DeviceOps(ComputeDevice device)
@@ -144,22 +147,22 @@ public sealed class DeviceOps : IDisposable
     /// <summary>output (B, O, Ho, Wo) = epilogue(valid cross-correlation of input (B, I, H, W) with weight (O, I, K, K)).</summary>
     public void ValidConv(ConvShape s, ArrayView<float> input, ArrayView<float> weight, ArrayView<float>? bias,
         ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output) =>
-        Timed(Profiler is null ? "" : $"validConv {s}", () => _validConv.Value(Threads(ConvKernels.ValidConvThreads(s)), Stride(ConvKernels.ValidConvThreads(s)), s, input, weight, bias ?? None, mask ?? None, (int)flags, output));
+        Timed(Profiler is null ? "" : $"validConv {s}", () => _validConv.Value(Threads(ConvKernels.ValidConvThreads(s)), Stride(ConvKernels.ValidConvThreads(s)), s, input, weight, bias ?? None, mask ?? None, (int)flags, output), KernelCost.ValidConv(s));
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
     public void Pad(ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output) =>
-        Timed("pad", () => _pad.Value(Threads(planes * (height + 2 * pad) * (width + 2 * pad)), Stride(planes * (height + 2 * pad) * (width + 2 * pad)), input, height, width, pad, output));
+        Timed("pad", () => _pad.Value(Threads(planes * (height + 2 * pad) * (width + 2 * pad)), Stride(planes * (height + 2 * pad) * (width + 2 * pad)), input, height, width, pad, output), KernelCost.Elementwise(planes * (height + 2 * pad) * (width + 2 * pad), 0, 2));
 
     /// <summary>output (Q, P, K, K) = weight (P, Q, K, K) transposed in its first two axes and rotated 180 degrees.</summary>
     public void FlipTranspose(ArrayView<float> weight, int p, int q, int k, ArrayView<float> output) =>
-        Timed("flipTranspose", () => _flipTranspose.Value(Threads(p * q * k * k), Stride(p * q * k * k), weight, p, q, k, output));
+        Timed("flipTranspose", () => _flipTranspose.Value(Threads(p * q * k * k), Stride(p * q * k * k), weight, p, q, k, output), KernelCost.Elementwise(p * q * k * k, 0, 2));
 
     /// <summary>dWeight (O, I, K, K) = sum over batch and positions of grad (B, O, Ho, Wo) times input (B, I, H, W) shifted.</summary>
     public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> dWeight)
     {
         int chunks = Slices(ConvKernels.WeightGradThreads(s, 1), s.Batch, 1);
         var target = chunks == 1 ? dWeight : Scratch((long)chunks * s.WeightLength);
-        Timed(Profiler is null ? "" : $"weightGrad {s} x{chunks}", () => _weightGrad.Value(Threads(ConvKernels.WeightGradThreads(s, chunks)), Stride(ConvKernels.WeightGradThreads(s, chunks)), s, grad, input, chunks, target));
+        Timed(Profiler is null ? "" : $"weightGrad {s} x{chunks}", () => _weightGrad.Value(Threads(ConvKernels.WeightGradThreads(s, chunks)), Stride(ConvKernels.WeightGradThreads(s, chunks)), s, grad, input, chunks, target), KernelCost.WeightGrad(s, chunks));
         if (chunks > 1) SumPartials(target, chunks, s.WeightLength, 1, null, null, EpilogueFlags.None, dWeight);
     }
 
@@ -168,13 +171,13 @@ public sealed class DeviceOps : IDisposable
     {
         int chunks = Slices(channels, batch, 1);
         var target = chunks == 1 ? dBias : Scratch((long)chunks * channels);
-        Timed("channelSum", () => _channelSum.Value(Threads(chunks * channels), Stride(chunks * channels), grad, batch, channels, plane, chunks, target));
+        Timed("channelSum", () => _channelSum.Value(Threads(chunks * channels), Stride(chunks * channels), grad, batch, channels, plane, chunks, target), KernelCost.Elementwise((long)batch * channels * plane, 1, 1));
         if (chunks > 1) SumPartials(target, chunks, channels, 1, null, null, EpilogueFlags.None, dBias);
     }
 
     public void SumPartials(ArrayView<float> partials, int slices, int length, int columns,
         ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output) =>
-        Timed("sumPartials", () => _sumPartials.Value(Threads(length), Stride(length), partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output));
+        Timed("sumPartials", () => _sumPartials.Value(Threads(length), Stride(length), partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output), KernelCost.Elementwise((long)length * slices, 1, 1));
 
     // ---- matrix products ----------------------------------------------------------------------
 
@@ -187,9 +190,9 @@ public sealed class DeviceOps : IDisposable
         int splits = Slices(baseThreads, s.K, 64);
         var target = splits == 1 ? c : Scratch((long)splits * s.M * s.N);
         if (v == GemmVersion.RegisterTiled)
-            Timed(Profiler is null ? "" : $"gemmRegister {s} split{splits}", () => _gemmRegister.Value(Threads(GemmKernels.RegisterTiledThreads(s, splits)), Stride(GemmKernels.RegisterTiledThreads(s, splits)), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target));
+            Timed(Profiler is null ? "" : $"gemmRegister {s} split{splits}", () => _gemmRegister.Value(Threads(GemmKernels.RegisterTiledThreads(s, splits)), Stride(GemmKernels.RegisterTiledThreads(s, splits)), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target), KernelCost.Gemm(s, splits));
         else
-            Timed(Profiler is null ? "" : $"gemmShared {s} split{splits}", () => _gemmShared.Value(GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target));
+            Timed(Profiler is null ? "" : $"gemmShared {s} split{splits}", () => _gemmShared.Value(GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target), KernelCost.Gemm(s, splits));
         if (splits > 1) SumPartials(target, splits, s.M * s.N, s.N, bias, mask, flags, c);
     }
 
@@ -197,34 +200,34 @@ public sealed class DeviceOps : IDisposable
 
     /// <summary>Partial sums of the BCE into <paramref name="partials"/> (length <see cref="LossPartials"/>).</summary>
     public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials) =>
-        Timed("bcePartials", () => _bcePartials.Value((int)partials.Length, target, recon, partials));
+        Timed("bcePartials", () => _bcePartials.Value((int)partials.Length, target, recon, partials), KernelCost.Elementwise(target.Length, 8, 2));
 
     public void BceSigmoidBackward(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit) =>
-        Timed("bceSigmoidBackward", () => _bceSigmoidBackward.Value(Threads((int)target.Length), Stride((int)target.Length), target, recon, dLogit));
+        Timed("bceSigmoidBackward", () => _bceSigmoidBackward.Value(Threads((int)target.Length), Stride((int)target.Length), target, recon, dLogit), KernelCost.Elementwise(target.Length, 10, 3));
 
     public void KlPartials(ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> partials) =>
-        Timed("klPartials", () => _klPartials.Value((int)partials.Length, mu, sigma, (int)kind, partials));
+        Timed("klPartials", () => _klPartials.Value((int)partials.Length, mu, sigma, (int)kind, partials), KernelCost.Elementwise(mu.Length, 8, 2));
 
     /// <summary>totals[slot] = sum(partialsA) + sum(partialsB), in a fixed order.</summary>
     public void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot) =>
         Timed("finishLoss", () => _finishLoss.Value(1, partialsA, partialsB, totals, slot));
 
-    public void Exp(ArrayView<float> logSigma, ArrayView<float> sigma) => Timed("exp", () => _exp.Value((int)logSigma.Length, logSigma, sigma));
+    public void Exp(ArrayView<float> logSigma, ArrayView<float> sigma) => Timed("exp", () => _exp.Value((int)logSigma.Length, logSigma, sigma), KernelCost.Elementwise(logSigma.Length, 1, 2));
 
     /// <summary>eps = N(0, 1) from (seed, step, index); z = mu + sigma * eps.</summary>
     public void Gaussian(ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ulong step, ArrayView<float> eps, ArrayView<float> z) =>
-        Timed("gaussian", () => _gaussian.Value((int)mu.Length, mu, sigma, seed, step, eps, z));
+        Timed("gaussian", () => _gaussian.Value((int)mu.Length, mu, sigma, seed, step, eps, z), KernelCost.Elementwise(mu.Length, 40, 4));
 
     /// <summary>dMu and dLogSigma from dz through Gaussian, Exp and the KL term.</summary>
     public void GaussianBackward(ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
         KlKind kind, ArrayView<float> dMu, ArrayView<float> dLogSigma) =>
-        Timed("gaussianBackward", () => _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, dMu, dLogSigma));
+        Timed("gaussianBackward", () => _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, dMu, dLogSigma), KernelCost.Elementwise(dz.Length, 10, 6));
 
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v) =>
-        Timed("adam", () => _adam.Value(Threads((int)param.Length), Stride((int)param.Length), step, param, grad, m, v));
+        Timed("adam", () => _adam.Value(Threads((int)param.Length), Stride((int)param.Length), step, param, grad, m, v), KernelCost.Elementwise(param.Length, 12, 7));
 
     public void GatherImages(ArrayView<byte> images, ArrayView<int> order, int first, int count, int pixels, ArrayView<float> output) =>
-        Timed("gather", () => _gather.Value(Threads(count * pixels), Stride(count * pixels), images, order, first, pixels, output));
+        Timed("gather", () => _gather.Value(Threads(count * pixels), Stride(count * pixels), images, order, first, pixels, output), KernelCost.Elementwise((long)count * pixels, 1, 1.25));
 
     public void Dispose()
     {

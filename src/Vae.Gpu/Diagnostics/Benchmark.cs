@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Model;
+using Vae.Gpu.Optim;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Diagnostics;
+
+/// <summary>One kernel (at one shape) in a training step: launches per step and the median time per step.</summary>
+public sealed record KernelTiming(string Name, int Calls, double MedianSeconds, KernelCost Cost)
+{
+    public double GflopsPerSecond => Cost.Flops / MedianSeconds / 1e9;
+    public double GigabytesPerSecond => Cost.Bytes / MedianSeconds / 1e9;
+}
+
+public sealed record BenchResult(
+    string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<KernelTiming> GemmVersions,
+    double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks)
+{
+    public bool AllAgree => Checks.All(c => c.Passed);
+
+    public string ToJson()
+    {
+        JsonObject K(KernelTiming k) => new()
+        {
+            ["name"] = k.Name, ["calls_per_step"] = k.Calls, ["median_ms"] = k.MedianSeconds * 1e3,
+            ["gflop_per_second"] = k.GflopsPerSecond, ["gb_per_second"] = k.GigabytesPerSecond,
+        };
+        var doc = new JsonObject
+        {
+            ["accelerator"] = Accelerator, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
+            ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
+            ["gemm_versions"] = new JsonArray(GemmVersions.Select(k => (JsonNode)K(k)).ToArray()),
+            ["training"] = new JsonObject
+            {
+                ["images_per_second"] = ImagesPerSecond, ["step_ms_median"] = StepSecondsMedian * 1e3, ["peak_memory_bytes"] = PeakBytes,
+            },
+            ["check"] = new JsonObject
+            {
+                ["all_agree"] = AllAgree, ["worst_relative_error"] = Checks.Max(c => c.RelativeError),
+            },
+        };
+        return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+}
+
+/// <summary>
+/// <c>vae-gpu bench</c>: checks every kernel against the reference, then profiles training steps of the
+/// default model (each launch timed alone), times every GEMM of the step in both versions, and times
+/// whole steps without the profiler for images/s. Medians over <c>repeats</c> runs after a warm-up.
+/// </summary>
+public static class Benchmark
+{
+    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print)
+    {
+        if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
+        if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
+        print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
+        var checks = KernelCheck.Run(device, seed: 1).ToList();
+        print?.Invoke(checks.All(c => c.Passed)
+            ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
+            : "reference check: DISAGREEMENT in " + string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel)));
+
+        device.ResetPeak();
+        using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(), seed: 1);
+        using var adam = new Adam(vae.Parameters);
+        var rng = new Random(1);
+        using var x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);
+        void Step() { adam.ZeroGrad(); vae.Forward(x); vae.Backward(); adam.Step(); }
+        Step();
+        device.Synchronize();
+
+        // Whole steps, launches queued freely.
+        var stepTimes = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            device.Synchronize();
+            stepTimes.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        double stepMedian = Median(stepTimes);
+        long peak = device.PeakBytes;
+
+        // Per-kernel profile: each launch waits for the previous one and is timed alone.
+        var runs = new List<List<KernelLaunch>>();
+        device.Ops.Profiler = l => runs[^1].Add(l);
+        try
+        {
+            for (int r = 0; r < repeats; r++) { runs.Add(new()); Step(); }
+        }
+        finally { device.Ops.Profiler = null; }
+        var kernels = Aggregate(runs);
+
+        var gemms = CompareGemmVersions(device, runs[0].Where(l => l.Name.StartsWith("gemm")).Select(l => l.Name).Distinct().ToList(), repeats);
+
+        if (print is not null)
+        {
+            print("");
+            print($"{"kernel (shape)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"GB/s",7} {"share",6}");
+            double total = kernels.Sum(k => k.MedianSeconds);
+            foreach (var k in kernels.OrderByDescending(k => k.MedianSeconds))
+                print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
+            print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
+            print("");
+            print("GEMM versions at the shapes of the step (v1 register-tiled, v2 shared-memory tiled):");
+            foreach (var g in gemms)
+                print($"{g.Name,-64} {g.MedianSeconds * 1e3,9:F2} ms {g.GflopsPerSecond,8:F2} GFLOP/s");
+            print("");
+            print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; peak device memory {peak / (1024.0 * 1024):F1} MiB");
+        }
+        return new BenchResult(device.Name, batch, repeats, kernels, gemms, batch / stepMedian, stepMedian, peak, checks);
+    }
+
+    /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>
+    static List<KernelTiming> Aggregate(List<List<KernelLaunch>> runs) =>
+        runs[0].GroupBy(l => l.Name).Select(g =>
+        {
+            var perRun = runs.Select(run => run.Where(l => l.Name == g.Key).Sum(l => l.Seconds)).ToList();
+            var cost = new KernelCost(g.Sum(l => l.Cost.Flops), g.Sum(l => l.Cost.Bytes));
+            return new KernelTiming(g.Key, g.Count(), Median(perRun), cost);
+        }).ToList();
+
+    /// <summary>Times each GEMM shape of the step in both versions on random operands.</summary>
+    static List<KernelTiming> CompareGemmVersions(ComputeDevice device, List<string> labels, int repeats)
+    {
+        var shapes = new List<GemmShape>();
+        var result = new List<KernelTiming>();
+        var saved = device.Ops.GemmVersion;
+        try
+        {
+            foreach (var version in Enum.GetValues<GemmVersion>())
+            {
+                if (version == GemmVersion.SharedTiled && device.Accelerator.MaxNumThreadsPerGroup < GemmKernels.SharedTile * GemmKernels.SharedTile) continue;
+                foreach (var shape in DistinctShapes(labels))
+                {
+                    using var a = Tensor.Zeros(device, shape.M * shape.K);
+                    using var b = Tensor.Zeros(device, shape.K * shape.N);
+                    using var c = Tensor.Zeros(device, shape.M * shape.N);
+                    var rng = new Random(2);
+                    a.CopyFrom(Enumerable.Range(0, a.Length).Select(_ => (float)rng.NextDouble()).ToArray());
+                    b.CopyFrom(Enumerable.Range(0, b.Length).Select(_ => (float)rng.NextDouble()).ToArray());
+                    // Dense row-major A (M, K) and B (K, N): the same work as the step's strided operands.
+                    var dense = new GemmShape(shape.M, shape.N, shape.K, shape.K, 1, shape.N, 1);
+                    var launches = new List<KernelLaunch>();
+                    device.Ops.Profiler = launches.Add;
+                    device.Ops.Gemm(dense, a.View, b.View, null, null, EpilogueFlags.None, c.View, version);
+                    launches.Clear();
+                    for (int r = 0; r < repeats; r++) device.Ops.Gemm(dense, a.View, b.View, null, null, EpilogueFlags.None, c.View, version);
+                    device.Ops.Profiler = null;
+                    double median = Median(Enumerable.Range(0, repeats).Select(r => launches.Skip(r * launches.Count / repeats).Take(launches.Count / repeats).Sum(l => l.Seconds)).ToList());
+                    string name = version == GemmVersion.RegisterTiled ? "v1 register-tiled" : "v2 shared-tiled";
+                    result.Add(new KernelTiming($"gemm {dense} {name}", 1, median, KernelCost.Gemm(dense, 1)));
+                }
+            }
+        }
+        finally
+        {
+            device.Ops.Profiler = null;
+            device.Ops.GemmVersion = saved;
+        }
+        return result;
+    }
+
+    static IEnumerable<GemmShape> DistinctShapes(List<string> labels) =>
+        labels.Select(l => l.Split(' ')[1].Split('x').Select(int.Parse).ToArray())
+            .Select(d => (d[0], d[1], d[2])).Distinct()
+            .Select(d => new GemmShape(d.Item1, d.Item2, d.Item3, d.Item3, 1, d.Item2, 1));
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToList();
+        int n = sorted.Count;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+}

@@ -1,0 +1,231 @@
+using ILGPU.Runtime;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Kernels.Reference;
+using Vae.Gpu.Layers;
+using Vae.Gpu.Model;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Diagnostics;
+
+/// <summary>One kernel's agreement with the double-precision oracle: the normwise relative error.</summary>
+public sealed record CheckResult(string Kernel, string Accelerator, double RelativeError, double Tolerance)
+{
+    public bool Passed => RelativeError <= Tolerance;
+}
+
+/// <summary>
+/// <c>vae-gpu check</c>: every kernel, forward and backward, on fresh random inputs (seeded by the clock
+/// unless a seed is given), compared with <see cref="ReferenceOps"/>. Shapes fit no tile on purpose.
+/// </summary>
+public static class KernelCheck
+{
+    public const double Tolerance = 1e-4;
+
+    public static IEnumerable<CheckResult> Run(ComputeDevice device, int seed)
+    {
+        var rng = new Random(seed);
+        string acc = ComputeDevice.TypeName(device.Type);
+        var results = new List<CheckResult>();
+        void Add(string kernel, float[] actual, double[] expected) =>
+            results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance));
+
+        ConvChecks(device, rng, Add);
+        foreach (var version in Enum.GetValues<GemmVersion>())
+        {
+            if (version == GemmVersion.SharedTiled && device.Accelerator.MaxNumThreadsPerGroup < GemmKernels.SharedTile * GemmKernels.SharedTile) continue;
+            LinearChecks(device, rng, version, Add);
+        }
+        LossChecks(device, rng, Add);
+        ModelCheck(device, rng, Add);
+        return results;
+    }
+
+    static double[] Rand(Random rng, int n, double lo = -1, double hi = 1) =>
+        Enumerable.Range(0, n).Select(_ => (double)(float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
+    static float[] F(double[] a) => a.Select(v => (float)v).ToArray();
+    static double[] D(float[] a) => a.Select(v => (double)v).ToArray();
+
+    public static double RelativeError(float[] actual, double[] expected)
+    {
+        double scale = 0, worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
+            scale = Math.Max(scale, Math.Abs(expected[i]));
+            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
+        }
+        return worst / Math.Max(scale, 1e-30);
+    }
+
+    static ParameterStore Store(ComputeDevice device, IEnumerable<(string, int[])> specs, Random rng, out Dictionary<string, double[]> p)
+    {
+        var store = new ParameterStore(device, specs);
+        p = store.Parameters.ToDictionary(x => x.Name, x => Rand(rng, x.Length));
+        store.Load(p.ToDictionary(kv => kv.Key, kv => F(kv.Value)));
+        store.Grads.Poison();
+        return store;
+    }
+
+    static void ConvChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
+    {
+        const int b = 3, ci = 5, co = 7, h = 11, w = 13, k = 3;
+        using (var store = Store(device, Conv2d.Specs("c", ci, co, k), rng, out var p))
+        using (var conv = new Conv2d(store, "c", ci, co, k, Activation.None))
+        {
+            var x = Rand(rng, b * ci * h * w);
+            using var xt = Tensor.FromArray(device, F(x), b, ci, h, w);
+            var y = conv.Forward(xt);
+            add("conv2d forward", y.ToArray(), ReferenceOps.Conv2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k));
+            var dy = Rand(rng, y.Length);
+            using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
+            var dx = conv.Backward(dyt, true)!;
+            var r = ReferenceOps.Conv2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k);
+            add("conv2d dinput", dx.ToArray(), r.dx);
+            add("conv2d dweight", conv.Weight.Grad.ToArray(), r.dw);
+            add("conv2d dbias", conv.Bias.Grad.ToArray(), r.db);
+        }
+        using (var store = Store(device, ConvTranspose2d.Specs("t", ci, co, k), rng, out var p))
+        using (var deconv = new ConvTranspose2d(store, "t", ci, co, k, Activation.None))
+        {
+            var x = Rand(rng, b * ci * h * w);
+            using var xt = Tensor.FromArray(device, F(x), b, ci, h, w);
+            var y = deconv.Forward(xt);
+            add("convtranspose2d forward", y.ToArray(), ReferenceOps.ConvTranspose2d(x, p["t.weight"], p["t.bias"], b, ci, co, h, w, k));
+            var dy = Rand(rng, y.Length);
+            using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
+            var dx = deconv.Backward(dyt, true)!;
+            var r = ReferenceOps.ConvTranspose2dBackward(x, p["t.weight"], dy, b, ci, co, h, w, k);
+            add("convtranspose2d dinput", dx.ToArray(), r.dx);
+            add("convtranspose2d dweight", deconv.Weight.Grad.ToArray(), r.dw);
+            add("convtranspose2d dbias", deconv.Bias.Grad.ToArray(), r.db);
+        }
+    }
+
+    static void LinearChecks(ComputeDevice device, Random rng, GemmVersion version, Action<string, float[], double[]> add)
+    {
+        const int b = 17, inF = 333, outF = 15;
+        var saved = device.Ops.GemmVersion;
+        device.Ops.GemmVersion = version;
+        try
+        {
+            using var store = Store(device, Linear.Specs("l", inF, outF), rng, out var p);
+            using var linear = new Linear(store, "l", inF, outF, Activation.None);
+            var x = Rand(rng, b * inF);
+            using var xt = Tensor.FromArray(device, F(x), b, inF);
+            string v = version == GemmVersion.RegisterTiled ? "gemm v1 register-tiled" : "gemm v2 shared-tiled";
+            add($"linear forward ({v})", linear.Forward(xt).ToArray(), ReferenceOps.Linear(x, p["l.weight"], p["l.bias"], b, inF, outF));
+            var dy = Rand(rng, b * outF);
+            using var dyt = Tensor.FromArray(device, F(dy), b, outF);
+            var dx = linear.Backward(dyt);
+            var r = ReferenceOps.LinearBackward(x, p["l.weight"], dy, b, inF, outF);
+            add($"linear dinput ({v})", dx.ToArray(), r.dx);
+            add($"linear dweight ({v})", linear.Weight.Grad.ToArray(), r.dw);
+            add($"linear dbias ({v})", linear.Bias.Grad.ToArray(), r.db);
+        }
+        finally { device.Ops.GemmVersion = saved; }
+    }
+
+    static void LossChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
+    {
+        var ops = device.Ops;
+        int n = 2 * 784 + 3;
+        var x = Rand(rng, n, 0, 1); var y = Rand(rng, n, 0.01, 0.99);
+        using var xt = Tensor.FromArray(device, F(x), n);
+        using var yt = Tensor.FromArray(device, F(y), n);
+        using var partials = Tensor.Zeros(device, DeviceOps.LossPartials);
+        using var none = Tensor.Zeros(device, 0);
+        using var total = Tensor.Zeros(device, 1);
+        ops.BcePartials(xt.View, yt.View, partials.View);
+        ops.FinishLoss(partials.View, none.View, total.View, 0);
+        add("bce (summed)", total.ToArray(), new[] { ReferenceOps.BinaryCrossEntropy(x, y) });
+        using var dLogit = Tensor.Zeros(device, n);
+        ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
+        add("bce + sigmoid backward", dLogit.ToArray(), ReferenceOps.SigmoidBackward(y, ReferenceOps.BinaryCrossEntropyGrad(x, y)));
+
+        int m = 7 * 16;
+        var mu = Rand(rng, m, -2, 2); var logSigma = Rand(rng, m, -1, 1);
+        using var mt = Tensor.FromArray(device, F(mu), m);
+        using var lst = Tensor.FromArray(device, F(logSigma), m);
+        using var sigma = Tensor.Zeros(device, m);
+        ops.Exp(lst.View, sigma.View);
+        add("exp", sigma.ToArray(), ReferenceOps.Exp(logSigma));
+        var sig = D(sigma.ToArray());
+        using var klPartials = Tensor.Zeros(device, 64);
+        foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
+        {
+            ops.KlPartials(mt.View, sigma.View, kind, klPartials.View);
+            ops.FinishLoss(none.View, klPartials.View, total.View, 0);
+            add($"kl {VaeConfig.KlName(kind)} (summed)", total.ToArray(), new[] { ReferenceOps.Kl(mu, sig, kind) });
+        }
+        using var eps = Tensor.Zeros(device, m);
+        using var z = Tensor.Zeros(device, m);
+        ulong seed = (ulong)rng.NextInt64(), step = (ulong)rng.Next(1000);
+        ops.Gaussian(mt.View, sigma.View, seed, step, eps.View, z.View);
+        var rEps = Enumerable.Range(0, m).Select(i => ReferenceOps.Normal(seed, step, (uint)i)).ToArray();
+        add("gaussian noise (philox)", eps.ToArray(), rEps);
+        add("gaussian z", z.ToArray(), mu.Select((v, i) => v + sig[i] * rEps[i]).ToArray());
+        var dz = Rand(rng, m);
+        using var dzt = Tensor.FromArray(device, F(dz), m);
+        using var dMu = Tensor.Zeros(device, m);
+        using var dLs = Tensor.Zeros(device, m);
+        var epsD = D(eps.ToArray());
+        ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, KlKind.Seed, dMu.View, dLs.View);
+        var (kMu, kSig) = ReferenceOps.KlGrad(mu, sig, KlKind.Seed);
+        add("gaussian + kl backward dmu", dMu.ToArray(), dz.Select((g, i) => g + kMu[i]).ToArray());
+        add("gaussian + kl + exp backward dlogsigma", dLs.ToArray(), dz.Select((g, i) => (g * epsD[i] + kSig[i]) * sig[i]).ToArray());
+
+        int np = 1003;
+        var p = Rand(rng, np); var g = Rand(rng, np); var mm = new double[np]; var vv = new double[np];
+        using var pt = Tensor.FromArray(device, F(p), np);
+        using var gt = Tensor.FromArray(device, F(g), np);
+        using var m1 = Tensor.Zeros(device, np);
+        using var v1 = Tensor.Zeros(device, np);
+        ops.Adam(new AdamStep(1e-2f, 0.9f, 0.999f, 1e-8f, 1), pt.View, gt.View, m1.View, v1.View);
+        ReferenceOps.Adam(p, g, mm, vv, 1, 1e-2, 0.9, 0.999, 1e-8);
+        add("adam", pt.ToArray(), p);
+
+        var bytes = new byte[5 * 784];
+        rng.NextBytes(bytes);
+        int[] order = { 3, 1, 4 };
+        using var images = device.Allocate<byte>(bytes.Length);
+        images.View.CopyFromCPU(bytes);
+        using var orderBuf = device.Allocate<int>(order.Length);
+        orderBuf.View.CopyFromCPU(order);
+        using var gathered = Tensor.Zeros(device, 3, 784);
+        ops.GatherImages(images.View, orderBuf.View, 0, 3, 784, gathered.View);
+        add("gather images", gathered.ToArray(), order.SelectMany(o => bytes.Skip(o * 784).Take(784).Select(v => v / 255.0)).ToArray());
+    }
+
+    static void ModelCheck(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
+    {
+        const int batch = 4;
+        var config = new VaeConfig(4, 6, 3, 3);
+        using var vae = new Vae.Gpu.Model.Vae(device, config, rng.Next());
+        var x = Rand(rng, batch * 784, 0, 1);
+        using var xt = Tensor.FromArray(device, F(x), batch, 1, 28, 28);
+        vae.Forward(xt);
+        vae.Parameters.Grads.Poison();
+        vae.Backward();
+        var p = vae.Parameters.ToHost().ToDictionary(kv => kv.Key, kv => D(kv.Value));
+        var r = new ReferenceVae(config.C1, config.C2, config.Latent, config.Kernel).Step(p, x, D(vae.Eps!.ToArray()), batch, config.Kl);
+        add("vae step: loss", new[] { vae.Loss }, new[] { r.Loss });
+        var (actual, expected) = Normalised(vae.Parameters.GradsToHost(), r.Grads);
+        add("vae step: every gradient", actual, expected);
+    }
+
+    static double MaxAbs(double[] a) => a.Max(Math.Abs);
+
+    /// <summary>Each parameter's gradient scaled by its own largest reference value, so small tensors count as much as large ones.</summary>
+    static (float[] Actual, double[] Expected) Normalised(Dictionary<string, float[]> actual, Dictionary<string, double[]> expected)
+    {
+        var a = new List<float>(); var e = new List<double>();
+        foreach (var (name, r) in expected)
+        {
+            double s = Math.Max(MaxAbs(r), 1e-30);
+            a.AddRange(actual[name].Select(v => (float)(v / s)));
+            e.AddRange(r.Select(v => v / s));
+        }
+        return (a.ToArray(), e.ToArray());
+    }
+}

@@ -1,0 +1,85 @@
+using ScottPlot;
+
+namespace Vae.Gpu.Plotting;
+
+/// <summary>The analysis figures, drawn with ScottPlot and saved as PNG.</summary>
+public static class Figures
+{
+    /// <summary>A 2-D histogram as a heatmap with a colour bar; counts[yBin, xBin] with yBin 0 at the bottom.</summary>
+    public static void Histogram2D(string path, double[,] counts, double xMin, double xMax, double yMin, double yMax, string xLabel, string yLabel, string title)
+    {
+        int bins = counts.GetLength(0);
+        // ScottPlot draws row 0 at the top; flip so that y grows upward.
+        var flipped = new double[bins, counts.GetLength(1)];
+        for (int r = 0; r < bins; r++)
+            for (int c = 0; c < counts.GetLength(1); c++) flipped[r, c] = counts[bins - 1 - r, c];
+        var plot = new Plot();
+        var map = plot.Add.Heatmap(flipped);
+        map.Colormap = new ScottPlot.Colormaps.Viridis();
+        map.Position = new CoordinateRect(xMin, xMax, yMin, yMax);
+        var bar = plot.Add.ColorBar(map);
+        bar.Label = "test images per bin";
+        plot.Add.VerticalLine(0, 1, Colors.White.WithAlpha(0.6), LinePattern.Dashed);
+        plot.Add.HorizontalLine(0, 1, Colors.White.WithAlpha(0.6), LinePattern.Dashed);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.Title(title);
+        plot.SavePng(path, 720, 600);
+    }
+
+    /// <summary>
+    /// A grid of 28x28 grayscale images (rows x cols, row-major), one cell per image with a one-pixel gap,
+    /// with tick labels for the values along each axis (null for none).
+    /// </summary>
+    public static void ImageGrid(string path, IReadOnlyList<float[]> images, int rows, int cols, string title,
+        double[]? colValues = null, string? colLabel = null, double[]? rowValues = null, string? rowLabel = null, int side = 28)
+    {
+        int cell = side + 1;
+        var pixels = new double[rows * cell - 1, cols * cell - 1];
+        for (int r = 0; r < pixels.GetLength(0); r++)
+            for (int c = 0; c < pixels.GetLength(1); c++) pixels[r, c] = 1;
+        for (int i = 0; i < images.Count; i++)
+        {
+            int gr = i / cols, gc = i % cols;
+            for (int y = 0; y < side; y++)
+                for (int x = 0; x < side; x++) pixels[gr * cell + y, gc * cell + x] = images[i][y * side + x];
+        }
+        var plot = new Plot();
+        var map = plot.Add.Heatmap(pixels);
+        map.Colormap = new ScottPlot.Colormaps.Grayscale();
+        map.ManualRange = new ScottPlot.Range(0, 1);
+        map.Position = new CoordinateRect(0, cols * cell - 1, 0, rows * cell - 1);
+        plot.Title(title);
+        plot.Axes.SetLimits(0, cols * cell - 1, 0, rows * cell - 1);
+        if (colValues is not null)
+        {
+            plot.Axes.Bottom.SetTicks(colValues.Select((_, i) => i * cell + side / 2.0).ToArray(), colValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
+            plot.XLabel(colLabel ?? "");
+        }
+        else plot.Axes.Bottom.SetTicks(Array.Empty<double>(), Array.Empty<string>());
+        if (rowValues is not null)
+        {
+            // Row 0 is drawn at the top.
+            plot.Axes.Left.SetTicks(rowValues.Select((_, i) => (rows - 1 - i) * cell + side / 2.0).ToArray(), rowValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
+            plot.YLabel(rowLabel ?? "");
+        }
+        else plot.Axes.Left.SetTicks(Array.Empty<double>(), Array.Empty<string>());
+        int scale = Math.Max(3, 900 / (cols * cell));
+        plot.SavePng(path, cols * cell * scale + 160, rows * cell * scale + 140);
+    }
+
+    /// <summary>Training and test loss per image against the epoch.</summary>
+    public static void LossCurve(string path, double[] epochs, double[] train, double[] test)
+    {
+        var plot = new Plot();
+        var a = plot.Add.Scatter(epochs, train);
+        a.LegendText = "training loss per image";
+        var b = plot.Add.Scatter(epochs, test);
+        b.LegendText = "test loss per image";
+        plot.XLabel("epoch");
+        plot.YLabel("loss per image (BCE + KL)");
+        plot.Title("Training curve");
+        plot.ShowLegend();
+        plot.SavePng(path, 720, 480);
+    }
+}

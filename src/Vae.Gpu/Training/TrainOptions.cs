@@ -1,0 +1,50 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Model;
+
+namespace Vae.Gpu.Training;
+
+/// <summary>The options of <c>vae-gpu train</c>. Model sizes left null come from the defaults, or from the checkpoint when resuming.</summary>
+public sealed record TrainOptions
+{
+    public required string OutDir { get; init; }
+    public string? DataDir { get; init; }
+    public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
+    public int Epochs { get; init; } = 15;
+    public int BatchSize { get; init; } = 128;
+    public int? C1 { get; init; }
+    public int? C2 { get; init; }
+    public int? Latent { get; init; }
+    public int? Kernel { get; init; }
+    public string? Kl { get; init; }
+    public float LearningRate { get; init; } = 1e-3f;
+    public int Seed { get; init; }
+    public int? MaxBatches { get; init; }
+    public string? ResumeDir { get; init; }
+
+    /// <summary>Checks what does not depend on a checkpoint; throws <see cref="VaeException"/> naming the option.</summary>
+    public void Validate()
+    {
+        if (Epochs < 1 || Epochs > 10_000) throw new VaeException($"--epochs {Epochs} is out of range; use 1..10000");
+        if (BatchSize < 1 || BatchSize > 60_000) throw new VaeException($"--batch {BatchSize} is out of range; use 1..60000 (the training set has 60,000 images)");
+        if (!(LearningRate > 0) || LearningRate > 10 || float.IsNaN(LearningRate)) throw new VaeException($"--lr {LearningRate} is out of range; use a positive number such as 1e-3");
+        if (MaxBatches is < 1) throw new VaeException($"--max-batches {MaxBatches} must be at least 1");
+        if (Seed < 0) throw new VaeException($"--seed {Seed} must be 0 or more");
+        Config(null).Validate();
+    }
+
+    /// <summary>The model's hyperparameters: the options, over the checkpoint's, over the defaults; a conflict with the checkpoint is an error.</summary>
+    public VaeConfig Config(VaeConfig? fromCheckpoint)
+    {
+        var d = fromCheckpoint ?? new VaeConfig();
+        void Same(string name, int? asked, int has)
+        {
+            if (fromCheckpoint is not null && asked is int a && a != has)
+                throw new VaeException($"{name} {a} disagrees with the checkpoint being resumed ({name} {has}); drop {name} or start a new run");
+        }
+        Same("--c1", C1, d.C1); Same("--c2", C2, d.C2); Same("--latent", Latent, d.Latent); Same("--kernel", Kernel, d.Kernel);
+        var kl = Kl is null ? d.Kl : VaeConfig.ParseKl(Kl);
+        if (fromCheckpoint is not null && kl != d.Kl)
+            throw new VaeException($"--kl {Kl} disagrees with the checkpoint being resumed (--kl {VaeConfig.KlName(d.Kl)})");
+        return new VaeConfig(C1 ?? d.C1, C2 ?? d.C2, Latent ?? d.Latent, Kernel ?? d.Kernel, kl);
+    }
+}

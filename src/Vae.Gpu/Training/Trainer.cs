@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Vae.Gpu.Data;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Model;
+using Vae.Gpu.Optim;
+
+namespace Vae.Gpu.Training;
+
+/// <summary>
+/// The problem set's training loop: per epoch a seeded shuffle; per batch zero_grad, forward, backward,
+/// step; then the test loss. After each epoch metrics.json and the checkpoint are written atomically.
+/// A NaN or infinite loss stops the run before anything is saved; cancellation finishes the batch,
+/// saves the weights and Adam's state reached, and returns.
+/// </summary>
+public sealed class Trainer
+{
+    readonly TrainOptions _o;
+    readonly ITrainingObserver _ui;
+
+    public Trainer(TrainOptions options, ITrainingObserver observer)
+    {
+        _o = options;
+        _ui = observer;
+    }
+
+    public sealed record Result(Metrics Metrics, bool Cancelled, string OutDir);
+
+    /// <summary>Runs the training; <paramref name="device"/> may be given by a caller that owns one (tests, the benchmark).</summary>
+    public Result Run(CancellationToken cancel = default, ComputeDevice? device = null, (Split Train, Split Test)? data = null)
+    {
+        _o.Validate();
+        // Everything that can fail on bad input is checked before the output folder is touched.
+        var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, requireOptimizer: true);
+        var config = _o.Config(resume?.Config).Validate();
+        var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
+        int startEpoch = resume?.Epoch ?? 0;
+        if (startEpoch >= _o.Epochs)
+            throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with --epochs N (N > {startEpoch})");
+        EnsureWritable(_o.OutDir);
+        var (trainSplit, testSplit) = data ?? FashionMnist.Load(_o.DataDir, _ui.Log);
+
+        var own = device is null ? ComputeDevice.Create(_o.Accelerator) : null;
+        var dev = device ?? own!;
+        try
+        {
+            _ui.Log($"Accelerator: {dev.Name}");
+            int seed = resume?.Seed ?? _o.Seed;
+            using var vae = resume?.CreateModel(dev) ?? new Vae.Gpu.Model.Vae(dev, config, seed);
+            using var adam = new Adam(vae.Parameters, _o.LearningRate);
+            resume?.Restore(vae, adam);
+            using var train = new DeviceDataset(dev, trainSplit);
+            using var test = new DeviceDataset(dev, testSplit);
+
+            var metrics = history ?? new Metrics();
+            metrics.Accelerator = dev.Name;
+            metrics.Config = ConfigJson(config, seed, _o);
+            metrics.Epochs.RemoveAll(e => e.Epoch > startEpoch);
+            if (resume is not null) _ui.Log($"Resuming from {_o.ResumeDir} after epoch {startEpoch}");
+
+            for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
+            {
+                var (m, cancelled) = TrainEpoch(vae, adam, train, test, epoch, seed, cancel);
+                if (cancelled)
+                {
+                    Checkpoint.Save(_o.OutDir, vae, adam, epoch - 1, seed);
+                    metrics.Save(_o.OutDir);
+                    _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' repeats epoch {epoch} from them");
+                    return new Result(metrics, true, _o.OutDir);
+                }
+                metrics.Epochs.Add(m);
+                Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed);
+                metrics.Save(_o.OutDir);
+                _ui.EpochDone(m, _o.Epochs);
+            }
+            return new Result(metrics, false, _o.OutDir);
+        }
+        finally
+        {
+            own?.Dispose();
+        }
+    }
+
+    (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.Vae vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)
+    {
+        var device = vae.Device;
+        // Reading the loss waits for the device: every batch on the CPU accelerator (it waits anyway), every 25 on a GPU.
+        int readEvery = device.Type == ILGPU.Runtime.AcceleratorType.CPU ? 1 : 25;
+        train.Shuffle(seed, epoch);
+        int batches = Math.Min(train.BatchCount(_o.BatchSize), _o.MaxBatches ?? int.MaxValue);
+        var watch = Stopwatch.StartNew();
+        double lossSum = 0;
+        int images = 0, read = 0;
+        for (int b = 0; b < batches; b++)
+        {
+            var x = train.Batch(b, _o.BatchSize);
+            adam.ZeroGrad();
+            vae.LossSlot = b % Vae.Gpu.Model.Vae.LossCapacity;
+            vae.Forward(x);
+            vae.Backward();
+            adam.Step();
+            images += x.Shape[0];
+            bool last = b == batches - 1;
+            if ((b + 1) % readEvery == 0 || last || cancel.IsCancellationRequested)
+            {
+                lossSum += ReadLosses(vae, read, b + 1, epoch);
+                read = b + 1;
+                _ui.Batch(epoch, _o.Epochs, b + 1, batches, lossSum / images, images / watch.Elapsed.TotalSeconds);
+            }
+            if (cancel.IsCancellationRequested && !last) return (new EpochMetrics(), true);
+        }
+        double seconds = watch.Elapsed.TotalSeconds;
+        var (testLoss, testImages) = Evaluate(vae, test, _o.MaxBatches);
+        return (new EpochMetrics
+        {
+            Epoch = epoch, TrainLoss = lossSum / images, TestLoss = testLoss, ImagesPerSecond = images / seconds,
+            Seconds = seconds, TrainImages = images, TestImages = testImages,
+        }, false);
+    }
+
+    /// <summary>Sums the batch losses in slots [from, to); a NaN or infinity stops the run, naming epoch and batch.</summary>
+    double ReadLosses(Vae.Gpu.Model.Vae vae, int from, int to, int epoch)
+    {
+        double sum = 0;
+        var losses = vae.LossTotals.Slice(from % Vae.Gpu.Model.Vae.LossCapacity, to - from).ToArray();
+        for (int i = 0; i < losses.Length; i++)
+        {
+            if (!float.IsFinite(losses[i]))
+                throw new VaeException(
+                    $"the loss became {losses[i]} at epoch {epoch}, batch {from + i + 1}; stopped without saving, so the last good checkpoint in {_o.OutDir} " +
+                    $"(if any) is intact; try a smaller --lr than {_o.LearningRate}");
+            sum += losses[i];
+        }
+        return sum;
+    }
+
+    /// <summary>Mean loss per image over the test set (or its first <paramref name="maxBatches"/> batches), file order.</summary>
+    public static (double LossPerImage, int Images) Evaluate(Vae.Gpu.Model.Vae vae, DeviceDataset test, int? maxBatches, int batchSize = 500)
+    {
+        test.InFileOrder();
+        int batches = Math.Min(test.BatchCount(batchSize), maxBatches ?? int.MaxValue), images = 0;
+        double sum = 0;
+        for (int b = 0; b < batches; b++)
+        {
+            var x = test.Batch(b, batchSize);
+            vae.LossSlot = b;
+            vae.Forward(x);
+            images += x.Shape[0];
+        }
+        var losses = vae.LossTotals.Slice(0, batches).ToArray();
+        foreach (var l in losses) sum += l;
+        return (sum / images, images);
+    }
+
+    static Dictionary<string, JsonElement> ConfigJson(VaeConfig c, int seed, TrainOptions o) => new()
+    {
+        ["epochs"] = JsonSerializer.SerializeToElement(o.Epochs),
+        ["batch"] = JsonSerializer.SerializeToElement(o.BatchSize),
+        ["lr"] = JsonSerializer.SerializeToElement(o.LearningRate),
+        ["max_batches"] = JsonSerializer.SerializeToElement(o.MaxBatches),
+        ["c1"] = JsonSerializer.SerializeToElement(c.C1),
+        ["c2"] = JsonSerializer.SerializeToElement(c.C2),
+        ["latent"] = JsonSerializer.SerializeToElement(c.Latent),
+        ["kernel"] = JsonSerializer.SerializeToElement(c.Kernel),
+        ["kl"] = JsonSerializer.SerializeToElement(VaeConfig.KlName(c.Kl)),
+        ["seed"] = JsonSerializer.SerializeToElement(seed),
+    };
+
+    /// <summary>Creates the folder and proves a file can be written there, before any work starts.</summary>
+    public static void EnsureWritable(string dir)
+    {
+        try
+        {
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another --out");
+        }
+    }
+}
