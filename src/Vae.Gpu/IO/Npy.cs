@@ -7,6 +7,8 @@ namespace Vae.Gpu.IO;
 /// <summary>NumPy's .npy format, version 1.0, '&lt;f4', C order: what <c>numpy.load</c> reads.</summary>
 public static class Npy
 {
+    static readonly byte[] Magic = { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y' };
+
     public static void Write(string path, float[] data, params int[] shape)
     {
         if (shape.Aggregate(1L, (a, b) => a * b) != data.Length)
@@ -18,7 +20,7 @@ public static class Npy
         string header = dict.PadRight(total - 10 - 1) + "\n";
         AtomicFile.Write(path, s =>
         {
-            s.Write("\x93NUMPY"u8);
+            s.Write(Magic);
             s.WriteByte(1); s.WriteByte(0);
             Span<byte> len = stackalloc byte[2];
             BinaryPrimitives.WriteUInt16LittleEndian(len, (ushort)header.Length);
@@ -34,7 +36,7 @@ public static class Npy
     public static (float[] Data, int[] Shape) Read(string path)
     {
         var all = File.ReadAllBytes(path);
-        if (all.Length < 10 || all[0] != 0x93 || Encoding.ASCII.GetString(all, 1, 5) != "NUMPY")
+        if (all.Length < 10 || !all.AsSpan(0, 6).SequenceEqual(Magic))
             throw new VaeException($"{path} is not a .npy file");
         int headerLength = BinaryPrimitives.ReadUInt16LittleEndian(all.AsSpan(8));
         string header = Encoding.ASCII.GetString(all, 10, headerLength);

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Vae.Gpu.Devices;
+using Vae.Gpu.IO;
+using Vae.Gpu.Training;
+using Program = Vae.Gpu.Cli.Program;
+
+namespace Vae.Gpu.Tests.Cli;
+
+/// <summary>vae-gpu as a user runs it: exit codes, one-line errors, files untouched.</summary>
+public class CliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (Program.Main(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    static void AssertOneLineError(int code, string err, string expected)
+    {
+        Assert.NotEqual(0, code);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"expected one line on stderr, got: {err}");
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void UnknownAcceleratorIsNamed()
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = Run("train", "--out", dir["o"], "--accelerator", "tpu");
+        AssertOneLineError(code, err, "--accelerator 'tpu' is unknown; use auto, cuda, opencl or cpu");
+    }
+
+    [SkippableFact]
+    public void AnAbsentAcceleratorNamesThePresentOnes()
+    {
+        Skip.If(ComputeDevice.IsPresent(AcceleratorChoice.Cuda), "this machine has CUDA");
+        var (code, _, err) = Run("bench", "--accelerator", "cuda");
+        AssertOneLineError(code, err, "no Cuda accelerator on this machine (present: cpu");
+    }
+
+    [Theory]
+    [InlineData("--kernel", "15", "--kernel 15 is out of range")]
+    [InlineData("--latent", "0", "--latent 0 is out of range")]
+    [InlineData("--batch", "-4", "--batch -4 is out of range")]
+    [InlineData("--lr", "0", "--lr 0 is out of range")]
+    [InlineData("--epochs", "0", "--epochs 0 is out of range")]
+    [InlineData("--c2", "5000", "--c2 5000 is out of range")]
+    public void BadHyperparametersFailBeforeAnythingIsWritten(string option, string value, string expected)
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = Run("train", "--out", dir["o"], option, value);
+        AssertOneLineError(code, err, expected);
+        Assert.False(Directory.Exists(dir["o"]));
+    }
+
+    [Fact]
+    public void MissingDataAndUnwritableOutputAreClear()
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = Run("train", "--out", dir["o"], "--data", dir["no-data"]);
+        AssertOneLineError(code, err, "no such directory");
+        File.WriteAllText(dir["file"], "x");
+        (code, _, err) = Run("train", "--out", Path.Combine(dir["file"], "o"));
+        AssertOneLineError(code, err, "cannot write to output directory");
+    }
+
+    [Fact]
+    public void CorruptCheckpointsFailAnalyzeAndResumeAndAreLeftAsTheyWere()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir["model.safetensors"], new byte[] { 8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'x' });
+        var before = TempDir.Snapshot(dir.Path);
+        var (code, _, err) = Run("analyze", "--run", dir.Path, "--out", dir["a"]);
+        AssertOneLineError(code, err, "is corrupt");
+        (code, _, err) = Run("train", "--out", dir.Path, "--resume", dir.Path, "--epochs", "2");
+        AssertOneLineError(code, err, "is corrupt");
+        (code, _, err) = Run("analyze", "--run", dir["missing"], "--out", dir["a"]);
+        AssertOneLineError(code, err, "not found; train one first");
+        Assert.Equal(before, TempDir.Snapshot(dir.Path));
+    }
+
+    [Fact]
+    public void DevicesJsonListsTheCpu()
+    {
+        var (code, output, _) = Run("devices", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Contains(doc.RootElement.EnumerateArray(), d => d.GetProperty("type").GetString() == "cpu" && d.GetProperty("max_group_size").GetInt32() >= 256);
+    }
+
+    [Fact]
+    public void CheckAgreesOnTheCpu()
+    {
+        var (code, output, _) = Run("check", "--seed", "4");
+        Assert.Equal(0, code);
+        Assert.Contains("all kernels agree with the reference", output);
+        Assert.Contains("cpu     conv2d dweight", output);
+        Assert.Contains("cuda    absent, skipped", output);
+    }
+
+    [SkippableFact]
+    public void TrainOnRealDataWritesTheContractFiles()
+    {
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        using var dir = new TempDir();
+        var (code, output, err) = Run("train", "--out", dir.Path, "--epochs", "1", "--max-batches", "2", "--batch", "32", "--accelerator", "cpu", "--c1", "4", "--c2", "8");
+        Assert.True(code == 0, err);
+        Assert.Contains("Training loss [1/1]: ", output);
+        Assert.Contains("Accelerator: cpu", output);
+        using var metrics = JsonDocument.Parse(File.ReadAllText(dir["metrics.json"]));
+        var epoch = metrics.RootElement.GetProperty("epochs")[0];
+        foreach (var field in new[] { "epoch", "train_loss", "test_loss", "images_per_second", "seconds" })
+            Assert.True(epoch.TryGetProperty(field, out _), $"metrics.json lacks {field}");
+        Assert.StartsWith("cpu", metrics.RootElement.GetProperty("accelerator").GetString());
+        var (tensors, meta) = Safetensors.Read(dir["model.safetensors"]);
+        Assert.Equal(14, tensors.Count);
+        Assert.Equal(new[] { 8, 4, 3, 3 }, tensors["decoder.deconv1.weight"].Shape);
+        Assert.Equal(new[] { 16, 8 * 24 * 24 }, tensors["encoder.mean.weight"].Shape);
+        Assert.Equal("1", meta["epoch"]);
+    }
+}
