@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Vae.Gpu.Devices;
+using Vae.Gpu.IO;
+using Vae.Gpu.Training;
+
+namespace Vae.Gpu.Tests.Cli;
+
+/// <summary>Training faults through the real command: NaN loss, Ctrl-C, and a device out of memory.</summary>
+public class FaultTests
+{
+    static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "vae-gpu.dll");
+
+    static Process Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Cli);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        return Process.Start(info)!;
+    }
+
+    static string[] Tiny(string outDir, int epochs) =>
+        new[] { "train", "--out", outDir, "--epochs", epochs.ToString(), "--max-batches", "1", "--batch", "16", "--c1", "2", "--c2", "2", "--latent", "2", "--accelerator", "cpu" };
+
+    [SkippableFact]
+    public void NanLossThroughTheCliNamesEpochAndBatchAndKeepsTheCheckpoint()
+    {
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        using var dir = new TempDir();
+        using (var first = Start(Tiny(dir.Path, 1))) { first.WaitForExit(); Assert.Equal(0, first.ExitCode); }
+        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(dir.Path));
+        tensors["encoder.mean.bias"].Data[1] = float.PositiveInfinity;
+        Safetensors.Write(Checkpoint.ModelPath(dir.Path), tensors.Values, meta);
+        var before = TempDir.Snapshot(dir.Path);
+
+        using var p = Start(Tiny(dir.Path, 2).Concat(new[] { "--resume", dir.Path }).ToArray());
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(1, p.ExitCode);
+        Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("at epoch 2, batch 1", err);
+        Assert.Equal(before, TempDir.Snapshot(dir.Path));
+    }
+
+    [SkippableFact]
+    public void CtrlCFinishesTheBatchSavesAndExitsWith130()
+    {
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        Skip.IfNot(OperatingSystem.IsLinux(), "sends SIGINT with kill(1)");
+        using var dir = new TempDir();
+        var args = Tiny(dir.Path, 5).ToList();
+        args[args.IndexOf("--max-batches") + 1] = "100000";
+        using var p = Start(args.ToArray());
+        // Wait until training runs (the first progress line), then interrupt as a terminal would.
+        string? line;
+        while ((line = p.StandardOutput.ReadLine()) is not null && !line.Contains("batch 1/")) { }
+        Assert.NotNull(line);
+        using (var kill = Process.Start("kill", new[] { "-INT", p.Id.ToString() })) kill.WaitForExit();
+        string rest = p.StandardOutput.ReadToEnd();
+        p.WaitForExit(60_000);
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("Stopped during epoch 1", rest);
+        var checkpoint = Checkpoint.Load(dir.Path, requireOptimizer: true);
+        Assert.Equal(0, checkpoint.Epoch);
+        Assert.True(checkpoint.Optimizer!.Step >= 1);
+    }
+
+    [SkippableFact]
+    public void OutOfMemorySaysHowMuchWasAskedFor()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        var e = Assert.Throws<VaeException>(() => device.Allocate<float>(1L << 42));
+        Assert.Contains("out of memory on cpu", e.Message);
+        Assert.Contains("16777216.0 MiB", e.Message);
+        Assert.Contains("--batch", e.Message);
+    }
+}
