@@ -40,7 +40,7 @@ public sealed class Linear : IDisposable
         Output = _output.Get(b, OutFeatures);
         // A[b, f] = x[b * In + f]; B[f, o] = W[o * In + f].
         var s = new GemmShape(b, OutFeatures, InFeatures, InFeatures, 1, 1, InFeatures);
-        _device.Ops.Gemm(s, x.View, Weight.Value.View, Bias.Value.View, null, EpilogueFlags.Bias | Conv2d.ActivationFlags(Activation), Output.View);
+        _device.Ops.Gemm(s, x.View, Weight.Value.View, Bias.Value.View, null, EpilogueFlags.Bias | ConvolutionLayer.ActivationFlags(Activation), Output.View);
         return Output;
     }
 

@@ -11,9 +11,8 @@ public static class Initializer
         var values = new Dictionary<string, float[]>();
         foreach (var p in store.Parameters)
         {
-            string layer = p.Name[..p.Name.LastIndexOf('.')];
-            var weight = store[layer + ".weight"];
-            double bound = 1.0 / Math.Sqrt(FanIn(layer, weight.Shape));
+            var weight = store[p.Name[..p.Name.LastIndexOf('.')] + ".weight"];
+            double bound = 1.0 / Math.Sqrt(FanIn(weight.Shape));
             values[p.Name] = Enumerable.Range(0, p.Length).Select(_ => (float)((rng.NextDouble() * 2 - 1) * bound)).ToArray();
         }
         store.Load(values);
@@ -23,5 +22,5 @@ public static class Initializer
     /// PyTorch computes fan_in from weight.size(1) times the kernel area: In for Conv2d (Out, In, K, K) and
     /// Linear (Out, In), but Out for ConvTranspose2d, whose weight is (In, Out, K, K).
     /// </summary>
-    static int FanIn(string layer, int[] weightShape) => weightShape.Skip(1).Aggregate(1, (a, b) => a * b);
+    static int FanIn(int[] weightShape) => weightShape.Skip(1).Aggregate(1, (a, b) => a * b);
 }
