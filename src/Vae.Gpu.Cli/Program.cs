@@ -95,6 +95,7 @@ public static class Program
             {
                 if (!ComputeDevice.IsPresent(choice)) { Console.WriteLine($"{choice.ToString().ToLowerInvariant(),-7} absent, skipped"); continue; }
                 using var device = ComputeDevice.Create(choice);
+                foreach (var line in KernelCheck.NotRun(device)) Console.WriteLine($"{ComputeDevice.TypeName(device.Type),-7} {line}");
                 foreach (var r in KernelCheck.Run(device, seed))
                 {
                     ok &= r.Passed;

@@ -35,21 +35,33 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <summary>
-    /// ILGPU's CPU accelerator with one multiprocessor per core (its default uses one): 4-wide warps and up
-    /// to 256 threads per group, so the shared-memory kernels run here too.
+    /// ILGPU's CPU accelerator with one multiprocessor per core (its default uses one), 4-wide warps and 16
+    /// threads per multiprocessor. Every CPU-accelerator thread is an OS thread: a 256-thread group (what the
+    /// shared-memory GEMM needs) made every later launch about twice as slow, so the CPU gets small groups and
+    /// the shared-memory kernels run on GPUs. VAE_CPU_DEVICE=warp,warps,multiprocessors overrides it for
+    /// experiments.
     /// </summary>
     public static CPUDevice CpuDevice()
     {
-        var probe = Environment.GetEnvironmentVariable("VAE_CPU_DEVICE")?.Split(',').Select(int.Parse).ToArray();
-        return probe is { Length: 3 } ? new(probe[0], probe[1], probe[2]) : new(4, 64, Environment.ProcessorCount);
+        var custom = Environment.GetEnvironmentVariable("VAE_CPU_DEVICE")?.Split(',');
+        if (custom is { Length: 3 } && custom.All(c => int.TryParse(c, out int v) && v > 0))
+            return new(int.Parse(custom[0]), int.Parse(custom[1]), int.Parse(custom[2]));
+        return new(4, 4, Environment.ProcessorCount);
     }
 
-    static Context CreateContext() => Context.Create(builder => builder
+    static Context CreateContext(CPUDevice? cpu = null) => Context.Create(builder => builder
         .Cuda()
         .OpenCL()
-        .CPU(CpuDevice())
+        .CPU(cpu ?? CpuDevice())
         .EnableAlgorithms()
         .Optimize(OptimizationLevel.O1));
+
+    /// <summary>A CPU accelerator of a given shape (tests use a 256-thread one to check the shared-memory kernels).</summary>
+    public static ComputeDevice CreateCpu(CPUDevice cpu)
+    {
+        var context = CreateContext(cpu);
+        return new ComputeDevice(context, context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU).CreateAccelerator(context));
+    }
 
     /// <summary>Opens the chosen accelerator; throws <see cref="VaeException"/> naming the ones present when it is absent.</summary>
     public static ComputeDevice Create(AcceleratorChoice choice = AcceleratorChoice.Auto)

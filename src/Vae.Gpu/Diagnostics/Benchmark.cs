@@ -63,6 +63,7 @@ public static class Benchmark
         print?.Invoke(checks.All(c => c.Passed)
             ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
             : "reference check: DISAGREEMENT in " + string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel)));
+        foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
 
         device.ResetPeak();
         using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(), seed: 1);
@@ -132,9 +133,8 @@ public static class Benchmark
         var saved = device.Ops.GemmVersion;
         try
         {
-            foreach (var version in Enum.GetValues<GemmVersion>())
+            foreach (var version in Enum.GetValues<GemmVersion>().Where(v => KernelCheck.Supports(device, v)))
             {
-                if (version == GemmVersion.SharedTiled && device.Accelerator.MaxNumThreadsPerGroup < GemmKernels.SharedTile * GemmKernels.SharedTile) continue;
                 foreach (var shape in DistinctShapes(labels))
                 {
                     using var a = Tensor.Zeros(device, shape.M * shape.K);
