@@ -74,7 +74,7 @@ public static class Program
                 return 0;
             }
             foreach (var d in devices)
-                Console.WriteLine($"{d.Type,-7} {d.Name}  memory {d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB  max group {d.MaxGroupSize}  multiprocessors {d.Multiprocessors}");
+                Console.WriteLine($"{d.Type,-7} {d.Name}  memory {(d.Type == "cpu" ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB")}  max group {d.MaxGroupSize}  multiprocessors {d.Multiprocessors}");
             if (!devices.Any(d => d.Type == "cuda")) Console.WriteLine("(no CUDA device: ILGPU found no NVIDIA driver)");
             if (!devices.Any(d => d.Type == "opencl")) Console.WriteLine("(no OpenCL device that ILGPU 1.5.3 accepts)");
             return 0;

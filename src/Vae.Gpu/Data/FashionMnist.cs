@@ -55,8 +55,8 @@ public static class FashionMnist
         var dir = Find(dataDir);
         if (dir is null)
         {
-            log?.Invoke($"Fashion-MNIST not found; downloading it into {TorchvisionDir}");
-            dir = Download(TorchvisionDir, progress);
+            log?.Invoke($"Fashion-MNIST not found; downloading it into {TorchvisionDir} from {Mirror}");
+            dir = Download(TorchvisionDir, progress ?? (log is null ? null : new TenthsLog(log)));
         }
         log?.Invoke($"Data: {Path.GetFullPath(dir)}");
         var train = LoadSplit(dir, "train", 60_000);
@@ -130,6 +130,24 @@ public static class FashionMnist
             }
         }
         return dir;
+    }
+
+    /// <summary>Download progress as a line per file at every tenth (for logs; the CLI's terminal view is the same lines).</summary>
+    sealed class TenthsLog : IProgress<(string File, long Done, long Total)>
+    {
+        readonly Action<string> _log;
+        string? _file;
+        long _lastTenth = -1;
+        public TenthsLog(Action<string> log) => _log = log;
+
+        public void Report((string File, long Done, long Total) p)
+        {
+            if (p.File != _file) { _file = p.File; _lastTenth = -1; }
+            long tenth = p.Total > 0 ? p.Done * 10 / p.Total : p.Done >> 22;
+            if (tenth == _lastTenth) return;
+            _lastTenth = tenth;
+            _log(p.Total > 0 ? $"  {p.File}: {p.Done * 100 / p.Total}% of {p.Total / 1e6:F1} MB" : $"  {p.File}: {p.Done / 1e6:F1} MB");
+        }
     }
 
     static string Md5Of(string path)
