@@ -79,7 +79,9 @@ public static class Figures
         plot.XLabel("epoch");
         plot.YLabel("loss per image (BCE + KL)");
         plot.Title("Training curve");
-        plot.ShowLegend();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
+        plot.Axes.SetLimitsX(epochs.Min() - 0.25, epochs.Max() + 0.25);
+        plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 720, 480);
     }
 }
