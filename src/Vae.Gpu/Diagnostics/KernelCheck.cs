@@ -76,36 +76,34 @@ public static class KernelCheck
     static void ConvChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
     {
         const int b = 3, ci = 5, co = 7, h = 11, w = 13, k = 3;
-        using (var store = Store(device, Conv2d.Specs("c", ci, co, k), rng, out var p))
-        using (var conv = new Conv2d(store, "c", ci, co, k, Activation.None))
-        {
-            var x = Rand(rng, b * ci * h * w);
-            using var xt = Tensor.FromArray(device, F(x), b, ci, h, w);
-            var y = conv.Forward(xt);
-            add("conv2d forward", y.ToArray(), ReferenceOps.Conv2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k));
-            var dy = Rand(rng, y.Length);
-            using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
-            var dx = conv.Backward(dyt, true)!;
-            var r = ReferenceOps.Conv2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k);
-            add("conv2d dinput", dx.ToArray(), r.dx);
-            add("conv2d dweight", conv.Weight.Grad.ToArray(), r.dw);
-            add("conv2d dbias", conv.Bias.Grad.ToArray(), r.db);
-        }
-        using (var store = Store(device, ConvTranspose2d.Specs("t", ci, co, k), rng, out var p))
-        using (var deconv = new ConvTranspose2d(store, "t", ci, co, k, Activation.None))
-        {
-            var x = Rand(rng, b * ci * h * w);
-            using var xt = Tensor.FromArray(device, F(x), b, ci, h, w);
-            var y = deconv.Forward(xt);
-            add("convtranspose2d forward", y.ToArray(), ReferenceOps.ConvTranspose2d(x, p["t.weight"], p["t.bias"], b, ci, co, h, w, k));
-            var dy = Rand(rng, y.Length);
-            using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
-            var dx = deconv.Backward(dyt, true)!;
-            var r = ReferenceOps.ConvTranspose2dBackward(x, p["t.weight"], dy, b, ci, co, h, w, k);
-            add("convtranspose2d dinput", dx.ToArray(), r.dx);
-            add("convtranspose2d dweight", deconv.Weight.Grad.ToArray(), r.dw);
-            add("convtranspose2d dbias", deconv.Bias.Grad.ToArray(), r.db);
-        }
+        ConvLayerCheck(device, rng, add, "conv2d", Conv2d.Specs("c", ci, co, k), store => new Conv2d(store, "c", ci, co, k, Activation.None),
+            (x, p) => ReferenceOps.Conv2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k),
+            (x, p, dy) => ReferenceOps.Conv2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k), new[] { b, ci, h, w });
+        ConvLayerCheck(device, rng, add, "convtranspose2d", ConvTranspose2d.Specs("c", ci, co, k), store => new ConvTranspose2d(store, "c", ci, co, k, Activation.None),
+            (x, p) => ReferenceOps.ConvTranspose2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k),
+            (x, p, dy) => ReferenceOps.ConvTranspose2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k), new[] { b, ci, h, w });
+    }
+
+    /// <summary>Forward, input, weight and bias gradients of one convolution layer against the oracle.</summary>
+    static void ConvLayerCheck(
+        ComputeDevice device, Random rng, Action<string, float[], double[]> add, string name,
+        IEnumerable<(string, int[])> specs, Func<ParameterStore, ConvolutionLayer> make,
+        Func<double[], Dictionary<string, double[]>, double[]> forward,
+        Func<double[], Dictionary<string, double[]>, double[], (double[] dx, double[] dw, double[] db)> backward, int[] inputShape)
+    {
+        using var store = Store(device, specs, rng, out var p);
+        using var layer = make(store);
+        var x = Rand(rng, inputShape.Aggregate(1, (m, d) => m * d));
+        using var xt = Tensor.FromArray(device, F(x), inputShape);
+        var y = layer.Forward(xt);
+        add($"{name} forward", y.ToArray(), forward(x, p));
+        var dy = Rand(rng, y.Length);
+        using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
+        var dx = layer.Backward(dyt, true)!;
+        var r = backward(x, p, dy);
+        add($"{name} dinput", dx.ToArray(), r.dx);
+        add($"{name} dweight", layer.Weight.Grad.ToArray(), r.dw);
+        add($"{name} dbias", layer.Bias.Grad.ToArray(), r.db);
     }
 
     static void LinearChecks(ComputeDevice device, Random rng, GemmVersion version, Action<string, float[], double[]> add)

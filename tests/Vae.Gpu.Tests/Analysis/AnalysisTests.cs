@@ -70,6 +70,21 @@ public class AnalysisTests
         Assert.False(LatentStatistics.Consistency(shuffled).Monotonic);
     }
 
+    [Fact]
+    public void Histogram2DBinsXByColumnAndYByRowOverTheDataRange()
+    {
+        double[] x = { 0, 1, 1, 0.5 }, y = { 10, 10, 20, 15 };
+        var h = LatentStatistics.Histogram2D(x, y, 2);
+        Assert.Equal((0.0, 1.0, 10.0, 20.0), (h.XMin, h.XMax, h.YMin, h.YMax));
+        Assert.Equal(1, h.Counts[0, 0]); // (0, 10): low y, low x
+        Assert.Equal(1, h.Counts[0, 1]); // (1, 10): low y, high x
+        Assert.Equal(2, h.Counts[1, 1]); // (1, 20) and (0.5, 15): high y, high x
+        Assert.Equal(0, h.Counts[1, 0]);
+        var (inside, normal) = LatentStatistics.CentralMass(new[] { 0.5, 2, 0 }, new[] { 0.5, 0, -1 });
+        Assert.Equal(2.0 / 3, inside, 12);
+        Assert.Equal(1 - Math.Exp(-0.5), normal, 12);
+    }
+
     static (int Width, int Height) PngSize(string path)
     {
         var b = File.ReadAllBytes(path);
