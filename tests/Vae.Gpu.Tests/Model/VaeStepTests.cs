@@ -78,3 +78,29 @@ public class VaeStepTests
         Assert.True(first.Losses[2] < first.Losses[0] || first.Losses.Distinct().Count() == 3, "the steps changed nothing");
     }
 }
+
+/// <summary>The problem set's standalone classes: Encoder and Decoder with their own parameters.</summary>
+public class ProblemSetApiTests
+{
+    [SkippableFact]
+    public void StandaloneEncoderAndDecoderHaveTheProblemSetShapes()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        using var encoder = new Encoder(device, c1: 3, c2: 5, lat: 4, k: 5, seed: 1);
+        using var decoder = new Decoder(device, c1: 3, c2: 5, lat: 4, k: 5, seed: 1);
+        Assert.Equal(5 * 20 * 20, encoder.Config.Features); // c2 (d - 2(k - 1))^2
+        Assert.Equal(new[] { 4, 5 * 20 * 20 }, encoder.Mean.Weight.Shape);
+        Assert.Equal(new[] { 5, 3, 5, 5 }, decoder.Deconv1.Weight.Shape); // ConvTranspose2d(c2 -> c1): (in, out, k, k)
+        var rng = new Random(2);
+        using var x = Vae.Gpu.Tensors.Tensor.FromArray(device, Enumerable.Range(0, 2 * 784).Select(_ => (float)rng.NextDouble()).ToArray(), 2, 1, 28, 28);
+        var (mu, sigma) = encoder.Forward(x);
+        Assert.Equal(new[] { 2, 4 }, mu.Shape);
+        Assert.All(sigma.ToArray(), s => Assert.True(s > 0 && float.IsFinite(s)));
+        var y = decoder.Forward(mu);
+        Assert.Equal(new[] { 2, 1, 28, 28 }, y.Shape);
+        Assert.All(y.ToArray(), v => Assert.InRange(v, 0f, 1f));
+        // Each owns different parameters: PyTorch's initialization bound 1/sqrt(fan_in) holds for every weight.
+        double bound = 1 / Math.Sqrt(1 * 5 * 5);
+        Assert.All(encoder.Conv1.Weight.Value.ToArray(), w => Assert.InRange(Math.Abs(w), 0, bound));
+    }
+}
