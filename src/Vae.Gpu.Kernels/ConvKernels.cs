@@ -10,8 +10,7 @@ namespace Vae.Gpu.Kernels;
 /// </summary>
 public static class ConvKernels
 {
-    /// <summary>Each thread of <see cref="ValidConv"/> computes TileChannels x TileWidth outputs in registers.
-    /// The weight gradient tiles TileChannels x TileChannels.</summary>
+    /// <summary>Each thread of <see cref="ValidConv"/> computes TileChannels x TileWidth outputs in registers.</summary>
     public const int TileChannels = 4, TileWidth = 8;
 
     public static int ValidConvThreads(ConvShape s) =>
@@ -133,14 +132,17 @@ public static class ConvKernels
         }
     }
 
+    /// <summary>The weight gradient's register tile: 8 gradient-side channels x 4 input-side channels of one tap.</summary>
+    public const int GradTileOut = 8, GradTileIn = 4;
+
     public static int WeightGradThreads(ConvShape s, int chunks) =>
-        DivUp(s.OutChannels, TileChannels) * DivUp(s.InChannels, TileChannels) * s.Kernel * s.Kernel * chunks;
+        DivUp(s.OutChannels, GradTileOut) * DivUp(s.InChannels, GradTileIn) * s.Kernel * s.Kernel * chunks;
 
     /// <summary>
     /// Partial weight gradient over one slice of the batch:
     /// partials[c, o, i, u, v] = sum_{b in chunk c, y, x} grad[b, o, y, x] * input[b, i, y+u, x+v]
     /// for grad (B, Out, Ho, Wo) and input (B, In, H, W) of shape <paramref name="s"/>.
-    /// One thread owns a 4 (o) x 4 (i) tile of one tap (u, v) of one chunk: no atomics; the chunks are
+    /// One thread owns an 8 (o) x 4 (i) tile of one tap (u, v) of one chunk: no atomics; the chunks are
     /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>.
     /// </summary>
     public static void WeightGradPartials(
@@ -154,42 +156,48 @@ public static class ConvKernels
         int tile, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
-        int oTiles = DivUp(oc, TileChannels), iTiles = DivUp(ic, TileChannels);
+        int oTiles = DivUp(oc, GradTileOut), iTiles = DivUp(ic, GradTileIn);
         int t = tile;
         int v = t % k; t /= k;
         int u = t % k; t /= k;
-        int i0 = (t % iTiles) * TileChannels; t /= iTiles;
-        int o0 = (t % oTiles) * TileChannels;
+        int i0 = (t % iTiles) * GradTileIn; t /= iTiles;
+        int o0 = (t % oTiles) * GradTileOut;
         int chunk = t / oTiles;
 
         int perChunk = DivUp(s.Batch, chunks);
         int bStart = chunk * perChunk, bEnd = Min(bStart + perChunk, s.Batch);
         int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth;
-        int gPlane = ho * wo, xPlane = h * w;
-        int ob = Min(o0 + 1, oc - 1), occ = Min(o0 + 2, oc - 1), od = Min(o0 + 3, oc - 1);
-        int ib = Min(i0 + 1, ic - 1), icc = Min(i0 + 2, ic - 1), id = Min(i0 + 3, ic - 1);
+        int gPlane = ho * wo, xPlane = h * w, shift = u * w + v;
 
         float a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
         float a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+        float a40 = 0, a41 = 0, a42 = 0, a43 = 0, a50 = 0, a51 = 0, a52 = 0, a53 = 0;
+        float a60 = 0, a61 = 0, a62 = 0, a63 = 0, a70 = 0, a71 = 0, a72 = 0, a73 = 0;
         for (int b = bStart; b < bEnd; b++)
         {
-            int g0 = (b * oc + o0) * gPlane, g1 = (b * oc + ob) * gPlane;
-            int g2 = (b * oc + occ) * gPlane, g3 = (b * oc + od) * gPlane;
-            int x0 = (b * ic + i0) * xPlane + u * w + v, x1 = (b * ic + ib) * xPlane + u * w + v;
-            int x2 = (b * ic + icc) * xPlane + u * w + v, x3 = (b * ic + id) * xPlane + u * w + v;
+            // Planes past the last channel are read clamped and never stored.
+            int gb = b * oc, xb = b * ic;
+            int g0 = (gb + o0) * gPlane, g1 = (gb + Min(o0 + 1, oc - 1)) * gPlane;
+            int g2 = (gb + Min(o0 + 2, oc - 1)) * gPlane, g3 = (gb + Min(o0 + 3, oc - 1)) * gPlane;
+            int g4 = (gb + Min(o0 + 4, oc - 1)) * gPlane, g5 = (gb + Min(o0 + 5, oc - 1)) * gPlane;
+            int g6 = (gb + Min(o0 + 6, oc - 1)) * gPlane, g7 = (gb + Min(o0 + 7, oc - 1)) * gPlane;
+            int x0 = (xb + i0) * xPlane + shift, x1 = (xb + Min(i0 + 1, ic - 1)) * xPlane + shift;
+            int x2 = (xb + Min(i0 + 2, ic - 1)) * xPlane + shift, x3 = (xb + Min(i0 + 3, ic - 1)) * xPlane + shift;
             for (int y = 0; y < ho; y++)
             {
                 int gRow = y * wo, xRow = y * w;
                 for (int x = 0; x < wo; x++)
                 {
-                    float p0 = grad[g0 + gRow + x], p1 = grad[g1 + gRow + x];
-                    float p2 = grad[g2 + gRow + x], p3 = grad[g3 + gRow + x];
-                    float q0 = input[x0 + xRow + x], q1 = input[x1 + xRow + x];
-                    float q2 = input[x2 + xRow + x], q3 = input[x3 + xRow + x];
-                    a00 += p0 * q0; a01 += p0 * q1; a02 += p0 * q2; a03 += p0 * q3;
-                    a10 += p1 * q0; a11 += p1 * q1; a12 += p1 * q2; a13 += p1 * q3;
-                    a20 += p2 * q0; a21 += p2 * q1; a22 += p2 * q2; a23 += p2 * q3;
-                    a30 += p3 * q0; a31 += p3 * q1; a32 += p3 * q2; a33 += p3 * q3;
+                    int gi = gRow + x, xi = xRow + x;
+                    float q0 = input[x0 + xi], q1 = input[x1 + xi], q2 = input[x2 + xi], q3 = input[x3 + xi];
+                    float p = grad[g0 + gi]; a00 += p * q0; a01 += p * q1; a02 += p * q2; a03 += p * q3;
+                    p = grad[g1 + gi]; a10 += p * q0; a11 += p * q1; a12 += p * q2; a13 += p * q3;
+                    p = grad[g2 + gi]; a20 += p * q0; a21 += p * q1; a22 += p * q2; a23 += p * q3;
+                    p = grad[g3 + gi]; a30 += p * q0; a31 += p * q1; a32 += p * q2; a33 += p * q3;
+                    p = grad[g4 + gi]; a40 += p * q0; a41 += p * q1; a42 += p * q2; a43 += p * q3;
+                    p = grad[g5 + gi]; a50 += p * q0; a51 += p * q1; a52 += p * q2; a53 += p * q3;
+                    p = grad[g6 + gi]; a60 += p * q0; a61 += p * q1; a62 += p * q2; a63 += p * q3;
+                    p = grad[g7 + gi]; a70 += p * q0; a71 += p * q1; a72 += p * q2; a73 += p * q3;
                 }
             }
         }
@@ -199,6 +207,10 @@ public static class ConvKernels
         StoreGradRow(partials, baseOffset, o0 + 1, i0, oc, ic, kk, tap, a10, a11, a12, a13);
         StoreGradRow(partials, baseOffset, o0 + 2, i0, oc, ic, kk, tap, a20, a21, a22, a23);
         StoreGradRow(partials, baseOffset, o0 + 3, i0, oc, ic, kk, tap, a30, a31, a32, a33);
+        StoreGradRow(partials, baseOffset, o0 + 4, i0, oc, ic, kk, tap, a40, a41, a42, a43);
+        StoreGradRow(partials, baseOffset, o0 + 5, i0, oc, ic, kk, tap, a50, a51, a52, a53);
+        StoreGradRow(partials, baseOffset, o0 + 6, i0, oc, ic, kk, tap, a60, a61, a62, a63);
+        StoreGradRow(partials, baseOffset, o0 + 7, i0, oc, ic, kk, tap, a70, a71, a72, a73);
     }
 
     static void StoreGradRow(
