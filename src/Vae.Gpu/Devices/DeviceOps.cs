@@ -1,11 +1,12 @@
+using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 using Vae.Gpu.Kernels;
 
 namespace Vae.Gpu.Devices;
 
-/// <summary>One timed launch, as the profiler reports it.</summary>
-public sealed record KernelLaunch(string Name, double Seconds, KernelCost Cost);
+/// <summary>One timed launch, as the profiler reports it; Shape is the kernel's ConvShape or GemmShape where it has one.</summary>
+public sealed record KernelLaunch(string Name, double Seconds, KernelCost Cost, object? Shape = null);
 
 /// <summary>Which GEMM kernel the linear layers use; the benchmark times both.</summary>
 public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2 }
@@ -46,19 +47,24 @@ public sealed class DeviceOps : IDisposable
     readonly int _maxLaunch;
 
     /// <summary>
-    /// When set, every launch waits for the accelerator before and after and reports (kernel, seconds):
-    /// the benchmark's profile of a training step. Off in training, where launches queue freely.
+    /// When set, every launch waits for the accelerator before and after and reports its time, FLOP and
+    /// byte counts: the benchmark's profile of a training step. Off in training, where launches queue freely.
     /// </summary>
     public Action<KernelLaunch>? Profiler { get; set; }
 
-    void Timed(string name, Action launch, KernelCost cost = default)
+    /// <summary>Before a launch: 0 when not profiling, else waits for the device and returns the start time.</summary>
+    long Begin()
     {
-        if (Profiler is null) { launch(); return; }
+        if (Profiler is null) return 0;
         _acc.Synchronize();
-        long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        launch();
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>After a launch that <see cref="Begin"/> timed: waits for it and reports it.</summary>
+    void End(long start, string name, KernelCost cost, object? shape = null)
+    {
         _acc.Synchronize();
-        Profiler(new KernelLaunch(name, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, cost));
+        Profiler!(new KernelLaunch(name, Stopwatch.GetElapsedTime(start).TotalSeconds, cost, shape));
     }
 
     internal DeviceOps(ComputeDevice device)
@@ -116,12 +122,11 @@ public sealed class DeviceOps : IDisposable
     ArrayView<float> None => _none.View;
 
     /// <summary>
-    /// Threads to launch for <paramref name="work"/> items. Kernels loop over their items with this stride:
-    /// on the CPU accelerator a thread costs about a microsecond to start, so a few hundred threads per core
-    /// each take many items; a GPU gets enough to fill every multiprocessor.
+    /// Threads to launch for <paramref name="work"/> items; the kernels loop over their items with this as
+    /// stride. On the CPU accelerator a thread costs about a microsecond to start, so a few hundred threads
+    /// per core each take many items; a GPU gets enough to fill every multiprocessor.
     /// </summary>
     int Threads(long work) => (int)Math.Max(1, Math.Min(work, _maxLaunch));
-    int Stride(long work) => Threads(work);
 
     /// <summary>A reusable device buffer of at least <paramref name="length"/> floats for partial sums.</summary>
     ArrayView<float> Scratch(long length)
@@ -146,23 +151,42 @@ public sealed class DeviceOps : IDisposable
 
     /// <summary>output (B, O, Ho, Wo) = epilogue(valid cross-correlation of input (B, I, H, W) with weight (O, I, K, K)).</summary>
     public void ValidConv(ConvShape s, ArrayView<float> input, ArrayView<float> weight, ArrayView<float>? bias,
-        ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output) =>
-        Timed(Profiler is null ? "" : $"validConv {s}", () => _validConv.Value(Threads(ConvKernels.ValidConvThreads(s)), Stride(ConvKernels.ValidConvThreads(s)), s, input, weight, bias ?? None, mask ?? None, (int)flags, output), KernelCost.ValidConv(s));
+        ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
+    {
+        long t = Begin();
+        int n = Threads(ConvKernels.ValidConvThreads(s));
+        _validConv.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+        if (t != 0) End(t, $"validConv {s}", KernelCost.ValidConv(s), s);
+    }
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
-    public void Pad(ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output) =>
-        Timed("pad", () => _pad.Value(Threads(planes * (height + 2 * pad) * (width + 2 * pad)), Stride(planes * (height + 2 * pad) * (width + 2 * pad)), input, height, width, pad, output), KernelCost.Elementwise(planes * (height + 2 * pad) * (width + 2 * pad), 0, 2));
+    public void Pad(ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output)
+    {
+        long t = Begin();
+        long items = (long)planes * (height + 2 * pad) * (width + 2 * pad);
+        int n = Threads(items);
+        _pad.Value(n, n, input, height, width, pad, output);
+        if (t != 0) End(t, "pad", KernelCost.Elementwise(items, 0, 2));
+    }
 
     /// <summary>output (Q, P, K, K) = weight (P, Q, K, K) transposed in its first two axes and rotated 180 degrees.</summary>
-    public void FlipTranspose(ArrayView<float> weight, int p, int q, int k, ArrayView<float> output) =>
-        Timed("flipTranspose", () => _flipTranspose.Value(Threads(p * q * k * k), Stride(p * q * k * k), weight, p, q, k, output), KernelCost.Elementwise(p * q * k * k, 0, 2));
+    public void FlipTranspose(ArrayView<float> weight, int p, int q, int k, ArrayView<float> output)
+    {
+        long t = Begin();
+        int n = Threads(p * q * k * k);
+        _flipTranspose.Value(n, n, weight, p, q, k, output);
+        if (t != 0) End(t, "flipTranspose", KernelCost.Elementwise(p * q * k * k, 0, 2));
+    }
 
     /// <summary>dWeight (O, I, K, K) = sum over batch and positions of grad (B, O, Ho, Wo) times input (B, I, H, W) shifted.</summary>
     public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> dWeight)
     {
         int chunks = Slices(ConvKernels.WeightGradThreads(s, 1), s.Batch, 1);
         var target = chunks == 1 ? dWeight : Scratch((long)chunks * s.WeightLength);
-        Timed(Profiler is null ? "" : $"weightGrad {s} x{chunks}", () => _weightGrad.Value(Threads(ConvKernels.WeightGradThreads(s, chunks)), Stride(ConvKernels.WeightGradThreads(s, chunks)), s, grad, input, chunks, target), KernelCost.WeightGrad(s, chunks));
+        long t = Begin();
+        int n = Threads(ConvKernels.WeightGradThreads(s, chunks));
+        _weightGrad.Value(n, n, s, grad, input, chunks, target);
+        if (t != 0) End(t, $"weightGrad {s} x{chunks}", KernelCost.WeightGrad(s, chunks), s);
         if (chunks > 1) SumPartials(target, chunks, s.WeightLength, 1, null, null, EpilogueFlags.None, dWeight);
     }
 
@@ -171,13 +195,21 @@ public sealed class DeviceOps : IDisposable
     {
         int chunks = Slices(channels, batch, 1);
         var target = chunks == 1 ? dBias : Scratch((long)chunks * channels);
-        Timed("channelSum", () => _channelSum.Value(Threads(chunks * channels), Stride(chunks * channels), grad, batch, channels, plane, chunks, target), KernelCost.Elementwise((long)batch * channels * plane, 1, 1));
+        long t = Begin();
+        int n = Threads(chunks * channels);
+        _channelSum.Value(n, n, grad, batch, channels, plane, chunks, target);
+        if (t != 0) End(t, "channelSum", KernelCost.Elementwise((long)batch * channels * plane, 1, 1));
         if (chunks > 1) SumPartials(target, chunks, channels, 1, null, null, EpilogueFlags.None, dBias);
     }
 
     public void SumPartials(ArrayView<float> partials, int slices, int length, int columns,
-        ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output) =>
-        Timed("sumPartials", () => _sumPartials.Value(Threads(length), Stride(length), partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output), KernelCost.Elementwise((long)length * slices, 1, 1));
+        ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
+    {
+        long t = Begin();
+        int n = Threads(length);
+        _sumPartials.Value(n, n, partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output);
+        if (t != 0) End(t, "sumPartials", KernelCost.Elementwise((long)length * slices, 1, 1));
+    }
 
     // ---- matrix products ----------------------------------------------------------------------
 
@@ -189,45 +221,90 @@ public sealed class DeviceOps : IDisposable
         int baseThreads = v == GemmVersion.RegisterTiled ? GemmKernels.RegisterTiledThreads(s, 1) : s.M * s.N;
         int splits = Slices(baseThreads, s.K, 64);
         var target = splits == 1 ? c : Scratch((long)splits * s.M * s.N);
+        long t = Begin();
         if (v == GemmVersion.RegisterTiled)
-            Timed(Profiler is null ? "" : $"gemmRegister {s} split{splits}", () => _gemmRegister.Value(Threads(GemmKernels.RegisterTiledThreads(s, splits)), Stride(GemmKernels.RegisterTiledThreads(s, splits)), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target), KernelCost.Gemm(s, splits));
+        {
+            int n = Threads(GemmKernels.RegisterTiledThreads(s, splits));
+            _gemmRegister.Value(n, n, s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target);
+        }
         else
-            Timed(Profiler is null ? "" : $"gemmShared {s} split{splits}", () => _gemmShared.Value(GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target), KernelCost.Gemm(s, splits));
+            _gemmShared.Value(GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target);
+        if (t != 0) End(t, $"{(v == GemmVersion.RegisterTiled ? "gemmRegister" : "gemmShared")} {s} split{splits}", KernelCost.Gemm(s, splits), s);
         if (splits > 1) SumPartials(target, splits, s.M * s.N, s.N, bias, mask, flags, c);
     }
 
     // ---- loss, latent, optimizer, data --------------------------------------------------------
 
     /// <summary>Partial sums of the BCE into <paramref name="partials"/> (length <see cref="LossPartials"/>).</summary>
-    public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials) =>
-        Timed("bcePartials", () => _bcePartials.Value((int)partials.Length, target, recon, partials), KernelCost.Elementwise(target.Length, 8, 2));
+    public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
+    {
+        long t = Begin();
+        _bcePartials.Value((int)partials.Length, target, recon, partials);
+        if (t != 0) End(t, "bcePartials", KernelCost.Elementwise(target.Length, 8, 2));
+    }
 
-    public void BceSigmoidBackward(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit) =>
-        Timed("bceSigmoidBackward", () => _bceSigmoidBackward.Value(Threads((int)target.Length), Stride((int)target.Length), target, recon, dLogit), KernelCost.Elementwise(target.Length, 10, 3));
+    public void BceSigmoidBackward(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit)
+    {
+        long t = Begin();
+        int n = Threads(target.Length);
+        _bceSigmoidBackward.Value(n, n, target, recon, dLogit);
+        if (t != 0) End(t, "bceSigmoidBackward", KernelCost.Elementwise(target.Length, 10, 3));
+    }
 
-    public void KlPartials(ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> partials) =>
-        Timed("klPartials", () => _klPartials.Value((int)partials.Length, mu, sigma, (int)kind, partials), KernelCost.Elementwise(mu.Length, 8, 2));
+    public void KlPartials(ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> partials)
+    {
+        long t = Begin();
+        _klPartials.Value((int)partials.Length, mu, sigma, (int)kind, partials);
+        if (t != 0) End(t, "klPartials", KernelCost.Elementwise(mu.Length, 8, 2));
+    }
 
     /// <summary>totals[slot] = sum(partialsA) + sum(partialsB), in a fixed order.</summary>
-    public void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot) =>
-        Timed("finishLoss", () => _finishLoss.Value(1, partialsA, partialsB, totals, slot));
+    public void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
+    {
+        long t = Begin();
+        _finishLoss.Value(1, partialsA, partialsB, totals, slot);
+        if (t != 0) End(t, "finishLoss", KernelCost.Elementwise(partialsA.Length + partialsB.Length, 1, 1));
+    }
 
-    public void Exp(ArrayView<float> logSigma, ArrayView<float> sigma) => Timed("exp", () => _exp.Value((int)logSigma.Length, logSigma, sigma), KernelCost.Elementwise(logSigma.Length, 1, 2));
+    public void Exp(ArrayView<float> logSigma, ArrayView<float> sigma)
+    {
+        long t = Begin();
+        _exp.Value((int)logSigma.Length, logSigma, sigma);
+        if (t != 0) End(t, "exp", KernelCost.Elementwise(logSigma.Length, 1, 2));
+    }
 
     /// <summary>eps = N(0, 1) from (seed, step, index); z = mu + sigma * eps.</summary>
-    public void Gaussian(ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ulong step, ArrayView<float> eps, ArrayView<float> z) =>
-        Timed("gaussian", () => _gaussian.Value((int)mu.Length, mu, sigma, seed, step, eps, z), KernelCost.Elementwise(mu.Length, 40, 4));
+    public void Gaussian(ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ulong step, ArrayView<float> eps, ArrayView<float> z)
+    {
+        long t = Begin();
+        _gaussian.Value((int)mu.Length, mu, sigma, seed, step, eps, z);
+        if (t != 0) End(t, "gaussian", KernelCost.Elementwise(mu.Length, 40, 4));
+    }
 
     /// <summary>dMu and dLogSigma from dz through Gaussian, Exp and the KL term.</summary>
     public void GaussianBackward(ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
-        KlKind kind, ArrayView<float> dMu, ArrayView<float> dLogSigma) =>
-        Timed("gaussianBackward", () => _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, dMu, dLogSigma), KernelCost.Elementwise(dz.Length, 10, 6));
+        KlKind kind, ArrayView<float> dMu, ArrayView<float> dLogSigma)
+    {
+        long t = Begin();
+        _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, dMu, dLogSigma);
+        if (t != 0) End(t, "gaussianBackward", KernelCost.Elementwise(dz.Length, 10, 6));
+    }
 
-    public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v) =>
-        Timed("adam", () => _adam.Value(Threads((int)param.Length), Stride((int)param.Length), step, param, grad, m, v), KernelCost.Elementwise(param.Length, 12, 7));
+    public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
+    {
+        long t = Begin();
+        int n = Threads(param.Length);
+        _adam.Value(n, n, step, param, grad, m, v);
+        if (t != 0) End(t, "adam", KernelCost.Elementwise(param.Length, 12, 7));
+    }
 
-    public void GatherImages(ArrayView<byte> images, ArrayView<int> order, int first, int count, int pixels, ArrayView<float> output) =>
-        Timed("gather", () => _gather.Value(Threads(count * pixels), Stride(count * pixels), images, order, first, pixels, output), KernelCost.Elementwise((long)count * pixels, 1, 1.25));
+    public void GatherImages(ArrayView<byte> images, ArrayView<int> order, int first, int count, int pixels, ArrayView<float> output)
+    {
+        long t = Begin();
+        int n = Threads((long)count * pixels);
+        _gather.Value(n, n, images, order, first, pixels, output);
+        if (t != 0) End(t, "gather", KernelCost.Elementwise((long)count * pixels, 1, 1.25));
+    }
 
     public void Dispose()
     {

@@ -96,7 +96,7 @@ public static class Benchmark
         finally { device.Ops.Profiler = null; }
         var kernels = Aggregate(runs);
 
-        var gemms = CompareGemmVersions(device, runs[0].Where(l => l.Name.StartsWith("gemm")).Select(l => l.Name).Distinct().ToList(), repeats);
+        var gemms = CompareGemmVersions(device, runs[0].Select(l => l.Shape).OfType<GemmShape>().Select(s => (s.M, s.N, s.K)).Distinct().ToList(), repeats);
 
         if (print is not null)
         {
@@ -126,16 +126,15 @@ public static class Benchmark
         }).ToList();
 
     /// <summary>Times each GEMM shape of the step in both versions on random operands.</summary>
-    static List<KernelTiming> CompareGemmVersions(ComputeDevice device, List<string> labels, int repeats)
+    static List<KernelTiming> CompareGemmVersions(ComputeDevice device, List<(int M, int N, int K)> shapes, int repeats)
     {
-        var shapes = new List<GemmShape>();
         var result = new List<KernelTiming>();
         var saved = device.Ops.GemmVersion;
         try
         {
             foreach (var version in Enum.GetValues<GemmVersion>().Where(v => KernelCheck.Supports(device, v)))
             {
-                foreach (var shape in DistinctShapes(labels))
+                foreach (var shape in shapes)
                 {
                     using var a = Tensor.Zeros(device, shape.M * shape.K);
                     using var b = Tensor.Zeros(device, shape.K * shape.N);
@@ -164,11 +163,6 @@ public static class Benchmark
         }
         return result;
     }
-
-    static IEnumerable<GemmShape> DistinctShapes(List<string> labels) =>
-        labels.Select(l => l.Split(' ')[1].Split('x').Select(int.Parse).ToArray())
-            .Select(d => (d[0], d[1], d[2])).Distinct()
-            .Select(d => new GemmShape(d.Item1, d.Item2, d.Item3, d.Item3, 1, d.Item2, 1));
 
     static double Median(List<double> values)
     {
