@@ -38,11 +38,8 @@ public class ReferenceGradientTests
         int b = 2, ci = 3, co = 4, h = 7, w = 6, k = 3;
         var x = Random(rng, b * ci * h * w); var wt = Random(rng, co * ci * k * k); var bias = Random(rng, co);
         var probe = Random(rng, b * co * (h - k + 1) * (w - k + 1));
-        var (dx, dw, db) = ReferenceOps.Conv2dBackward(x, wt, probe, b, ci, co, h, w, k);
-        double L(double[] xx, double[] ww, double[] bb) => Dot(ReferenceOps.Conv2d(xx, ww, bb, b, ci, co, h, w, k), probe);
-        CheckNumeric(a => L(a, wt, bias), x, dx, "conv2d dx");
-        CheckNumeric(a => L(x, a, bias), wt, dw, "conv2d dw");
-        CheckNumeric(a => L(x, wt, a), bias, db, "conv2d db");
+        CheckLayer("conv2d", (xx, ww, bb) => ReferenceOps.Conv2d(xx, ww, bb, b, ci, co, h, w, k),
+            ReferenceOps.Conv2dBackward(x, wt, probe, b, ci, co, h, w, k), x, wt, bias, probe);
     }
 
     [Fact]
@@ -52,11 +49,8 @@ public class ReferenceGradientTests
         int b = 2, ci = 3, co = 2, h = 5, w = 6, k = 3;
         var x = Random(rng, b * ci * h * w); var wt = Random(rng, ci * co * k * k); var bias = Random(rng, co);
         var probe = Random(rng, b * co * (h + k - 1) * (w + k - 1));
-        var (dx, dw, db) = ReferenceOps.ConvTranspose2dBackward(x, wt, probe, b, ci, co, h, w, k);
-        double L(double[] xx, double[] ww, double[] bb) => Dot(ReferenceOps.ConvTranspose2d(xx, ww, bb, b, ci, co, h, w, k), probe);
-        CheckNumeric(a => L(a, wt, bias), x, dx, "convtranspose2d dx");
-        CheckNumeric(a => L(x, a, bias), wt, dw, "convtranspose2d dw");
-        CheckNumeric(a => L(x, wt, a), bias, db, "convtranspose2d db");
+        CheckLayer("convtranspose2d", (xx, ww, bb) => ReferenceOps.ConvTranspose2d(xx, ww, bb, b, ci, co, h, w, k),
+            ReferenceOps.ConvTranspose2dBackward(x, wt, probe, b, ci, co, h, w, k), x, wt, bias, probe);
     }
 
     [Fact]
@@ -66,11 +60,18 @@ public class ReferenceGradientTests
         int b = 3, inF = 7, outF = 5;
         var x = Random(rng, b * inF); var wt = Random(rng, outF * inF); var bias = Random(rng, outF);
         var probe = Random(rng, b * outF);
-        var (dx, dw, db) = ReferenceOps.LinearBackward(x, wt, probe, b, inF, outF);
-        double L(double[] xx, double[] ww, double[] bb) => Dot(ReferenceOps.Linear(xx, ww, bb, b, inF, outF), probe);
-        CheckNumeric(a => L(a, wt, bias), x, dx, "linear dx");
-        CheckNumeric(a => L(x, a, bias), wt, dw, "linear dw");
-        CheckNumeric(a => L(x, wt, a), bias, db, "linear db");
+        CheckLayer("linear", (xx, ww, bb) => ReferenceOps.Linear(xx, ww, bb, b, inF, outF),
+            ReferenceOps.LinearBackward(x, wt, probe, b, inF, outF), x, wt, bias, probe);
+    }
+
+    /// <summary>A layer's three analytic gradients of L = sum(forward(x, w, bias) * probe) against finite differences.</summary>
+    static void CheckLayer(string name, Func<double[], double[], double[], double[]> forward,
+        (double[] dx, double[] dw, double[] db) analytic, double[] x, double[] wt, double[] bias, double[] probe)
+    {
+        double L(double[] xx, double[] ww, double[] bb) => Dot(forward(xx, ww, bb), probe);
+        CheckNumeric(a => L(a, wt, bias), x, analytic.dx, $"{name} dx");
+        CheckNumeric(a => L(x, a, bias), wt, analytic.dw, $"{name} dw");
+        CheckNumeric(a => L(x, wt, a), bias, analytic.db, $"{name} db");
     }
 
     [Fact]
