@@ -24,13 +24,18 @@ public sealed class ComputeDevice : IDisposable
     public long PeakBytes { get; private set; }
     public long BytesInUse => Interlocked.Read(ref _bytesInUse);
 
-    /// <summary>Threads a launch should offer to keep this accelerator busy; sets split-K and chunk counts.</summary>
-    public int TargetThreads => Type == AcceleratorType.CPU ? 8 * Environment.ProcessorCount : 64 * 1024;
+    /// <summary>Launch sizes and kernel versions for this accelerator.</summary>
+    public DeviceProfile Profile { get; }
 
-    ComputeDevice(Context context, Accelerator accelerator)
+    /// <summary>What opening it took: an accelerator that was listed but could not be opened, and what was used instead.</summary>
+    public IReadOnlyList<string> Notes { get; }
+
+    ComputeDevice(Context context, Accelerator accelerator, IReadOnlyList<string>? notes = null)
     {
         _context = context;
         Accelerator = accelerator;
+        Profile = DeviceProfile.For(accelerator);
+        Notes = notes ?? Array.Empty<string>();
         Ops = new DeviceOps(this);
     }
 
@@ -49,12 +54,16 @@ public sealed class ComputeDevice : IDisposable
         return new(4, 4, Environment.ProcessorCount);
     }
 
-    static Context CreateContext(CPUDevice? cpu = null) => Context.Create(builder => builder
+    static Context CreateContext(CPUDevice? cpu = null)
+    {
+        RegisterNativeResolver();
+        return Context.Create(builder => builder
         .Cuda()
         .OpenCL()
         .CPU(cpu ?? CpuDevice())
         .EnableAlgorithms()
         .Optimize(OptimizationLevel.O1));
+    }
 
     /// <summary>A CPU accelerator of a given shape (tests use a 256-thread one to check the shared-memory kernels).</summary>
     public static ComputeDevice CreateCpu(CPUDevice cpu)
@@ -63,26 +72,47 @@ public sealed class ComputeDevice : IDisposable
         return new ComputeDevice(context, context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU).CreateAccelerator(context));
     }
 
-    /// <summary>Opens the chosen accelerator; throws <see cref="VaeException"/> naming the ones present when it is absent.</summary>
+    /// <summary>
+    /// Opens the chosen accelerator; throws <see cref="VaeException"/> naming the ones present when it is absent.
+    /// <c>auto</c> tries CUDA, then OpenCL, then the CPU accelerator: one that is listed but cannot be opened
+    /// (a broken driver, a device that refuses ILGPU) is skipped, and <see cref="Notes"/> says so.
+    /// </summary>
     public static ComputeDevice Create(AcceleratorChoice choice = AcceleratorChoice.Auto)
     {
-        RegisterCudaResolver();
         var context = CreateContext();
         try
         {
-            Device? device = choice switch
+            var candidates = choice switch
             {
-                AcceleratorChoice.Cuda => First(context, AcceleratorType.Cuda),
-                AcceleratorChoice.OpenCL => First(context, AcceleratorType.OpenCL),
-                AcceleratorChoice.Cpu => First(context, AcceleratorType.CPU),
-                _ => First(context, AcceleratorType.Cuda) ?? First(context, AcceleratorType.OpenCL) ?? First(context, AcceleratorType.CPU),
+                AcceleratorChoice.Cuda => Of(context, AcceleratorType.Cuda),
+                AcceleratorChoice.OpenCL => Of(context, AcceleratorType.OpenCL),
+                AcceleratorChoice.Cpu => Of(context, AcceleratorType.CPU),
+                _ => Of(context, AcceleratorType.Cuda).Concat(Of(context, AcceleratorType.OpenCL)).Concat(Of(context, AcceleratorType.CPU)).ToList(),
             };
-            if (device is null)
+            if (candidates.Count == 0)
             {
                 var present = string.Join(", ", context.Devices.Select(d => TypeName(d.AcceleratorType)).Distinct());
                 throw new VaeException($"no {choice} accelerator on this machine (present: {present}); use --accelerator auto or one of those");
             }
-            return new ComputeDevice(context, device.CreateAccelerator(context));
+            var notes = new List<string>();
+            for (int i = 0; i < candidates.Count; i++)
+            {
+                var device = candidates[i];
+                try
+                {
+                    return new ComputeDevice(context, device.CreateAccelerator(context), notes);
+                }
+                catch (Exception e) when (e is not VaeException && i + 1 < candidates.Count)
+                {
+                    var next = candidates[i + 1];
+                    notes.Add($"{TypeName(device.AcceleratorType)} ({device.Name}) is listed but could not be opened ({e.Message.ReplaceLineEndings(" ").TrimEnd('.')}); trying {TypeName(next.AcceleratorType)} ({next.Name})");
+                }
+                catch (Exception e) when (e is not VaeException)
+                {
+                    throw new VaeException($"{TypeName(device.AcceleratorType)} ({device.Name}) could not be opened: {e.Message.ReplaceLineEndings(" ").TrimEnd('.')}; check its driver or use another --accelerator", e);
+                }
+            }
+            throw new InvalidOperationException("unreachable");
         }
         catch
         {
@@ -94,7 +124,6 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>True when the machine has an accelerator of that kind (CPU always).</summary>
     public static bool IsPresent(AcceleratorChoice choice)
     {
-        RegisterCudaResolver();
         using var context = CreateContext();
         var type = choice switch { AcceleratorChoice.Cuda => AcceleratorType.Cuda, AcceleratorChoice.OpenCL => AcceleratorType.OpenCL, _ => AcceleratorType.CPU };
         return First(context, type) is not null;
@@ -102,7 +131,6 @@ public sealed class ComputeDevice : IDisposable
 
     public static IReadOnlyList<DeviceInfo> List()
     {
-        RegisterCudaResolver();
         using var context = CreateContext();
         return context.Devices
             .Select(d => new DeviceInfo(TypeName(d.AcceleratorType), d.Name, d.MemorySize, d.MaxNumThreadsPerGroup, d.NumMultiprocessors))
@@ -110,6 +138,7 @@ public sealed class ComputeDevice : IDisposable
     }
 
     static Device? First(Context context, AcceleratorType type) => context.Devices.FirstOrDefault(d => d.AcceleratorType == type);
+    static List<Device> Of(Context context, AcceleratorType type) => context.Devices.Where(d => d.AcceleratorType == type).ToList();
 
     public static string TypeName(AcceleratorType type) => type switch
     {
@@ -121,13 +150,20 @@ public sealed class ComputeDevice : IDisposable
 
     static int _resolverRegistered;
 
-    /// <summary>ILGPU loads "libcuda.so"; drivers often install only libcuda.so.1.</summary>
-    static void RegisterCudaResolver()
+    /// <summary>
+    /// ILGPU loads "libcuda.so" and "libOpenCL.so", the names of the development links; drivers and the
+    /// OpenCL loader package (ocl-icd-libopencl1) often install only libcuda.so.1 and libOpenCL.so.1.
+    /// Registered by <see cref="CreateContext"/>, so every path to a context has it.
+    /// </summary>
+    static void RegisterNativeResolver()
     {
-        if (Interlocked.Exchange(ref _resolverRegistered, 1) == 1) return;
+        if (Interlocked.Exchange(ref _resolverRegistered, 1) == 1 || !OperatingSystem.IsLinux()) return;
         System.Runtime.Loader.AssemblyLoadContext.Default.ResolvingUnmanagedDll += (_, name) =>
-            name.Contains("cuda", StringComparison.OrdinalIgnoreCase) && OperatingSystem.IsLinux()
-                && NativeLibrary.TryLoad("libcuda.so.1", out var handle) ? handle : IntPtr.Zero;
+        {
+            string? soname = name.Contains("cuda", StringComparison.OrdinalIgnoreCase) ? "libcuda.so.1"
+                : name.Contains("opencl", StringComparison.OrdinalIgnoreCase) ? "libOpenCL.so.1" : null;
+            return soname is not null && NativeLibrary.TryLoad(soname, out var handle) ? handle : IntPtr.Zero;
+        };
     }
 
     /// <summary>Allocates a float buffer, counting it toward the device's peak; a failure names the size.</summary>
