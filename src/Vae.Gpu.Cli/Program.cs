@@ -91,18 +91,28 @@ public static class Program
             int seed = p.GetValue(seedOption) ?? Environment.TickCount & 0x7fffffff;
             Console.WriteLine($"inputs: seed {seed}; tolerance: relative error <= {KernelCheck.Tolerance:E0}");
             bool ok = true;
+            void Print(CheckResult r, string what)
+            {
+                ok &= r.Passed;
+                Console.WriteLine($"{r.Accelerator,-7} {r.Kernel,-44} {what} {r.RelativeError:E2}  {(r.Passed ? "ok" : "DISAGREES")}");
+            }
+            var ran = new List<IReadOnlyList<CheckResult>>();
             foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL, AcceleratorChoice.Cpu })
             {
                 if (!ComputeDevice.IsPresent(choice)) { Console.WriteLine($"{choice.ToString().ToLowerInvariant(),-7} absent, skipped"); continue; }
                 using var device = ComputeDevice.Create(choice);
                 foreach (var line in KernelCheck.NotRun(device)) Console.WriteLine($"{ComputeDevice.TypeName(device.Type),-7} {line}");
-                foreach (var r in KernelCheck.Run(device, seed))
-                {
-                    ok &= r.Passed;
-                    Console.WriteLine($"{r.Accelerator,-7} {r.Kernel,-44} worst relative error {r.RelativeError:E2}  {(r.Passed ? "ok" : "DISAGREES")}");
-                }
+                var results = KernelCheck.Run(device, seed);
+                foreach (var r in results) Print(r, "worst relative error");
+                ran.Add(results);
             }
-            Console.WriteLine(ok ? "all kernels agree with the reference" : "some kernels disagree with the reference");
+            // Every pair of accelerators on the same inputs: they must agree with each other, not only with the oracle.
+            for (int i = 0; i < ran.Count; i++)
+                for (int j = i + 1; j < ran.Count; j++)
+                    foreach (var r in KernelCheck.Compare(ran[i], ran[j])) Print(r, "relative difference");
+            Console.WriteLine(ok
+                ? $"all kernels agree with the reference{(ran.Count > 1 ? " and across accelerators" : "")}"
+                : "some kernels disagree");
             return ok ? 0 : 2;
         }));
         return cmd;

@@ -90,6 +90,7 @@ public static class GemmKernels
     /// loop runs over K, not M, unlike ILGPU's sample), then each thread sums its element of C from them.
     /// Same split and epilogue rules as version 1.
     /// </summary>
+    [ExplicitlyGrouped]
     public static void SharedTiled(
         GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
@@ -105,12 +106,15 @@ public static class GemmKernels
         float sum = 0;
         for (int k0 = kStart; k0 < kEnd; k0 += SharedTile)
         {
-            // tileA[row][col] = A[m of row, k0 + col]; tileB[row][col] = B[k0 + row, n of col].
+            // DenseX makes the first index the contiguous one, and tx varies fastest within a warp, so tx
+            // goes first wherever a thread stores or reads its own element: tileA[kk, row] = A[m of row, k0 + kk],
+            // tileB[col, kk] = B[k0 + kk, n of col]. Stores hit consecutive words; in the product tileA[j, ty]
+            // is one word per half-warp (a broadcast) and tileB[tx, j] consecutive words: no bank conflicts.
             int ka = k0 + tx, kb = k0 + ty;
-            tileA[ty, tx] = m < s.M && ka < kEnd ? a[m * s.StrideAm + ka * s.StrideAk] : 0f;
-            tileB[ty, tx] = n < s.N && kb < kEnd ? b[kb * s.StrideBk + n * s.StrideBn] : 0f;
+            tileA[tx, ty] = m < s.M && ka < kEnd ? a[m * s.StrideAm + ka * s.StrideAk] : 0f;
+            tileB[tx, ty] = n < s.N && kb < kEnd ? b[kb * s.StrideBk + n * s.StrideBn] : 0f;
             Group.Barrier();
-            for (int j = 0; j < SharedTile; j++) sum += tileA[ty, j] * tileB[j, tx];
+            for (int j = 0; j < SharedTile; j++) sum += tileA[j, ty] * tileB[tx, j];
             Group.Barrier();
         }
 

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Vae.Gpu.Kernels;
 
@@ -24,16 +25,38 @@ public static class ReductionKernels
         }
     }
 
+    /// <summary>Lanes of <see cref="FinishLoss"/>: a fixed number, so the order of the sum is the same on every accelerator.</summary>
+    public const int LossLanes = 16;
+
     /// <summary>
-    /// Adds the partials of one or two losses in order and stores the total at totals[slot]: the batch loss
-    /// stays on the device and the host reads a whole run of slots when it wants to show progress.
+    /// Adds the partials of one or two losses and stores the total at totals[slot]: the batch loss stays on
+    /// the device and the host reads a whole run of slots when it wants to show progress. One group of
+    /// <see cref="LossLanes"/> threads: lane l sums partials l, l + 16, ... in order, then a fixed tree
+    /// (8, 4, 2, 1) in shared memory adds the lanes. Launch with <see cref="FinishLossConfig"/>.
     /// </summary>
-    public static void FinishLoss(
-        Index1D index, ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
+    [ExplicitlyGrouped]
+    public static void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
     {
+        var laneA = SharedMemory.Allocate<float>(LossLanes);
+        var laneB = SharedMemory.Allocate<float>(LossLanes);
+        int lane = Group.IdxX;
         float a = 0, b = 0;
-        for (int i = 0; i < partialsA.IntLength; i++) a += partialsA[i];
-        for (int i = 0; i < partialsB.IntLength; i++) b += partialsB[i];
-        totals[slot] = a + b;
+        for (int i = lane; i < partialsA.IntLength; i += LossLanes) a += partialsA[i];
+        for (int i = lane; i < partialsB.IntLength; i += LossLanes) b += partialsB[i];
+        laneA[lane] = a;
+        laneB[lane] = b;
+        Group.Barrier();
+        for (int width = LossLanes / 2; width > 0; width /= 2)
+        {
+            if (lane < width)
+            {
+                laneA[lane] += laneA[lane + width];
+                laneB[lane] += laneB[lane + width];
+            }
+            Group.Barrier();
+        }
+        if (lane == 0) totals[slot] = laneA[0] + laneB[0];
     }
+
+    public static KernelConfig FinishLossConfig => new(1, LossLanes);
 }

@@ -27,7 +27,15 @@ public static class TestDevices
         get { lock (Gate) { Layers.Workspace.PoisonOnGet = true; return Wide.Value; } }
     }
 
-    public static IEnumerable<object[]> All => new[] { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL }.Select(c => new object[] { c });
+    static readonly AcceleratorChoice[] Kinds = { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL };
+
+    public static IEnumerable<object[]> All => Kinds.Select(c => new object[] { c });
+
+    /// <summary>Every pair of accelerator kinds, for the tests that compare accelerators with each other.</summary>
+    public static IEnumerable<object[]> Pairs =>
+        from i in Enumerable.Range(0, Kinds.Length)
+        from j in Enumerable.Range(i + 1, Kinds.Length - i - 1)
+        select new object[] { Kinds[j], Kinds[i] };
 
     static readonly object Gate = new();
 
@@ -36,9 +44,12 @@ public static class TestDevices
     {
         ComputeDevice? device;
         lock (Gate) device = Devices[choice].Value;
-        Skip.If(device is null, choice == AcceleratorChoice.OpenCL
-            ? "no OpenCL device ILGPU 1.5.3 accepts on this machine (Debian's POCL lacks the generic address space ILGPU needs)"
-            : $"no {choice} accelerator on this machine");
+        Skip.If(device is null, choice switch
+        {
+            AcceleratorChoice.OpenCL => "no OpenCL device ILGPU 1.5.3 accepts on this machine (PoCL >= 4 is one: apt install pocl-opencl-icd where packaged, or run under scripts/with-pocl)",
+            AcceleratorChoice.Cuda => "no CUDA device on this machine (ILGPU found no NVIDIA driver)",
+            _ => $"no {choice} accelerator on this machine",
+        });
         Layers.Workspace.PoisonOnGet = true;
         return device!;
     }

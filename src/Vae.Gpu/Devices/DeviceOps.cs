@@ -8,9 +8,6 @@ namespace Vae.Gpu.Devices;
 /// <summary>One timed launch, as the profiler reports it; Shape is the kernel's ConvShape or GemmShape where it has one.</summary>
 public sealed record KernelLaunch(string Name, double Seconds, KernelCost Cost, object? Shape = null);
 
-/// <summary>Which GEMM kernel the linear layers use; the benchmark times both.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2 }
-
 /// <summary>
 /// The kernels of <see cref="Vae.Gpu.Kernels"/> loaded on one accelerator, each behind a method that works
 /// out its launch shape. Loading compiles, so each kernel is compiled once, on first use. Everything is
@@ -36,7 +33,7 @@ public sealed class DeviceOps : IDisposable
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bcePartials;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bceSigmoidBackward;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _klPartials;
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>> _finishLoss;
+    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>> _finishLoss;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>>> _exp;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ulong, ulong, ArrayView<float>, ArrayView<float>>> _gaussian;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>>> _gaussianBackward;
@@ -72,8 +69,8 @@ public sealed class DeviceOps : IDisposable
         _device = device;
         _acc = device.Accelerator;
         _none = _acc.Allocate1D<float>(1);
-        _maxLaunch = _acc.AcceleratorType == AcceleratorType.CPU ? 64 * Environment.ProcessorCount : 4 * _acc.MaxNumThreads;
-        GemmVersion = _acc.AcceleratorType == AcceleratorType.CPU ? GemmVersion.RegisterTiled : GemmVersion.SharedTiled;
+        _maxLaunch = device.Profile.MaxLaunch;
+        GemmVersion = device.Profile.Gemm;
         _validConv = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConv);
         _pad = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad);
         _flipTranspose = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.FlipTranspose);
@@ -85,7 +82,7 @@ public sealed class DeviceOps : IDisposable
         _bcePartials = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials);
         _bceSigmoidBackward = Load<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BceSigmoidBackward);
         _klPartials = Load<Index1D, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(LossKernels.KlPartials);
-        _finishLoss = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReductionKernels.FinishLoss);
+        _finishLoss = new(() => _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReductionKernels.FinishLoss));
         _exp = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(LossKernels.Exp));
         _gaussian = Load<Index1D, ArrayView<float>, ArrayView<float>, ulong, ulong, ArrayView<float>, ArrayView<float>>(LossKernels.Gaussian);
         _gaussianBackward = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>>(LossKernels.GaussianBackward);
@@ -143,7 +140,7 @@ public sealed class DeviceOps : IDisposable
     /// <paramref name="baseThreads"/> threads per slice fill the accelerator.</summary>
     int Slices(int baseThreads, int extent, int minPerSlice)
     {
-        int wanted = (_device.TargetThreads + baseThreads - 1) / baseThreads;
+        int wanted = (_device.Profile.TargetThreads + baseThreads - 1) / baseThreads;
         return Math.Clamp(Math.Min(wanted, extent / Math.Max(1, minPerSlice)), 1, Math.Max(1, extent));
     }
 
@@ -262,7 +259,7 @@ public sealed class DeviceOps : IDisposable
     public void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
     {
         long t = Begin();
-        _finishLoss.Value(1, partialsA, partialsB, totals, slot);
+        _finishLoss.Value(ReductionKernels.FinishLossConfig, partialsA, partialsB, totals, slot);
         if (t != 0) End(t, "finishLoss", KernelCost.Elementwise(partialsA.Length + partialsB.Length, 1, 1));
     }
 

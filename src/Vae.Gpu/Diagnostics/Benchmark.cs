@@ -18,7 +18,8 @@ public sealed record KernelTiming(string Name, int Calls, double MedianSeconds, 
 
 public sealed record BenchResult(
     string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<KernelTiming> GemmVersions,
-    double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks)
+    double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
+    int LaunchesPerStep, DeviceProfile Profile)
 {
     public bool AllAgree => Checks.All(c => c.Passed);
 
@@ -31,12 +32,13 @@ public sealed record BenchResult(
         };
         var doc = new JsonObject
         {
-            ["accelerator"] = Accelerator, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
+            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
             ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
             ["gemm_versions"] = new JsonArray(GemmVersions.Select(k => (JsonNode)K(k)).ToArray()),
             ["training"] = new JsonObject
             {
-                ["images_per_second"] = ImagesPerSecond, ["step_ms_median"] = StepSecondsMedian * 1e3, ["peak_memory_bytes"] = PeakBytes,
+                ["images_per_second"] = ImagesPerSecond, ["launches_per_step"] = LaunchesPerStep,
+                ["step_ms_median"] = StepSecondsMedian * 1e3, ["peak_memory_bytes"] = PeakBytes,
             },
             ["check"] = new JsonObject
             {
@@ -59,6 +61,7 @@ public static class Benchmark
         if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
+        print?.Invoke($"profile: {device.Profile.Kind}; GEMM v{(int)device.Profile.Gemm} by default; up to {device.Profile.MaxLaunch} threads a launch");
         var checks = KernelCheck.Run(device, seed: 1).ToList();
         print?.Invoke(checks.All(c => c.Passed)
             ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
@@ -107,13 +110,13 @@ public static class Benchmark
                 print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
             print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
             print("");
-            print("GEMM versions at the shapes of the step (v1 register-tiled, v2 shared-memory tiled):");
+            print($"GEMM versions at the shapes of the step (v1 register-tiled, v2 shared-memory tiled; this accelerator uses v{(int)device.Profile.Gemm}):");
             foreach (var g in gemms)
                 print($"{g.Name,-64} {g.MedianSeconds * 1e3,9:F2} ms {g.GflopsPerSecond,8:F2} GFLOP/s");
             print("");
-            print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; peak device memory {peak / (1024.0 * 1024):F1} MiB");
+            print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
         }
-        return new BenchResult(device.Name, batch, repeats, kernels, gemms, batch / stepMedian, stepMedian, peak, checks);
+        return new BenchResult(device.Name, batch, repeats, kernels, gemms, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile);
     }
 
     /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>

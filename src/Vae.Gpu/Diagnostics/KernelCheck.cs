@@ -8,8 +8,11 @@ using Vae.Gpu.Tensors;
 
 namespace Vae.Gpu.Diagnostics;
 
-/// <summary>One kernel's agreement with the double-precision oracle: the normwise relative error.</summary>
-public sealed record CheckResult(string Kernel, string Accelerator, double RelativeError, double Tolerance)
+/// <summary>
+/// One kernel's agreement with the double-precision oracle (or, from <see cref="KernelCheck.Compare"/>, with
+/// another accelerator): the normwise relative error. <see cref="Actual"/> is what the kernel produced.
+/// </summary>
+public sealed record CheckResult(string Kernel, string Accelerator, double RelativeError, double Tolerance, float[] Actual)
 {
     public bool Passed => RelativeError <= Tolerance;
 }
@@ -22,20 +25,37 @@ public static class KernelCheck
 {
     public const double Tolerance = 1e-4;
 
-    public static IEnumerable<CheckResult> Run(ComputeDevice device, int seed)
+    /// <summary>
+    /// Every check with inputs from <paramref name="seed"/>. Each section draws from its own generator, so the
+    /// same seed gives the same inputs on every accelerator, whichever GEMM versions it runs.
+    /// </summary>
+    public static IReadOnlyList<CheckResult> Run(ComputeDevice device, int seed)
     {
-        var rng = new Random(seed);
         string acc = ComputeDevice.TypeName(device.Type);
         var results = new List<CheckResult>();
         void Add(string kernel, float[] actual, double[] expected) =>
-            results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance));
+            results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance, actual));
+        Random Section(int index) => new(unchecked(seed * 7919 + index)); // HashCode is salted per process
 
-        ConvChecks(device, rng, Add);
+        ConvChecks(device, Section(1), Add);
         foreach (var version in Enum.GetValues<GemmVersion>().Where(v => Supports(device, v)))
-            LinearChecks(device, rng, version, Add);
-        LossChecks(device, rng, Add);
-        ModelCheck(device, rng, Add);
+            LinearChecks(device, Section(2), version, Add);
+        LossChecks(device, Section(3), Add);
+        ModelCheck(device, Section(4), Add);
         return results;
+    }
+
+    /// <summary>
+    /// Accelerators against each other: for every check both ran on the same inputs, the relative difference
+    /// of <paramref name="a"/>'s output from <paramref name="b"/>'s (both float; same tolerance as the oracle).
+    /// </summary>
+    public static IReadOnlyList<CheckResult> Compare(IReadOnlyList<CheckResult> a, IReadOnlyList<CheckResult> b)
+    {
+        var byKernel = b.ToDictionary(r => r.Kernel);
+        return a.Where(r => byKernel.ContainsKey(r.Kernel))
+            .Select(r => new CheckResult(r.Kernel, $"{r.Accelerator} vs {byKernel[r.Kernel].Accelerator}",
+                RelativeError(r.Actual, byKernel[r.Kernel].Actual.Select(v => (double)v).ToArray()), Tolerance, r.Actual))
+            .ToList();
     }
 
     /// <summary>Whether the accelerator's groups are large enough for the GEMM version (v2 needs 16x16).</summary>

@@ -13,7 +13,8 @@ namespace Vae.Gpu.Model;
 /// </summary>
 public sealed class Vae : IDisposable
 {
-    public const int LossCapacity = 4096;
+    /// <summary>Slots in the device's ring of batch losses; an epoch may have more batches (it wraps).</summary>
+    public const int DefaultLossCapacity = 4096;
 
     readonly ComputeDevice _device;
     readonly Workspace _eps, _z, _dLogits;
@@ -34,11 +35,15 @@ public sealed class Vae : IDisposable
     /// <summary>Per-batch losses written by Forward, read by the trainer in blocks.</summary>
     public Tensor LossTotals { get; }
     public int LossSlot { get; set; }
+    public int LossCapacity => LossTotals.Length;
 
     public Vae(ComputeDevice device, int c1, int c2, int lat, int k, int seed = 0)
         : this(device, new VaeConfig(c1, c2, lat, k), seed) { }
 
-    public Vae(ComputeDevice device, VaeConfig config, int seed = 0)
+    public Vae(ComputeDevice device, VaeConfig config, int seed = 0) : this(device, config, seed, DefaultLossCapacity) { }
+
+    /// <summary>With a ring of <paramref name="lossCapacity"/> batch losses (tests use a small one to make it wrap quickly).</summary>
+    internal Vae(ComputeDevice device, VaeConfig config, int seed, int lossCapacity)
     {
         _device = device;
         Config = config.Validate();
@@ -52,7 +57,7 @@ public sealed class Vae : IDisposable
         _klPartials = Tensor.Zeros(device, 64);
         _noPartials = Tensor.Zeros(device, 0);
         _scalar = Tensor.Zeros(device, 1);
-        LossTotals = Tensor.Zeros(device, LossCapacity);
+        LossTotals = Tensor.Zeros(device, lossCapacity);
     }
 
     public Tensor? Mu => Encoder.Mu;

@@ -99,9 +99,9 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     }
 
     /// <summary>A model on <paramref name="device"/> with this checkpoint's weights.</summary>
-    public Vae.Gpu.Model.Vae CreateModel(ComputeDevice device)
+    public Vae.Gpu.Model.Vae CreateModel(ComputeDevice device, int lossCapacity = Vae.Gpu.Model.Vae.DefaultLossCapacity)
     {
-        var vae = new Vae.Gpu.Model.Vae(device, Config, Seed);
+        var vae = new Vae.Gpu.Model.Vae(device, Config, Seed, lossCapacity);
         vae.Parameters.Load(Parameters);
         return vae;
     }

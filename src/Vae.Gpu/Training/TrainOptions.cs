@@ -20,6 +20,8 @@ public sealed record TrainOptions
     public int Seed { get; init; }
     public int? MaxBatches { get; init; }
     public string? ResumeDir { get; init; }
+    /// <summary>The device's ring of batch losses; tests shrink it so that an epoch wraps it in a few hundred batches.</summary>
+    internal int LossSlots { get; init; } = Vae.Gpu.Model.Vae.DefaultLossCapacity;
 
     /// <summary>Checks what does not depend on a checkpoint; throws <see cref="VaeException"/> naming the option.</summary>
     public void Validate()

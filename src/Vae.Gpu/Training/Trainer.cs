@@ -44,9 +44,10 @@ public sealed class Trainer
         var dev = device ?? own!;
         try
         {
+            foreach (var note in dev.Notes) _ui.Log(note);
             _ui.Log($"Accelerator: {dev.Name}");
             int seed = resume?.Seed ?? _o.Seed;
-            using var vae = resume?.CreateModel(dev) ?? new Vae.Gpu.Model.Vae(dev, config, seed);
+            using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.Vae(dev, config, seed, _o.LossSlots);
             using var adam = new Adam(vae.Parameters, _o.LearningRate);
             resume?.Restore(vae, adam);
             using var train = new DeviceDataset(dev, trainSplit);
@@ -84,8 +85,9 @@ public sealed class Trainer
     (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.Vae vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)
     {
         var device = vae.Device;
-        // Reading the loss waits for the device: every batch on the CPU accelerator (it waits anyway), every 25 on a GPU.
-        int readEvery = device.Type == ILGPU.Runtime.AcceleratorType.CPU ? 1 : 25;
+        // Reading the loss waits for the device, so a GPU reads a block of batch losses now and then.
+        int readEvery = device.Profile.LossReadInterval;
+        int capacity = vae.LossCapacity;
         train.Shuffle(seed, epoch);
         int batches = Math.Min(train.BatchCount(_o.BatchSize), _o.MaxBatches ?? int.MaxValue);
         var watch = Stopwatch.StartNew();
@@ -95,13 +97,15 @@ public sealed class Trainer
         {
             var x = train.Batch(b, _o.BatchSize);
             adam.ZeroGrad();
-            vae.LossSlot = b % Vae.Gpu.Model.Vae.LossCapacity;
+            vae.LossSlot = b % capacity;
             vae.Forward(x);
             vae.Backward();
             adam.Step();
             images += x.Shape[0];
             bool last = b == batches - 1;
-            if ((b + 1) % readEvery == 0 || last || cancel.IsCancellationRequested)
+            // The slots are a ring: read before it wraps, so a block of slots is never split (an epoch may
+            // have more batches than slots: --batch 14 or less).
+            if ((b + 1) % readEvery == 0 || (b + 1) % capacity == 0 || last || cancel.IsCancellationRequested)
             {
                 lossSum += ReadLosses(vae, read, b + 1, epoch);
                 read = b + 1;
@@ -118,11 +122,17 @@ public sealed class Trainer
         }, false);
     }
 
-    /// <summary>Sums the batch losses in slots [from, to); a NaN or infinity stops the run, naming epoch and batch.</summary>
+    /// <summary>
+    /// Sums the losses of batches [from, to), which lie in one unwrapped run of slots; a NaN or infinity
+    /// stops the run, naming epoch and batch.
+    /// </summary>
     double ReadLosses(Vae.Gpu.Model.Vae vae, int from, int to, int epoch)
     {
         double sum = 0;
-        var losses = vae.LossTotals.Slice(from % Vae.Gpu.Model.Vae.LossCapacity, to - from).ToArray();
+        int first = from % vae.LossCapacity;
+        if (first + (to - from) > vae.LossCapacity)
+            throw new InvalidOperationException($"loss slots {from}..{to} wrap the ring of {vae.LossCapacity}");
+        var losses = vae.LossTotals.Slice(first, to - from).ToArray();
         for (int i = 0; i < losses.Length; i++)
         {
             if (!float.IsFinite(losses[i]))
@@ -140,15 +150,16 @@ public sealed class Trainer
         test.InFileOrder();
         int batches = Math.Min(test.BatchCount(batchSize), maxBatches ?? int.MaxValue), images = 0;
         double sum = 0;
+        int capacity = vae.LossCapacity;
         for (int b = 0; b < batches; b++)
         {
             var x = test.Batch(b, batchSize);
-            vae.LossSlot = b;
+            vae.LossSlot = b % capacity;
             vae.Forward(x);
             images += x.Shape[0];
+            if ((b + 1) % capacity == 0 || b == batches - 1)
+                foreach (var l in vae.LossTotals.Slice(0, b % capacity + 1).ToArray()) sum += l;
         }
-        var losses = vae.LossTotals.Slice(0, batches).ToArray();
-        foreach (var l in losses) sum += l;
         return (sum / images, images);
     }
 

@@ -42,7 +42,8 @@ public class CliTests
     {
         Skip.If(ComputeDevice.IsPresent(AcceleratorChoice.Cuda), "this machine has CUDA");
         var (code, _, err) = Run("bench", "--accelerator", "cuda");
-        AssertOneLineError(code, err, "no Cuda accelerator on this machine (present: cpu");
+        var present = string.Join(", ", ComputeDevice.List().Select(d => d.Type).Distinct());
+        AssertOneLineError(code, err, $"no Cuda accelerator on this machine (present: {present})");
     }
 
     [Theory]
@@ -96,14 +97,24 @@ public class CliTests
     }
 
     [Fact]
-    public void CheckAgreesOnTheCpu()
+    public void CheckAgreesOnEveryAcceleratorPresentAndAcrossThem()
     {
         var (code, output, _) = Run("check", "--seed", "4");
         Assert.Equal(0, code);
         Assert.Contains("all kernels agree with the reference", output);
         Assert.Contains("cpu     conv2d dweight", output);
-        Assert.Contains("cuda    absent, skipped", output);
         Assert.Contains("cpu     gemm v2 shared-tiled not run", output);
+        foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL })
+        {
+            string name = choice.ToString().ToLowerInvariant();
+            if (ComputeDevice.IsPresent(choice))
+            {
+                Assert.Contains($"{name,-7} conv2d dweight", output);
+                Assert.Contains($"{name} vs cpu conv2d dweight", output.Replace("  ", " ").Replace("  ", " "));
+            }
+            else
+                Assert.Contains($"{name,-7} absent, skipped", output);
+        }
     }
 
     [SkippableFact]
