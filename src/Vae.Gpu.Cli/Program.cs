@@ -17,7 +17,17 @@ public static class Program
     {
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        return Build().Parse(args).Invoke();
+        // No command at all: the overview, as a start for someone exploring.
+        var parse = Build().Parse(args.Length == 0 ? new[] { "--help" } : args);
+        // A bad option or value is one line naming what is wrong, not the whole help page.
+        if (parse.Errors.Count > 0)
+        {
+            var command = parse.CommandResult.Command;
+            string name = command is RootCommand ? "vae-gpu" : $"vae-gpu {command.Name}";
+            return Fail($"{string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct())}; see {name} --help");
+        }
+        int code = parse.Invoke();
+        return args.Length == 0 ? 1 : code;
     }
 
     static readonly Option<string> AcceleratorOption = new("--accelerator") { Description = "auto | cuda | opencl | cpu (auto prefers CUDA, then OpenCL, then the CPU)", DefaultValueFactory = _ => "auto" };
@@ -122,16 +132,16 @@ public static class Program
 
     static readonly Option<string> OutOption = new("--out") { Description = "output folder", Required = true };
     static readonly Option<string?> DataOption = new("--data") { Description = "folder with the four Fashion-MNIST files (default: $FASHION_MNIST_DIR, ./data/FashionMNIST/raw, /usr/share/datasets/fashion-mnist, else download)" };
-    static readonly Option<int> EpochsOption = new("--epochs") { Description = "epochs to train (total, when resuming)", DefaultValueFactory = _ => 15 };
-    static readonly Option<int> BatchOption = new("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
-    static readonly Option<int?> LatentOption = new("--latent") { Description = "latent dimensions (default 16)" };
-    static readonly Option<int?> C1Option = new("--c1") { Description = "channels of the first convolution (default 16)" };
-    static readonly Option<int?> C2Option = new("--c2") { Description = "channels of the second convolution (default 32)" };
-    static readonly Option<int?> KernelOption = new("--kernel") { Description = "kernel size (default 3)" };
-    static readonly Option<float> LrOption = new("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3f };
-    static readonly Option<int> SeedOption = new("--seed") { Description = "seed of initialization, shuffling and noise", DefaultValueFactory = _ => 0 };
-    static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N batches (quick runs); the test loss then uses N test batches of 500" };
-    static readonly Option<string?> KlOption = new("--kl") { Description = "seed (the problem set's KL, default) | standard (the textbook KL)" };
+    static readonly Option<int> EpochsOption = new("--epochs") { Description = "epochs to train, 1..10000 (the total, when resuming)", DefaultValueFactory = _ => 15 };
+    static readonly Option<int> BatchOption = new("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
+    static readonly Option<int?> LatentOption = new("--latent") { Description = "latent dimensions, 2..4096 (the analysis plots two) [default: 16, or the resumed run's]" };
+    static readonly Option<int?> C1Option = new("--c1") { Description = "channels of the first convolution, 1..1024 [default: 16, or the resumed run's]" };
+    static readonly Option<int?> C2Option = new("--c2") { Description = "channels of the second convolution, 1..1024 [default: 32, or the resumed run's]" };
+    static readonly Option<int?> KernelOption = new("--kernel") { Description = "kernel size, 1..14 (two convolutions must leave at least 1x1 of a 28x28 image) [default: 3, or the resumed run's]" };
+    static readonly Option<float> LrOption = new("--lr") { Description = "Adam learning rate, > 0 and <= 10", DefaultValueFactory = _ => 1e-3f };
+    static readonly Option<int> SeedOption = new("--seed") { Description = "seed of initialization, shuffling and noise, 0..2147483647", DefaultValueFactory = _ => 0 };
+    static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N >= 1 batches (quick runs); the test loss then uses N test batches of 500 [default: whole epochs]" };
+    static readonly Option<string?> KlOption = new("--kl") { Description = "seed (the problem set's KL) | standard (the textbook KL) [default: seed, or the resumed run's]" };
     static readonly Option<string?> ResumeOption = new("--resume") { Description = "continue the run saved in this folder, with Adam's state" };
 
     static void AddTrainOptions(Command cmd)
@@ -225,8 +235,8 @@ public static class Program
 
     static Command BenchCommand()
     {
-        var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step (the median is reported)", DefaultValueFactory = _ => 5 };
-        var batchOption = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
+        var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
+        var batchOption = new Option<int>("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
         var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption };
         cmd.SetAction(p => Guard(() =>
         {

@@ -37,9 +37,10 @@ public static class LatentAnalysis
         var dev = device ?? own!;
         try
         {
-            log?.Invoke($"Analyzing {Checkpoint.ModelPath(o.RunDir)} (epoch {checkpoint.Epoch}) on {dev.Name}");
+            string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
+            log?.Invoke($"Analyzing {Checkpoint.ModelPath(o.RunDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
             using var vae = checkpoint.CreateModel(dev);
-            return Analyze(vae, test, o, log);
+            return Analyze(vae, test, o, log, origin);
         }
         finally { own?.Dispose(); }
     }
@@ -51,12 +52,13 @@ public static class LatentAnalysis
         return FashionMnist.LoadSplit(dir, "t10k", 10_000);
     }
 
-    static AnalysisReport Analyze(Vae.Gpu.Model.Vae vae, Split test, AnalysisOptions o, Action<string>? log)
+    static AnalysisReport Analyze(Vae.Gpu.Model.Vae vae, Split test, AnalysisOptions o, Action<string>? log, string origin)
     {
         int lat = vae.Config.Latent, n = test.Count;
         string Out(string name) => Path.Combine(o.OutDir, name);
 
         // 1. Feature selection: mu, sigma and Gaussian samples of every test image, in file order.
+        log?.Invoke($"[1/4] encoding the {n:N0} test images");
         var (mu, sigma, embeddings) = Encode(vae, test);
         Npy.Write(Out("mu.npy"), mu, n, lat);
         Npy.Write(Out("sigma.npy"), sigma, n, lat);
@@ -66,6 +68,7 @@ public static class LatentAnalysis
         log?.Invoke($"Highest-variance latent dimensions: {dims[0]} (variance {variances[dims[0]]:F3}) and {dims[1]} (variance {variances[dims[1]]:F3})");
 
         // 2. Verify the normal distribution.
+        log?.Invoke("[2/4] statistics and the 2-D histogram of the two dimensions");
         var x = LatentStatistics.Column(embeddings, n, lat, dims[0]);
         var y = LatentStatistics.Column(embeddings, n, lat, dims[1]);
         var stats = dims.Select((d, i) => LatentStatistics.Describe(d, i == 0 ? x : y, LatentStatistics.Column(sigma, n, lat, d).Average())).ToArray();
@@ -78,6 +81,7 @@ public static class LatentAnalysis
         var (central, centralNormal) = LatentStatistics.CentralMass(x, y);
 
         // 3. Perturb along one dimension, then both.
+        log?.Invoke("[3/4] decoding the 1x7 and 7x7 traversals");
         var v = LatentStatistics.TraversalValues(Steps);
         var oneDim = Decode(vae, Enumerable.Range(0, Steps).Select(j => Latent(lat, (dims[0], v[j]))).ToList());
         var grid = Decode(vae, Enumerable.Range(0, Steps * Steps).Select(i => Latent(lat, (dims[0], v[i % Steps]), (dims[1], v[i / Steps]))).ToList());
@@ -88,9 +92,10 @@ public static class LatentAnalysis
         var traversal = TraversalConsistency(oneDim, grid);
 
         // 4. Reconstructions, samples from the prior, the loss curve.
+        log?.Invoke("[4/4] reconstructions, prior samples, loss curve and report");
         var (originals, reconstructions) = Reconstruct(vae, test, 10);
         Npy.Write(Out("reconstructions.npy"), originals.Concat(reconstructions).SelectMany(a => a).ToArray(), 2, 10, 28, 28);
-        Figures.ImageGrid(Out("reconstructions.png"), originals.Concat(reconstructions).ToList(), 2, 10, "Test images (top) and their reconstructions (bottom)");
+        Figures.ImageGrid(Out("reconstructions.png"), originals.Concat(reconstructions).ToList(), 2, 10, "Test images (top) and their reconstructions decoder(mu) (bottom)");
         var samples = Decode(vae, PriorSamples(lat, 64, seed: 7));
         Npy.Write(Out("samples.npy"), samples.SelectMany(a => a).ToArray(), 64, 28, 28);
         Figures.ImageGrid(Out("samples.png"), samples, 8, 8, "Decoded samples z ~ N(0, I)");
@@ -102,7 +107,7 @@ public static class LatentAnalysis
         var report = new AnalysisReport(dims, variances, v, stats, central, centralNormal, traversal, "");
         report = report with { Summary = Summary(report, vae.Config.Kl) };
         AtomicFile.WriteAllText(Out("report.json"), ReportJson(report, vae.Config, metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        AtomicFile.WriteAllText(Out("report.md"), Markdown(report, vae.Config, metrics, o.RunDir));
+        AtomicFile.WriteAllText(Out("report.md"), Markdown(report, vae.Config, metrics, origin));
         return report;
     }
 
@@ -141,11 +146,16 @@ public static class LatentAnalysis
         return Enumerable.Range(0, latents.Count).Select(i => images.AsSpan(i * 784, 784).ToArray()).ToList();
     }
 
+    /// <summary>
+    /// The first test images and decoder(mu) of each: the deterministic reconstruction, so that any
+    /// implementation of the model (PyTorch's, in examples/pytorch) gives the same images.
+    /// </summary>
     static (List<float[]>, List<float[]>) Reconstruct(Vae.Gpu.Model.Vae vae, Split test, int count)
     {
         var originals = Enumerable.Range(0, count).Select(i => test.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray()).ToList();
         using var x = Tensor.FromArray(vae.Device, originals.SelectMany(a => a).ToArray(), count, 1, 28, 28);
-        var y = vae.Forward(x).ToArray();
+        var (mu, _) = vae.Encoder.Forward(x);
+        var y = vae.Decoder.Forward(mu).ToArray();
         return (originals, Enumerable.Range(0, count).Select(i => y.AsSpan(i * 784, 784).ToArray()).ToList());
     }
 
@@ -213,12 +223,15 @@ public static class LatentAnalysis
         return s.ToString();
     }
 
-    static string Markdown(AnalysisReport r, VaeConfig c, Metrics? metrics, string runDir)
+    /// <summary>The report; it names no absolute path, so a run folder can be moved or shared as it is.</summary>
+    static string Markdown(AnalysisReport r, VaeConfig c, Metrics? metrics, string origin)
     {
         var md = new StringBuilder();
         md.AppendLine("# Vae.Gpu latent analysis");
         md.AppendLine();
-        md.AppendLine($"Model: c1={c.C1}, c2={c.C2}, lat={c.Latent}, k={c.Kernel}, KL={VaeConfig.KlName(c.Kl)}; checkpoint `{Path.GetFullPath(runDir)}`; {metrics?.Epochs.Count ?? 0} epoch(s) recorded.");
+        md.AppendLine($"Model: c1={c.C1}, c2={c.C2}, lat={c.Latent}, k={c.Kernel}, KL={VaeConfig.KlName(c.Kl)}; `{Checkpoint.ModelFile}` ({origin}); {metrics?.Epochs.Count ?? 0} epoch(s) recorded.");
+        if (metrics?.Config.GetValueOrDefault("max_batches") is { ValueKind: System.Text.Json.JsonValueKind.Number } cut)
+            md.AppendLine($"Epochs were cut short by `--max-batches {cut}`: each trained on at most {cut} batches and its test loss used at most {cut} test batches of 500, so this is a quick run, not a full one.");
         if (metrics is { Epochs.Count: > 0 })
         {
             md.AppendLine();

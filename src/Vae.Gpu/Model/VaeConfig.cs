@@ -19,7 +19,7 @@ public sealed record VaeConfig(int C1 = 16, int C2 = 32, int Latent = 16, int Ke
     {
         Check(C1, "--c1", 1, 1024);
         Check(C2, "--c2", 1, 1024);
-        Check(Latent, "--latent", 1, 4096);
+        Check(Latent, "--latent", 2, 4096); // the analysis needs two dimensions to plot
         Check(Kernel, "--kernel", 1, 14);
         return this;
     }

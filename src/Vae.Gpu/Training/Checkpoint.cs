@@ -50,21 +50,31 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
         Safetensors.Write(ModelPath(dir), store.Parameters.Select(p => new NamedTensor(p.Name, p.Shape, values[p.Name])), meta);
     }
 
-    /// <summary>Reads and checks a checkpoint folder; optimizer state is read when present (and required for resuming).</summary>
-    public static Checkpoint Load(string dir, bool requireOptimizer = false)
+    /// <summary>
+    /// Reads and checks a checkpoint folder. The optimizer state is read only when <paramref name="readOptimizer"/>
+    /// (resuming needs it; analysis uses the model alone). A model.safetensors without our metadata is taken as
+    /// a PyTorch state_dict of the problem set's VAE (<c>safetensors.torch.save_file(vae.state_dict(), ...)</c>):
+    /// c1, c2, lat and k are read from the shapes, the KL is the problem set's, and it has no epoch.
+    /// </summary>
+    public static Checkpoint Load(string dir, bool readOptimizer = false)
     {
         string path = ModelPath(dir);
         var (tensors, meta) = Safetensors.Read(path);
+        bool ours = meta.ContainsKey("c1");
         int Int(string key) => meta.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
             ? v : throw new VaeException($"checkpoint {path} lacks metadata '{key}'; it was not written by vae-gpu");
-        var config = new VaeConfig(Int("c1"), Int("c2"), Int("lat"), Int("k"), VaeConfig.ParseKl(meta.GetValueOrDefault("kl", "seed")));
+        var config = ours
+            ? new VaeConfig(Int("c1"), Int("c2"), Int("lat"), Int("k"), VaeConfig.ParseKl(meta.GetValueOrDefault("kl", "seed")))
+            : ConfigFromShapes(path, tensors);
         try { config.Validate(); }
         catch (VaeException e) { throw new VaeException($"checkpoint {path} has impossible hyperparameters: {e.Message}"); }
         CheckShapes(path, config, tensors);
 
         OptimizerState? optimizer = null;
         string optPath = Path.Combine(dir, OptimizerFile);
-        if (File.Exists(optPath))
+        if (!ours && readOptimizer)
+            throw new VaeException($"{path} is a PyTorch state_dict without Adam's state, so training cannot resume from it; analyze it, or start a new run");
+        if (readOptimizer && File.Exists(optPath))
         {
             var (moments, optMeta) = Safetensors.Read(optPath);
             if (optMeta.GetValueOrDefault("epoch") != meta["epoch"])
@@ -79,10 +89,34 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
                 long.Parse(optMeta.GetValueOrDefault("adam_step", "0"), CultureInfo.InvariantCulture),
                 ulong.Parse(optMeta.GetValueOrDefault("noise_step", "0"), CultureInfo.InvariantCulture));
         }
-        else if (requireOptimizer)
+        else if (readOptimizer)
             throw new VaeException($"{dir} has no {OptimizerFile}, so training cannot resume with Adam's state; start a new run instead");
 
-        return new Checkpoint(config, Int("epoch"), Int("seed"), tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Data), optimizer);
+        return new Checkpoint(config, ours ? Int("epoch") : 0, ours ? Int("seed") : 0, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Data), optimizer)
+        {
+            FromPyTorch = !ours,
+        };
+    }
+
+    /// <summary>True when the model came from PyTorch (no vae-gpu metadata): no epoch, seed or optimizer state.</summary>
+    public bool FromPyTorch { get; init; }
+
+    /// <summary>
+    /// The problem set's hyperparameters from a state_dict's shapes: conv1.weight is [c1, 1, k, k],
+    /// conv2.weight [c2, c1, k, k], mean.weight [lat, c2 (28 - 2(k - 1))^2]; <see cref="CheckShapes"/> checks the rest.
+    /// </summary>
+    static VaeConfig ConfigFromShapes(string path, Dictionary<string, NamedTensor> tensors)
+    {
+        int[] Shape(string name, int rank) =>
+            tensors.TryGetValue(name, out var t) && t.Shape.Length == rank ? t.Shape
+                : throw new VaeException($"checkpoint {path} has no vae-gpu metadata and no {rank}-D {name}, so it is not a state_dict of the problem set's VAE; save one with safetensors.torch.save_file(vae.state_dict(), path)");
+        var conv1 = Shape("encoder.conv1.weight", 4);
+        var conv2 = Shape("encoder.conv2.weight", 4);
+        var mean = Shape("encoder.mean.weight", 2);
+        var config = new VaeConfig(conv1[0], conv2[0], mean[0], conv1[2]);
+        try { config.Validate(); }
+        catch (VaeException e) { throw new VaeException($"checkpoint {path} has impossible shapes: {e.Message}"); }
+        return config;
     }
 
     static IEnumerable<(string, int[])> Specs(VaeConfig c) => Encoder.Specs(c).Concat(Decoder.Specs(c));

@@ -31,7 +31,7 @@ public sealed class Trainer
     {
         _o.Validate();
         // Everything that can fail on bad input is checked before the output folder is touched.
-        var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, requireOptimizer: true);
+        var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, readOptimizer: true);
         var config = _o.Config(resume?.Config).Validate();
         var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
         int startEpoch = resume?.Epoch ?? 0;
@@ -114,6 +114,8 @@ public sealed class Trainer
             if (cancel.IsCancellationRequested && !last) return (new EpochMetrics(), true);
         }
         double seconds = watch.Elapsed.TotalSeconds;
+        int testBatches = Math.Min(test.BatchCount(500), _o.MaxBatches ?? int.MaxValue);
+        _ui.Log($"  epoch {epoch}/{_o.Epochs}: test loss over {Math.Min(test.Count, testBatches * 500):N0} test images ({seconds:F0} s of training, {images / seconds:F1} images/s)");
         var (testLoss, testImages) = Evaluate(vae, test, _o.MaxBatches);
         return (new EpochMetrics
         {

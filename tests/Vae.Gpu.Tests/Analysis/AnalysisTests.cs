@@ -116,7 +116,11 @@ public class AnalysisTests
             Assert.InRange(h, 150, 2000);
         }
         Assert.Equal(720, PngSize(Path.Combine(outDir, "hist2d.png")).Width);
-        Assert.Contains("![traverse-7x7](traverse-7x7.png)", File.ReadAllText(Path.Combine(outDir, "report.md")));
+        string md = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        Assert.Contains("![traverse-7x7](traverse-7x7.png)", md);
+        Assert.Contains("Epochs were cut short by `--max-batches 4`", md);
+        Assert.DoesNotContain(dir.Path, md); // a report names no absolute path
+        Assert.Contains("`model.safetensors` (epoch 2)", md);
 
         // Feature selection agrees with the embeddings on disk.
         var (emb, _) = Npy.Read(Path.Combine(outDir, "embeddings.npy"));

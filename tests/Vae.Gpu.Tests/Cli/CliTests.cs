@@ -47,8 +47,35 @@ public class CliTests
     }
 
     [Theory]
+    [InlineData("train --out o --bogus", "Unrecognized command or argument '--bogus'; see vae-gpu train --help")]
+    [InlineData("train --out o --epochs many", "Cannot parse argument 'many' for option '--epochs'")]
+    [InlineData("train", "Option '--out' is required; see vae-gpu train --help")]
+    [InlineData("frobnicate", "Unrecognized command or argument 'frobnicate'; see vae-gpu --help")]
+    public void ABadOptionOrValueIsOneLineNotTheHelpPage(string commandLine, string expected)
+    {
+        using var dir = new TempDir();
+        var (code, output, err) = Run(commandLine.Split(' ').Select(a => a == "o" ? dir["o"] : a).ToArray());
+        AssertOneLineError(code, err, expected);
+        Assert.Equal("", output);
+        Assert.False(Directory.Exists(dir["o"]));
+    }
+
+    [Fact]
+    public void HelpShowsEachOptionsRangeAndDefault()
+    {
+        var (code, output, _) = Run("train", "--help");
+        Assert.Equal(0, code);
+        foreach (var expected in new[] { "1..10000", "[default: 15]", "1..60000", "[default: 128]", "2..4096", "[default: 16", "1..14", "[default: 3", "[default: 0.001]", "[default: whole epochs]", "[default: seed" })
+            Assert.Contains(expected, output);
+        (code, output, _) = Run("--version");
+        Assert.Equal(0, code);
+        Assert.Matches(@"^\d+\.\d+\.\d+\s*$", output);
+    }
+
+    [Theory]
     [InlineData("--kernel", "15", "--kernel 15 is out of range")]
     [InlineData("--latent", "0", "--latent 0 is out of range")]
+    [InlineData("--latent", "1", "--latent 1 is out of range; use 2..4096")]
     [InlineData("--batch", "-4", "--batch -4 is out of range")]
     [InlineData("--lr", "0", "--lr 0 is out of range")]
     [InlineData("--epochs", "0", "--epochs 0 is out of range")]

@@ -1,0 +1,57 @@
+"""Loads a Vae.Gpu run into the problem set's PyTorch VAE and reproduces its 7x7 traversal and reconstructions.
+
+    python3 examples/pytorch/reproduce.py RUN_DIR [ANALYSIS_DIR [OUT_DIR]]
+
+RUN_DIR holds model.safetensors; ANALYSIS_DIR (default RUN_DIR, as `vae-gpu run` writes it) the outputs of
+`vae-gpu analyze` (report.json, reconstructions.npy, traverse-7x7.npy, mu.npy). Writes to OUT_DIR (default
+ANALYSIS_DIR/pytorch): traverse-7x7.npy [7, 7, 28, 28], reconstructions.npy [2, 10, 28, 28] (the test images,
+then decoder(mu) of each) and mu.npy [10, lat] of those images, and prints the largest difference from
+Vae.Gpu's files.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vae import load_vae  # noqa: E402
+
+
+def main():
+    run = sys.argv[1]
+    analysis = sys.argv[2] if len(sys.argv) > 2 else run
+    out = sys.argv[3] if len(sys.argv) > 3 else os.path.join(analysis, "pytorch")
+    os.makedirs(out, exist_ok=True)
+    vae = load_vae(os.path.join(run, "model.safetensors"))
+    report = json.load(open(os.path.join(analysis, "report.json")))
+    i1, i2 = report["dims"]
+    v = report["traversal_values"]  # norm.ppf(linspace(0.05, 0.95, 7))
+    lat = vae.encoder.mean.out_features
+
+    with torch.no_grad():
+        # Element [r, c] decodes z with z[i1] = v[c], z[i2] = v[r], every other entry 0.
+        z = torch.zeros(7, 7, lat)
+        for r in range(7):
+            for c in range(7):
+                z[r, c, i1], z[r, c, i2] = v[c], v[r]
+        grid = vae.decoder(z.reshape(49, lat)).reshape(7, 7, 28, 28).numpy()
+        # The same ten test images Vae.Gpu reconstructed (its file's first row), through decoder(mu).
+        ours = np.load(os.path.join(analysis, "reconstructions.npy"))
+        images = torch.from_numpy(ours[0].copy()).reshape(10, 1, 28, 28)
+        mu, _ = vae.encoder(images)
+        recon = np.stack([ours[0], vae.decoder(mu).reshape(10, 28, 28).numpy()])
+
+    np.save(os.path.join(out, "traverse-7x7.npy"), grid.astype("<f4"))
+    np.save(os.path.join(out, "reconstructions.npy"), recon.astype("<f4"))
+    np.save(os.path.join(out, "mu.npy"), mu.numpy().astype("<f4"))
+    theirs = np.load(os.path.join(analysis, "traverse-7x7.npy"))
+    their_mu = np.load(os.path.join(analysis, "mu.npy"))[:10]
+    print(f"traverse-7x7: largest difference from Vae.Gpu {np.abs(grid - theirs).max():.2e}")
+    print(f"reconstructions: largest difference from Vae.Gpu {np.abs(recon - ours).max():.2e}")
+    print(f"mu of the 10 images: largest difference from Vae.Gpu {np.abs(mu.numpy() - their_mu).max():.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using Vae.Gpu.Analysis;
+using Vae.Gpu.Devices;
+using Vae.Gpu.IO;
+using Vae.Gpu.Model;
+using Vae.Gpu.Training;
+
+namespace Vae.Gpu.Tests.Interop;
+
+/// <summary>The repository's files and external programs the interop and packaging tests run.</summary>
+public static class Repo
+{
+    /// <summary>The repository root: the folder above the test assembly that holds VaeGpu.sln.</summary>
+    public static string Root { get; } = FindRoot();
+
+    static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "VaeGpu.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"VaeGpu.sln not found above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>Runs a program to its end (at most <paramref name="timeoutSeconds"/>), returning exit code and output.</summary>
+    public static (int Code, string Output) Run(string file, string arguments, int timeoutSeconds = 300, string? workingDirectory = null)
+    {
+        var psi = new ProcessStartInfo(file, arguments)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Root,
+        };
+        try
+        {
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(timeoutSeconds * 1000))
+            {
+                p.Kill(entireProcessTree: true);
+                return (-1, $"{file} {arguments} ran past {timeoutSeconds} s");
+            }
+            return (p.ExitCode, stdout.Result + stderr.Result);
+        }
+        catch (System.ComponentModel.Win32Exception e) { return (-1, $"{file}: {e.Message}"); }
+    }
+
+    /// <summary>Why PyTorch cannot be used here, or null when python3 imports torch and numpy.</summary>
+    public static string? PyTorchMissing { get; } = CheckPyTorch();
+
+    static string? CheckPyTorch()
+    {
+        var (code, output) = Run("python3", "-c \"import torch, numpy; print(torch.__version__)\"", 120);
+        return code == 0 ? null : $"PyTorch is not installed for python3 (apt install python3-torch; CI installs it): {output.Trim().Split('\n').Last()}";
+    }
+}
+
+/// <summary>
+/// PyTorch both ways: a Vae.Gpu run loads into the problem set's PyTorch classes (examples/pytorch) and gives
+/// the same images; a state_dict PyTorch saved is analyzed by vae-gpu and gives what PyTorch computes.
+/// </summary>
+public class PyTorchInteropTests
+{
+    /// <summary>Both compute in float32 with sums in different orders; images lie in [0, 1].</summary>
+    const double Tolerance = 1e-5;
+
+    static (int, string, string) Cli(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (Vae.Gpu.Cli.Program.Main(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    static string Example(string name) => Path.Combine(Repo.Root, "examples", "pytorch", name);
+
+    /// <summary>Runs examples/pytorch/reproduce.py and asserts its outputs match Vae.Gpu's within the tolerance.</summary>
+    static void AssertPyTorchReproduces(string runDir, string analysisDir, string outDir)
+    {
+        var (code, output) = Repo.Run("python3", $"\"{Example("reproduce.py")}\" \"{runDir}\" \"{analysisDir}\" \"{outDir}\"");
+        Assert.True(code == 0, output);
+        foreach (var file in new[] { "traverse-7x7.npy", "reconstructions.npy" })
+        {
+            var theirs = Npy.Read(Path.Combine(outDir, file));
+            var ours = Npy.Read(Path.Combine(analysisDir, file));
+            Assert.Equal(ours.Shape, theirs.Shape);
+            double worst = ours.Data.Zip(theirs.Data).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(worst <= Tolerance, $"{file}: PyTorch and Vae.Gpu differ by {worst:E2}\n{output}");
+            Assert.True(ours.Data.Distinct().Count() > 100, $"{file} is nearly constant, so agreeing proves little");
+        }
+        var mu = Npy.Read(Path.Combine(outDir, "mu.npy"));
+        var ourMu = Npy.Read(Path.Combine(analysisDir, "mu.npy")).Data.Take(mu.Data.Length).ToArray();
+        double scale = ourMu.Max(Math.Abs);
+        double muError = ourMu.Zip(mu.Data).Max(p => Math.Abs(p.First - p.Second)) / scale;
+        Assert.True(muError <= 1e-5, $"mu: PyTorch and Vae.Gpu differ by {muError:E2} (relative)\n{output}");
+    }
+
+    [SkippableFact]
+    public void AVaeGpuRunLoadsIntoThePyTorchClassesAndGivesTheSameImages()
+    {
+        Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        using var dir = new TempDir();
+        var (code, _, err) = Cli("run", "--out", dir.Path, "--epochs", "1", "--max-batches", "3", "--batch", "32",
+            "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu");
+        Assert.True(code == 0, err);
+        AssertPyTorchReproduces(dir.Path, dir.Path, dir["pytorch"]);
+    }
+
+    [SkippableFact]
+    public void AStateDictSavedByPyTorchIsAnalyzedAndAgreesWithPyTorch()
+    {
+        Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        using var dir = new TempDir();
+        var (pyCode, pyOut) = Repo.Run("python3", $"\"{Example("save_state_dict.py")}\" \"{dir["torch"]}\" --c1 8 --c2 12 --lat 6 --k 5 --seed 3");
+        Assert.True(pyCode == 0, pyOut);
+        var (_, meta) = Safetensors.Read(Path.Combine(dir["torch"], "model.safetensors"));
+        Assert.DoesNotContain("c1", meta.Keys);
+
+        var (code, output, err) = Cli("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains("a PyTorch state_dict; c1=8, c2=12, lat=6, k=5", output);
+        Assert.Equal(new[] { 10_000, 6 }, Npy.Read(Path.Combine(dir["analysis"], "mu.npy")).Shape);
+        AssertPyTorchReproduces(dir["torch"], dir["analysis"], dir["pytorch"]);
+    }
+}
+
+/// <summary>A state_dict with no vae-gpu metadata (what PyTorch writes), read without Python.</summary>
+public class StateDictImportTests
+{
+    [SkippableFact]
+    public void HyperparametersComeFromTheShapesAndTheModelIsAnalyzed()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        using var dir = new TempDir();
+        var config = new VaeConfig(8, 12, 6, 5);
+        using (var source = new Vae.Gpu.Model.Vae(device, config, seed: 4))
+        {
+            var values = source.Parameters.ToHost();
+            // PyTorch's save_file: tensors sorted by name, no __metadata__ of ours.
+            Safetensors.Write(Checkpoint.ModelPath(dir.Path),
+                source.Parameters.Parameters.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => new NamedTensor(p.Name, p.Shape, values[p.Name])),
+                new Dictionary<string, string>());
+        }
+        var checkpoint = Checkpoint.Load(dir.Path);
+        Assert.True(checkpoint.FromPyTorch);
+        Assert.Equal(config, checkpoint.Config);
+
+        var report = LatentAnalysis.Run(new AnalysisOptions(dir.Path, dir["a"]), null, device, SyntheticData.Make("test", 50, 3));
+        Assert.Equal(2, report.Dims.Length);
+        string md = File.ReadAllText(dir["a/report.md"]);
+        Assert.Contains("a PyTorch state_dict", md);
+        Assert.DoesNotContain(dir.Path, md);
+
+        var ex = Assert.Throws<VaeException>(() => Checkpoint.Load(dir.Path, readOptimizer: true));
+        Assert.Contains("PyTorch state_dict without Adam's state", ex.Message);
+    }
+
+    [Fact]
+    public void AFileThatIsNotTheProblemSetsModelIsRefusedInOneLine()
+    {
+        using var dir = new TempDir();
+        Safetensors.Write(Checkpoint.ModelPath(dir.Path), new[] { new NamedTensor("fc.weight", new[] { 2, 2 }, new float[4]) }, new Dictionary<string, string>());
+        var ex = Assert.Throws<VaeException>(() => Checkpoint.Load(dir.Path));
+        Assert.Contains("not a state_dict of the problem set's VAE", ex.Message);
+    }
+}
