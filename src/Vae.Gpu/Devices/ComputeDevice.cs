@@ -94,30 +94,37 @@ public sealed class ComputeDevice : IDisposable
                 var present = string.Join(", ", context.Devices.Select(d => TypeName(d.AcceleratorType)).Distinct());
                 throw new VaeException($"no {choice} accelerator on this machine (present: {present}); use --accelerator auto or one of those");
             }
-            var notes = new List<string>();
-            for (int i = 0; i < candidates.Count; i++)
-            {
-                var device = candidates[i];
-                try
-                {
-                    return new ComputeDevice(context, device.CreateAccelerator(context), notes);
-                }
-                catch (Exception e) when (e is not VaeException && i + 1 < candidates.Count)
-                {
-                    var next = candidates[i + 1];
-                    notes.Add($"{TypeName(device.AcceleratorType)} ({device.Name}) is listed but could not be opened ({e.Message.ReplaceLineEndings(" ").TrimEnd('.')}); trying {TypeName(next.AcceleratorType)} ({next.Name})");
-                }
-                catch (Exception e) when (e is not VaeException)
-                {
-                    throw new VaeException($"{TypeName(device.AcceleratorType)} ({device.Name}) could not be opened: {e.Message.ReplaceLineEndings(" ").TrimEnd('.')}; check its driver or use another --accelerator", e);
-                }
-            }
-            throw new InvalidOperationException("unreachable");
+            var (accelerator, notes) = OpenFirst(candidates, d => d.CreateAccelerator(context), d => $"{TypeName(d.AcceleratorType)} ({d.Name})");
+            return new ComputeDevice(context, accelerator, notes);
         }
         catch
         {
             context.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens the first candidate that opens; each one before it that failed leaves a note naming it, why, and
+    /// what is tried next. When none opens, the last failure is a <see cref="VaeException"/>.
+    /// </summary>
+    internal static (TResult Opened, List<string> Notes) OpenFirst<TCandidate, TResult>(
+        IReadOnlyList<TCandidate> candidates, Func<TCandidate, TResult> open, Func<TCandidate, string> describe)
+    {
+        var notes = new List<string>();
+        for (int i = 0; ; i++)
+        {
+            try
+            {
+                return (open(candidates[i]), notes);
+            }
+            catch (Exception e) when (e is not VaeException)
+            {
+                string why = e.Message.ReplaceLineEndings(" ").TrimEnd('.');
+                if (i + 1 == candidates.Count)
+                    throw new VaeException($"{describe(candidates[i])} could not be opened: {why}; check its driver or use another --accelerator", e);
+                notes.Add($"{describe(candidates[i])} is listed but could not be opened ({why}); trying {describe(candidates[i + 1])}");
+            }
         }
     }
 

@@ -40,7 +40,7 @@ public sealed class Tensor : IDisposable
         return t;
     }
 
-    /// <summary>A view of <paramref name="length"/> = prod(shape) elements starting at <paramref name="offset"/>; owns nothing.</summary>
+    /// <summary>A view of prod(<paramref name="shape"/>) elements starting at <paramref name="offset"/>; owns nothing.</summary>
     public Tensor Slice(int offset, params int[] shape)
     {
         long n = shape.Aggregate(1L, (a, b) => a * b);

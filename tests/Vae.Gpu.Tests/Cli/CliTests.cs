@@ -9,7 +9,8 @@ namespace Vae.Gpu.Tests.Cli;
 /// <summary>vae-gpu as a user runs it: exit codes, one-line errors, files untouched.</summary>
 public class CliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>vae-gpu in this process, with its stdout and stderr captured.</summary>
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         var (o, e) = (new StringWriter(), new StringWriter());
@@ -163,5 +164,26 @@ public class CliTests
         Assert.Equal(new[] { 8, 4, 3, 3 }, tensors["decoder.deconv1.weight"].Shape);
         Assert.Equal(new[] { 16, 8 * 24 * 24 }, tensors["encoder.mean.weight"].Shape);
         Assert.Equal("1", meta["epoch"]);
+    }
+}
+
+/// <summary>auto's fallback over accelerators that are listed but cannot be opened.</summary>
+public class AcceleratorFallbackTests
+{
+    [Fact]
+    public void AutoSkipsAnAcceleratorThatCannotBeOpenedAndSaysSo()
+    {
+        var candidates = new[] { "cuda", "opencl", "cpu" };
+        var (opened, notes) = ComputeDevice.OpenFirst(candidates,
+            c => c == "cpu" ? c : throw new InvalidOperationException($"{c} driver refused."), c => c);
+        Assert.Equal("cpu", opened);
+        Assert.Equal(new[]
+        {
+            "cuda is listed but could not be opened (cuda driver refused); trying opencl",
+            "opencl is listed but could not be opened (opencl driver refused); trying cpu",
+        }, notes);
+
+        var ex = Assert.Throws<VaeException>(() => ComputeDevice.OpenFirst<string, string>(new[] { "opencl" }, c => throw new InvalidOperationException("no."), c => c));
+        Assert.Equal("opencl could not be opened: no; check its driver or use another --accelerator", ex.Message);
     }
 }

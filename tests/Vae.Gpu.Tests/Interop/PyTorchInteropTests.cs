@@ -62,16 +62,6 @@ public class PyTorchInteropTests
     /// <summary>Both compute in float32 with sums in different orders; images lie in [0, 1].</summary>
     const double Tolerance = 1e-5;
 
-    static (int, string, string) Cli(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Vae.Gpu.Cli.Program.Main(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-    }
-
     static string Example(string name) => Path.Combine(Repo.Root, "examples", "pytorch", name);
 
     /// <summary>Runs examples/pytorch/reproduce.py and asserts its outputs match Vae.Gpu's within the tolerance.</summary>
@@ -101,7 +91,7 @@ public class PyTorchInteropTests
         Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
         Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
         using var dir = new TempDir();
-        var (code, _, err) = Cli("run", "--out", dir.Path, "--epochs", "1", "--max-batches", "3", "--batch", "32",
+        var (code, _, err) = Cli.CliTests.Run("run", "--out", dir.Path, "--epochs", "1", "--max-batches", "3", "--batch", "32",
             "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu");
         Assert.True(code == 0, err);
         AssertPyTorchReproduces(dir.Path, dir.Path, dir["pytorch"]);
@@ -118,7 +108,7 @@ public class PyTorchInteropTests
         var (_, meta) = Safetensors.Read(Path.Combine(dir["torch"], "model.safetensors"));
         Assert.DoesNotContain("c1", meta.Keys);
 
-        var (code, output, err) = Cli("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu");
+        var (code, output, err) = Cli.CliTests.Run("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu");
         Assert.True(code == 0, err);
         Assert.Contains("a PyTorch state_dict; c1=8, c2=12, lat=6, k=5", output);
         Assert.Equal(new[] { 10_000, 6 }, Npy.Read(Path.Combine(dir["analysis"], "mu.npy")).Shape);

@@ -32,7 +32,7 @@ public class PtxCompileTests
     {
         var method = typeof(ConvKernels).Assembly.GetType($"Vae.Gpu.Kernels.{type}")!.GetMethod(name)!;
         using var context = Context.Create(b => b.EnableAlgorithms());
-        var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+        var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
         var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
             ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
             : EntryPointDescription.FromExplicitlyGroupedKernel(method);
