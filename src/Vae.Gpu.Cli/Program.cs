@@ -142,11 +142,12 @@ public static class Program
     static readonly Option<int> SeedOption = new("--seed") { Description = "seed of initialization, shuffling and noise, 0..2147483647", DefaultValueFactory = _ => 0 };
     static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N >= 1 batches (quick runs); the test loss then uses N test batches of 500 [default: whole epochs]" };
     static readonly Option<string?> KlOption = new("--kl") { Description = "seed (the problem set's KL) | standard (the textbook KL) [default: seed, or the resumed run's]" };
-    static readonly Option<string?> ResumeOption = new("--resume") { Description = "continue the run saved in this folder, with Adam's state" };
+    static readonly Option<string?> ResumeOption = new("--resume") { Description = "continue the run saved in this folder, with Adam's state and its own batch size, learning rate, epoch length and seed" };
+    static readonly Option<bool> OverwriteOption = new("--overwrite") { Description = "start a new run in an --out folder that already holds one (its checkpoint is replaced at the first save)" };
 
     static void AddTrainOptions(Command cmd)
     {
-        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption })
+        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption, OverwriteOption })
             cmd.Options.Add(o);
     }
 
@@ -166,6 +167,10 @@ public static class Program
         MaxBatches = p.GetValue(MaxBatchesOption),
         Kl = p.GetValue(KlOption),
         ResumeDir = p.GetValue(ResumeOption),
+        Overwrite = p.GetValue(OverwriteOption),
+        // Which options were typed: on --resume a typed one must agree with the run, an untyped one follows it.
+        Explicit = new Option[] { BatchOption, LrOption, SeedOption, MaxBatchesOption }
+            .Where(o => p.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
     };
 
     /// <summary>Trains with Ctrl-C wired to a graceful stop; returns 130 when stopped that way.</summary>

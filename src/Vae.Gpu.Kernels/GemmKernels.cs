@@ -95,8 +95,11 @@ public static class GemmKernels
         GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
     {
-        var tileA = SharedMemory.Allocate2D<float, Stride2D.DenseX>(new Index2D(SharedTile, SharedTile), new Stride2D.DenseX(SharedTile));
-        var tileB = SharedMemory.Allocate2D<float, Stride2D.DenseX>(new Index2D(SharedTile, SharedTile), new Stride2D.DenseX(SharedTile));
+        // DenseX makes the first index the contiguous one: [a, b] is word a + 17 b. tx varies fastest in a warp
+        // and comes second in every access below, so a padded row of 17 words puts the 16 threads of a
+        // half-warp in 16 different banks (a row of 16 would put them all in one).
+        var tileA = SharedMemory.Allocate2D<float, Stride2D.DenseX>(new Index2D(SharedTile + 1, SharedTile), new Stride2D.DenseX(SharedTile + 1));
+        var tileB = SharedMemory.Allocate2D<float, Stride2D.DenseX>(new Index2D(SharedTile + 1, SharedTile), new Stride2D.DenseX(SharedTile + 1));
         int tx = Group.IdxX, ty = Group.IdxY;
         int n = Grid.IdxX * SharedTile + tx, m = Grid.IdxY * SharedTile + ty;
         int split = Grid.IdxZ;
@@ -106,15 +109,13 @@ public static class GemmKernels
         float sum = 0;
         for (int k0 = kStart; k0 < kEnd; k0 += SharedTile)
         {
-            // DenseX makes the first index the contiguous one, and tx varies fastest within a warp, so tx
-            // goes first wherever a thread stores or reads its own element: tileA[kk, row] = A[m of row, k0 + kk],
-            // tileB[col, kk] = B[k0 + kk, n of col]. Stores hit consecutive words; in the product tileA[j, ty]
-            // is one word per half-warp (a broadcast) and tileB[tx, j] consecutive words: no bank conflicts.
+            // tileA[row, col] = A[m of row, k0 + col]; tileB[row, col] = B[k0 + row, n of col]. In the product
+            // tileA[ty, j] is one word per half-warp (a broadcast) and tileB[j, tx] 16 words 17 apart.
             int ka = k0 + tx, kb = k0 + ty;
-            tileA[tx, ty] = m < s.M && ka < kEnd ? a[m * s.StrideAm + ka * s.StrideAk] : 0f;
-            tileB[tx, ty] = n < s.N && kb < kEnd ? b[kb * s.StrideBk + n * s.StrideBn] : 0f;
+            tileA[ty, tx] = m < s.M && ka < kEnd ? a[m * s.StrideAm + ka * s.StrideAk] : 0f;
+            tileB[ty, tx] = n < s.N && kb < kEnd ? b[kb * s.StrideBk + n * s.StrideBn] : 0f;
             Group.Barrier();
-            for (int j = 0; j < SharedTile; j++) sum += tileA[j, ty] * tileB[tx, j];
+            for (int j = 0; j < SharedTile; j++) sum += tileA[ty, j] * tileB[j, tx];
             Group.Barrier();
         }
 

@@ -19,14 +19,6 @@ public static class TestDevices
     static ComputeDevice? Open(AcceleratorChoice choice) =>
         ComputeDevice.IsPresent(choice) ? ComputeDevice.Create(choice) : null;
 
-    static readonly Lazy<ComputeDevice> Wide = new(() => ComputeDevice.CreateCpu(new ILGPU.Runtime.CPU.CPUDevice(16, 16, 1)));
-
-    /// <summary>A CPU accelerator with 256-thread groups, for the shared-memory kernels the default CPU device cannot run.</summary>
-    public static ComputeDevice WideCpu
-    {
-        get { lock (Gate) { Layers.Workspace.PoisonOnGet = true; return Wide.Value; } }
-    }
-
     static readonly AcceleratorChoice[] Kinds = { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL };
 
     public static IEnumerable<object[]> All => Kinds.Select(c => new object[] { c });

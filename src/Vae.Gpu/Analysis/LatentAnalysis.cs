@@ -31,8 +31,12 @@ public static class LatentAnalysis
     public static AnalysisReport Run(AnalysisOptions o, Action<string>? log = null, ComputeDevice? device = null, Split? testSplit = null)
     {
         var checkpoint = Checkpoint.Load(o.RunDir);
-        Trainer.EnsureWritable(o.OutDir);
+        var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
+        if (bad.Key is not null)
+            throw new VaeException($"the weights in {Checkpoint.ModelPath(o.RunDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
         var test = testSplit ?? LoadTest(o.DataDir);
+        Trainer.EnsureWritable(o.OutDir);
+        using var writing = RunLock.Acquire(o.OutDir);
         var own = device is null ? ComputeDevice.Create(o.Accelerator) : null;
         var dev = device ?? own!;
         try
@@ -40,7 +44,11 @@ public static class LatentAnalysis
             string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
             log?.Invoke($"Analyzing {Checkpoint.ModelPath(o.RunDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
             using var vae = checkpoint.CreateModel(dev);
-            return Analyze(vae, test, o, log, origin);
+            // Every output is written into a staging folder and moved into place as a set, so a failure
+            // part-way (a full disk) never leaves new figures beside an old report.
+            AnalysisReport? report = null;
+            RunJournal.CommitFolder(o.OutDir, staging => report = Analyze(vae, test, o with { OutDir = staging }, log, origin));
+            return report!;
         }
         finally { own?.Dispose(); }
     }

@@ -26,6 +26,7 @@ public sealed class DeviceDataset : IDisposable
         Split = split;
         _pixels = device.Allocate<byte>(split.Pixels.Length);
         _pixels.View.CopyFromCPU(split.Pixels);
+        device.Synchronize();
         _order = device.Allocate<int>(split.Count);
         _batch = new Workspace(device);
         SetOrder(Enumerable.Range(0, split.Count).ToArray());
@@ -42,7 +43,13 @@ public sealed class DeviceDataset : IDisposable
         SetOrder(order);
     }
 
-    void SetOrder(int[] order) => _order.View.CopyFromCPU(order);
+    /// <summary>A new order; gathers still queued read the old one, so they finish first.</summary>
+    void SetOrder(int[] order)
+    {
+        _device.Synchronize();
+        _order.View.CopyFromCPU(order);
+        _device.Synchronize();
+    }
 
     public int BatchCount(int batchSize) => (Count + batchSize - 1) / batchSize;
 

@@ -15,55 +15,65 @@ public static class Idx
 
     public sealed record Images(int Count, int Rows, int Cols, byte[] Pixels);
 
+    /// <summary>The most data an IDX file may declare: far above Fashion-MNIST's 47 MB, far below a decompression bomb.</summary>
+    public const long MaxDeclaredBytes = 1L << 30;
+
     public static Images ReadImages(string path)
     {
-        var bytes = ReadAll(path);
-        Require(path, bytes.Length >= 16, $"is {bytes.Length} bytes, shorter than an image header (16)");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(bytes);
-        Require(path, magic == ImageMagic, $"has magic number {magic}, not {ImageMagic} (an IDX image file)");
-        int count = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4));
-        int rows = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(8));
-        int cols = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(12));
-        Require(path, count >= 0 && rows > 0 && cols > 0, $"has a bad header (count {count}, {rows}x{cols})");
-        long expected = 16 + (long)count * rows * cols;
-        Require(path, bytes.Length == expected, $"is {bytes.Length} bytes but its header ({count} images of {rows}x{cols}) needs {expected}: truncated or corrupt");
-        return new Images(count, rows, cols, bytes.AsSpan(16).ToArray());
+        int count = 0, rows = 0, cols = 0;
+        var body = ReadBounded(path, 16, "an image header", header =>
+        {
+            int magic = BinaryPrimitives.ReadInt32BigEndian(header);
+            Require(path, magic == ImageMagic, $"has magic number {magic}, not {ImageMagic} (an IDX image file)");
+            count = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4));
+            rows = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
+            cols = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
+            Require(path, count >= 0 && rows > 0 && cols > 0, $"has a bad header (count {count}, {rows}x{cols})");
+            return ((long)count * rows * cols, $"its header ({count} images of {rows}x{cols})");
+        });
+        return new Images(count, rows, cols, body);
     }
 
     public static byte[] ReadLabels(string path)
     {
-        var bytes = ReadAll(path);
-        Require(path, bytes.Length >= 8, $"is {bytes.Length} bytes, shorter than a label header (8)");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(bytes);
-        Require(path, magic == LabelMagic, $"has magic number {magic}, not {LabelMagic} (an IDX label file)");
-        int count = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4));
-        Require(path, count >= 0 && bytes.Length == 8 + (long)count, $"is {bytes.Length} bytes but its header ({count} labels) needs {8 + (long)count}: truncated or corrupt");
-        var labels = bytes.AsSpan(8).ToArray();
+        var labels = ReadBounded(path, 8, "a label header", header =>
+        {
+            int magic = BinaryPrimitives.ReadInt32BigEndian(header);
+            Require(path, magic == LabelMagic, $"has magic number {magic}, not {LabelMagic} (an IDX label file)");
+            int count = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4));
+            Require(path, count >= 0, $"has a bad header (count {count})");
+            return (count, $"its header ({count} labels)");
+        });
         int bad = Array.FindIndex(labels, l => l > 9);
         Require(path, bad < 0, $"has label {(bad >= 0 ? labels[bad] : 0)} at index {bad}; labels are 0..9");
         return labels;
     }
 
-    /// <summary>The file's bytes, gunzipped when it starts with the gzip magic.</summary>
-    static byte[] ReadAll(string path)
+    /// <summary>
+    /// Reads the header (gunzipping when the file starts with the gzip magic), then exactly the body size the
+    /// header declares, and checks nothing follows. Nothing is decompressed or allocated beyond what the
+    /// header declares, so a small .gz that inflates to gigabytes is refused after its first bytes.
+    /// </summary>
+    static byte[] ReadBounded(string path, int headerLength, string headerName, Func<byte[], (long Length, string Why)> bodyOf)
     {
         if (!File.Exists(path)) throw new VaeException($"data file {path} not found");
         try
         {
             using var file = File.OpenRead(path);
-            Span<byte> head = stackalloc byte[2];
-            int n = file.Read(head);
+            Span<byte> magic = stackalloc byte[2];
+            int n = file.Read(magic);
             file.Position = 0;
-            if (n == 2 && head[0] == 0x1f && head[1] == 0x8b)
-            {
-                using var gz = new GZipStream(file, CompressionMode.Decompress);
-                using var ms = new MemoryStream();
-                gz.CopyTo(ms);
-                return ms.ToArray();
-            }
-            using var raw = new MemoryStream();
-            file.CopyTo(raw);
-            return raw.ToArray();
+            using Stream stream = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GZipStream(file, CompressionMode.Decompress) : file;
+            var header = new byte[headerLength];
+            int got = stream.ReadAtLeast(header, headerLength, throwOnEndOfStream: false);
+            Require(path, got == headerLength, $"is {got} bytes, shorter than {headerName} ({headerLength})");
+            var (length, why) = bodyOf(header);
+            Require(path, length <= MaxDeclaredBytes, $"declares {length:N0} bytes of data in {why}, more than the {MaxDeclaredBytes:N0} allowed: corrupt");
+            var body = new byte[length];
+            got = stream.ReadAtLeast(body, body.Length, throwOnEndOfStream: false);
+            Require(path, got == length, $"has {headerLength + got} bytes but {why} needs {headerLength + length}: truncated or corrupt");
+            Require(path, stream.ReadByte() < 0, $"has more data than {why} declares: corrupt");
+            return body;
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
         {

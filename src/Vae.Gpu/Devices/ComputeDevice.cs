@@ -191,6 +191,14 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// Memory a run can still allocate: on a GPU its memory less what this process holds; on the CPU
+    /// accelerator the host's physical memory less what the machine uses now.
+    /// </summary>
+    public long AvailableBytes => Type == AcceleratorType.CPU
+        ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetGCMemoryInfo().MemoryLoadBytes
+        : Accelerator.MemorySize - BytesInUse;
+
     internal void Released(long bytes) => Interlocked.Add(ref _bytesInUse, -bytes);
 
     public void ResetPeak() => PeakBytes = BytesInUse;

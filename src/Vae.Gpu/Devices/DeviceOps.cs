@@ -130,7 +130,9 @@ public sealed class DeviceOps : IDisposable
     {
         if (_scratch is null || _scratch.Length < length)
         {
-            if (_scratch is not null) { _device.Released(_scratch.LengthInBytes); _scratch.Dispose(); }
+            // Launches queued before may still read the old buffer (the CPU accelerator runs them on its own
+            // threads too): wait for them before freeing it. This happens only while the scratch grows.
+            if (_scratch is not null) { _acc.Synchronize(); _device.Released(_scratch.LengthInBytes); _scratch.Dispose(); }
             _scratch = _device.Allocate<float>(Math.Max(length, 1 << 16));
         }
         return _scratch.View.SubView(0, length);

@@ -50,49 +50,76 @@ public static class Safetensors
         });
     }
 
-    /// <summary>Reads every tensor and the metadata; any inconsistency is a <see cref="VaeException"/> naming the file.</summary>
+    /// <summary>
+    /// Reads every tensor and the metadata; any inconsistency (a malformed header, a duplicate key, metadata
+    /// that is not a string, a shape that overflows or does not fit the data) is one
+    /// "corrupt checkpoint FILE: ..." <see cref="VaeException"/>.
+    /// </summary>
     public static (Dictionary<string, NamedTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         if (!File.Exists(path)) throw new VaeException($"checkpoint {path} not found; train one first with 'vae-gpu train --out DIR'");
         byte[] all;
         try { all = File.ReadAllBytes(path); }
         catch (IOException e) { throw new VaeException($"cannot read checkpoint {path}: {e.Message}"); }
-        string Bad(string why) => $"checkpoint {path} is corrupt ({why}); retrain or restore it";
-        if (all.Length < 8) throw new VaeException(Bad("shorter than its 8-byte header length"));
+        VaeException Bad(string why) => Corrupt(path, why);
+        if (all.Length < 8) throw Bad("shorter than its 8-byte header length");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(all);
-        if (headerLength > (ulong)(all.Length - 8)) throw new VaeException(Bad($"header of {headerLength} bytes in a {all.Length}-byte file"));
-        JsonObject header;
-        try { header = JsonNode.Parse(Encoding.UTF8.GetString(all, 8, (int)headerLength))!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
-        { throw new VaeException(Bad("its header is not JSON")); }
+        if (headerLength > (ulong)(all.Length - 8)) throw Bad($"header of {headerLength} bytes in a {all.Length}-byte file");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(all.AsMemory(8, (int)headerLength)); }
+        catch (JsonException) { throw Bad("its header is not JSON"); }
+        using var _ = doc;
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad("its header is not a JSON object");
 
         long dataStart = 8 + (long)headerLength, dataLength = all.Length - dataStart;
         var tensors = new Dictionary<string, NamedTensor>();
         var metadata = new Dictionary<string, string>();
-        foreach (var (name, node) in header)
+        var seen = new HashSet<string>();
+        foreach (var entry in doc.RootElement.EnumerateObject())
         {
+            string name = entry.Name;
+            if (!seen.Add(name)) throw Bad($"the header names '{name}' twice");
             if (name == "__metadata__")
             {
-                foreach (var (k, v) in node!.AsObject()) metadata[k] = v?.GetValue<string>() ?? "";
+                if (entry.Value.ValueKind != JsonValueKind.Object) throw Bad("__metadata__ is not an object");
+                foreach (var m in entry.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String) throw Bad($"metadata '{m.Name}' is a {m.Value.ValueKind.ToString().ToLowerInvariant()}, not a string");
+                    if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Bad($"metadata names '{m.Name}' twice");
+                }
                 continue;
             }
-            try
-            {
-                var o = node!.AsObject();
-                if (o["dtype"]!.GetValue<string>() != "F32") throw new VaeException(Bad($"{name} is {o["dtype"]}, only F32 is read"));
-                var shape = o["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
-                var range = o["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-                long count = shape.Aggregate(1L, (a, b) => a * b);
-                if (range.Length != 2 || range[0] < 0 || range[1] > dataLength || range[1] - range[0] != count * 4)
-                    throw new VaeException(Bad($"{name}'s data range [{string.Join(",", range)}] does not fit shape [{string.Join(",", shape)}] in {dataLength} bytes of data"));
-                var data = new float[count];
-                var bytes = all.AsSpan((int)(dataStart + range[0]), (int)(count * 4));
-                for (int i = 0; i < count; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
-                tensors[name] = new NamedTensor(name, shape, data);
-            }
-            catch (Exception e) when (e is InvalidOperationException or NullReferenceException or FormatException)
-            { throw new VaeException(Bad($"entry {name} is malformed")); }
+            tensors[name] = ReadTensor(entry.Value, name, all, dataStart, dataLength, Bad);
         }
         return (tensors, metadata);
+    }
+
+    public static VaeException Corrupt(string path, string why) =>
+        new($"corrupt checkpoint {path}: {why}; retrain, or restore the file from a backup");
+
+    static NamedTensor ReadTensor(JsonElement o, string name, byte[] all, long dataStart, long dataLength, Func<string, VaeException> bad)
+    {
+        if (o.ValueKind != JsonValueKind.Object
+            || !o.TryGetProperty("dtype", out var dtype) || dtype.ValueKind != JsonValueKind.String
+            || !o.TryGetProperty("shape", out var shapeNode) || shapeNode.ValueKind != JsonValueKind.Array
+            || !o.TryGetProperty("data_offsets", out var rangeNode) || rangeNode.ValueKind != JsonValueKind.Array)
+            throw bad($"entry {name} lacks a dtype, shape or data_offsets");
+        if (dtype.GetString() != "F32") throw bad($"{name} is {dtype.GetString()}, only F32 is read");
+        var shape = new List<int>();
+        long count = 1;
+        foreach (var d in shapeNode.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw bad($"{name} has a shape entry {d.GetRawText()} that is not a size");
+            shape.Add(dim);
+            count = dim == 0 ? 0 : count > long.MaxValue / 4 / dim ? throw bad($"{name}'s shape [{shapeNode.GetRawText()}] overflows") : count * dim;
+        }
+        var range = rangeNode.EnumerateArray().Select(r => r.ValueKind == JsonValueKind.Number && r.TryGetInt64(out long v) ? v : -1).ToArray();
+        if (range.Length != 2 || range[0] < 0 || range[1] < range[0] || range[1] > dataLength || range[1] - range[0] != count * 4)
+            throw bad($"{name}'s data range {rangeNode.GetRawText()} does not fit shape [{string.Join(",", shape)}] in {dataLength} bytes of data");
+        var data = new float[count];
+        var bytes = all.AsSpan((int)(dataStart + range[0]), (int)(count * 4));
+        for (int i = 0; i < count; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
+        return new NamedTensor(name, shape.ToArray(), data);
     }
 }

@@ -22,7 +22,8 @@ public sealed class Workspace : IDisposable
         int n = shape.Aggregate(1, (a, b) => a * b);
         if (_buffer is null || _buffer.Length < n)
         {
-            _buffer?.Dispose();
+            // Launches still queued may use the old buffer: wait before freeing it (only while growing).
+            if (_buffer is not null) { _device.Synchronize(); _buffer.Dispose(); }
             _buffer = Tensor.Zeros(_device, n);
         }
         var view = _buffer.Slice(0, shape);

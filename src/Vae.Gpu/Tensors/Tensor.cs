@@ -30,6 +30,9 @@ public sealed class Tensor : IDisposable
         long n = shape.Aggregate(1L, (a, b) => a * b);
         var buffer = device.Allocate<float>(n);
         buffer.MemSetToZero();
+        // Allocation happens outside training steps; waiting here keeps the zeroing ordered before any
+        // host copy or launch on every accelerator.
+        device.Synchronize();
         return new Tensor(device, buffer, buffer.View.SubView(0, n), shape);
     }
 
@@ -52,7 +55,12 @@ public sealed class Tensor : IDisposable
     public void CopyFrom(ReadOnlySpan<float> data)
     {
         if (data.Length != Length) throw new ArgumentException($"expected {Length} values, got {data.Length}");
+        // A host copy is not ordered with the launches around it on every accelerator (on the CPU accelerator
+        // a kernel launched next read the buffer before the copy landed, now and then): wait before and after.
+        // Host copies happen outside training steps, so this costs nothing there.
+        _device.Synchronize();
         if (data.Length > 0) View.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data), data.Length);
+        _device.Synchronize();
     }
 
     public void CopyFrom(Tensor other) => other.View.CopyTo(View);
@@ -60,6 +68,9 @@ public sealed class Tensor : IDisposable
     public float[] ToArray()
     {
         var data = new float[Length];
+        // Wait for every queued launch that may write this buffer: ILGPU's CPU accelerator copied before
+        // a kernel still running had finished, now and then (a test read zeros from a finished GEMM).
+        _device.Synchronize();
         if (data.Length > 0) View.CopyToCPU(ref data[0], data.Length);
         return data;
     }

@@ -9,7 +9,9 @@ namespace Vae.Gpu.Training;
 
 /// <summary>
 /// DIR/model.safetensors (the contract: PyTorch names and layouts, metadata c1, c2, lat, k, kl, epoch,
-/// seed) and DIR/optimizer.safetensors beside it (Adam's m and v, its step, the noise step).
+/// seed) with DIR/optimizer.safetensors (Adam's m and v, its step, the noise step, the run's batch size,
+/// learning rate and epoch length) and DIR/metrics.json: one unit, committed together (see <see cref="RunJournal"/>),
+/// and tied by a shared identity: the run id and Adam's step are in both safetensors files.
 /// </summary>
 public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionary<string, float[]> Parameters, OptimizerState? Optimizer)
 {
@@ -17,89 +19,139 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
 
     public static string ModelPath(string dir) => Path.Combine(dir, ModelFile);
 
-    /// <summary>Writes both files, each atomically; the optimizer first, so a model file never names an epoch its optimizer state lacks.</summary>
-    public static void Save(string dir, Vae.Gpu.Model.Vae vae, Adam? adam, int epoch, int seed)
+    /// <summary>The run's identity: a new id when a run starts, kept through resumes.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>True when the model came from PyTorch (no vae-gpu metadata): no epoch, seed or optimizer state.</summary>
+    public bool FromPyTorch { get; init; }
+
+    /// <summary>Commits model, optimizer state and metrics of one epoch together: a crash at any instant leaves this save or the previous one, whole.</summary>
+    public static void Save(string dir, Vae.Gpu.Model.Vae vae, Adam adam, int epoch, int seed, string runId, TrainingSettings settings, Metrics metrics)
     {
         var c = vae.Config;
+        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
         var meta = new Dictionary<string, string>
         {
-            ["c1"] = c.C1.ToString(CultureInfo.InvariantCulture), ["c2"] = c.C2.ToString(CultureInfo.InvariantCulture),
-            ["lat"] = c.Latent.ToString(CultureInfo.InvariantCulture), ["k"] = c.Kernel.ToString(CultureInfo.InvariantCulture),
-            ["kl"] = VaeConfig.KlName(c.Kl), ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
-            ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
+            ["c1"] = I(c.C1), ["c2"] = I(c.C2), ["lat"] = I(c.Latent), ["k"] = I(c.Kernel),
+            ["kl"] = VaeConfig.KlName(c.Kl), ["epoch"] = I(epoch), ["seed"] = I(seed),
+            ["run_id"] = runId, ["adam_step"] = I(adam.StepCount),
         };
         var store = vae.Parameters;
-        if (adam is not null)
+        var m = adam.M.ToArray();
+        var v = adam.V.ToArray();
+        var moments = store.Parameters.SelectMany(p => new[]
         {
-            var m = adam.M.ToArray();
-            var v = adam.V.ToArray();
-            var moments = store.Parameters.SelectMany(p => new[]
-            {
-                new NamedTensor("m." + p.Name, p.Shape, m.AsSpan(p.Offset, p.Length).ToArray()),
-                new NamedTensor("v." + p.Name, p.Shape, v.AsSpan(p.Offset, p.Length).ToArray()),
-            });
-            var optMeta = new Dictionary<string, string>(meta)
-            {
-                ["adam_step"] = adam.StepCount.ToString(CultureInfo.InvariantCulture),
-                ["noise_step"] = vae.NoiseStep.ToString(CultureInfo.InvariantCulture),
-                ["lr"] = adam.LearningRate.ToString("R", CultureInfo.InvariantCulture),
-            };
-            Safetensors.Write(Path.Combine(dir, OptimizerFile), moments, optMeta);
-        }
+            new NamedTensor("m." + p.Name, p.Shape, m.AsSpan(p.Offset, p.Length).ToArray()),
+            new NamedTensor("v." + p.Name, p.Shape, v.AsSpan(p.Offset, p.Length).ToArray()),
+        }).ToList();
+        var optMeta = new Dictionary<string, string>(meta)
+        {
+            ["noise_step"] = vae.NoiseStep.ToString(CultureInfo.InvariantCulture),
+            ["lr"] = settings.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+            ["batch"] = I(settings.BatchSize),
+            ["max_batches"] = settings.MaxBatches is int mb ? I(mb) : "",
+        };
         var values = store.ToHost();
-        Safetensors.Write(ModelPath(dir), store.Parameters.Select(p => new NamedTensor(p.Name, p.Shape, values[p.Name])), meta);
+        var model = store.Parameters.Select(p => new NamedTensor(p.Name, p.Shape, values[p.Name])).ToList();
+        RunJournal.Commit(dir, new (string, Action<string>)[]
+        {
+            (OptimizerFile, path => Safetensors.Write(path, moments, optMeta)),
+            (ModelFile, path => Safetensors.Write(path, model, meta)),
+            (Metrics.FileName, path => metrics.SaveTo(path)),
+        });
     }
 
     /// <summary>
     /// Reads and checks a checkpoint folder. The optimizer state is read only when <paramref name="readOptimizer"/>
-    /// (resuming needs it; analysis uses the model alone). A model.safetensors without our metadata is taken as
-    /// a PyTorch state_dict of the problem set's VAE (<c>safetensors.torch.save_file(vae.state_dict(), ...)</c>):
-    /// c1, c2, lat and k are read from the shapes, the KL is the problem set's, and it has no epoch.
+    /// (resuming needs it; analysis uses the model alone), and must be from the same save as the model. A
+    /// model.safetensors without our metadata is taken as a PyTorch state_dict of the problem set's VAE
+    /// (<c>safetensors.torch.save_file(vae.state_dict(), ...)</c>): c1, c2, lat and k are read from the shapes,
+    /// the KL is the problem set's, and it has no epoch.
     /// </summary>
     public static Checkpoint Load(string dir, bool readOptimizer = false)
     {
         string path = ModelPath(dir);
         var (tensors, meta) = Safetensors.Read(path);
         bool ours = meta.ContainsKey("c1");
-        int Int(string key) => meta.TryGetValue(key, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
-            ? v : throw new VaeException($"checkpoint {path} lacks metadata '{key}'; it was not written by vae-gpu");
+        var m = new MetadataReader(path, meta);
         var config = ours
-            ? new VaeConfig(Int("c1"), Int("c2"), Int("lat"), Int("k"), VaeConfig.ParseKl(meta.GetValueOrDefault("kl", "seed")))
+            ? new VaeConfig(m.Int("c1"), m.Int("c2"), m.Int("lat"), m.Int("k"), m.Kl())
             : ConfigFromShapes(path, tensors);
         try { config.Validate(); }
-        catch (VaeException e) { throw new VaeException($"checkpoint {path} has impossible hyperparameters: {e.Message}"); }
+        catch (VaeException e) { throw Safetensors.Corrupt(path, $"impossible hyperparameters ({e.Message})"); }
         CheckShapes(path, config, tensors);
+        int epoch = ours ? m.Int("epoch") : 0, seed = ours ? m.Int("seed") : 0;
+        string? runId = meta.GetValueOrDefault("run_id");
 
         OptimizerState? optimizer = null;
         string optPath = Path.Combine(dir, OptimizerFile);
-        if (!ours && readOptimizer)
-            throw new VaeException($"{path} is a PyTorch state_dict without Adam's state, so training cannot resume from it; analyze it, or start a new run");
-        if (readOptimizer && File.Exists(optPath))
+        if (readOptimizer)
         {
+            if (!ours)
+                throw new VaeException($"{path} is a PyTorch state_dict without Adam's state, so training cannot resume from it; analyze it, or start a new run");
+            if (!File.Exists(optPath))
+                throw new VaeException($"{dir} has no {OptimizerFile}, so training cannot resume with Adam's state; analyze the model, or start a new run with --overwrite");
             var (moments, optMeta) = Safetensors.Read(optPath);
-            if (optMeta.GetValueOrDefault("epoch") != meta["epoch"])
-                throw new VaeException($"{optPath} is from epoch {optMeta.GetValueOrDefault("epoch")} but {path} from epoch {meta["epoch"]}; the folder is inconsistent");
+            var o = new MetadataReader(optPath, optMeta);
+            long step = o.Long("adam_step");
+            // Older checkpoints carry no run id or step in the model; then the epochs must agree.
+            bool sameSave = optMeta.GetValueOrDefault("run_id") == runId && o.Int("epoch") == epoch
+                && (!meta.ContainsKey("adam_step") || m.Long("adam_step") == step);
+            if (!sameSave)
+                throw new VaeException(
+                    $"{path} (run {runId ?? "?"}, epoch {epoch}) and {optPath} (run {optMeta.GetValueOrDefault("run_id") ?? "?"}, epoch {o.Int("epoch")}, step {step}) " +
+                    "are from different saves; analyze the model alone, restore both files from one save, or start a new run with --overwrite");
             foreach (var (name, shape) in Specs(config))
                 foreach (var prefix in new[] { "m.", "v." })
                     if (!moments.TryGetValue(prefix + name, out var t) || !t.Shape.SequenceEqual(shape))
-                        throw new VaeException($"{optPath} lacks {prefix}{name} of shape [{string.Join(",", shape)}]; the file is corrupt");
+                        throw Safetensors.Corrupt(optPath, $"it lacks {prefix}{name} of shape [{string.Join(",", shape)}]");
             optimizer = new OptimizerState(
                 moments.Where(kv => kv.Key.StartsWith("m.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value.Data),
                 moments.Where(kv => kv.Key.StartsWith("v.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value.Data),
-                long.Parse(optMeta.GetValueOrDefault("adam_step", "0"), CultureInfo.InvariantCulture),
-                ulong.Parse(optMeta.GetValueOrDefault("noise_step", "0"), CultureInfo.InvariantCulture));
+                step, o.ULong("noise_step"), o.Settings());
         }
-        else if (readOptimizer)
-            throw new VaeException($"{dir} has no {OptimizerFile}, so training cannot resume with Adam's state; start a new run instead");
 
-        return new Checkpoint(config, ours ? Int("epoch") : 0, ours ? Int("seed") : 0, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Data), optimizer)
+        return new Checkpoint(config, epoch, seed, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Data), optimizer)
         {
             FromPyTorch = !ours,
+            RunId = runId,
         };
     }
 
-    /// <summary>True when the model came from PyTorch (no vae-gpu metadata): no epoch, seed or optimizer state.</summary>
-    public bool FromPyTorch { get; init; }
+    /// <summary>Typed metadata fields; each missing or malformed one is a one-line corrupt-checkpoint error naming it.</summary>
+    sealed class MetadataReader(string path, Dictionary<string, string> meta)
+    {
+        string Raw(string key) => meta.TryGetValue(key, out var s) ? s : throw Safetensors.Corrupt(path, $"metadata '{key}' is missing");
+
+        public long Long(string key, long min = 0) =>
+            long.TryParse(Raw(key), NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v >= min ? v
+                : throw Safetensors.Corrupt(path, $"metadata '{key}' is '{Raw(key)}', not a whole number >= {min}");
+
+        public int Int(string key) => Long(key) <= int.MaxValue ? (int)Long(key) : throw Safetensors.Corrupt(path, $"metadata '{key}' is '{Raw(key)}', too large");
+
+        public ulong ULong(string key) =>
+            ulong.TryParse(Raw(key), NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v
+                : throw Safetensors.Corrupt(path, $"metadata '{key}' is '{Raw(key)}', not a whole number >= 0");
+
+        public KlKind Kl() => meta.GetValueOrDefault("kl", "seed") switch
+        {
+            "seed" => KlKind.Seed,
+            "standard" => KlKind.Standard,
+            var other => throw Safetensors.Corrupt(path, $"metadata 'kl' is '{other}', neither seed nor standard"),
+        };
+
+        /// <summary>The run's batch size, learning rate and epoch length (absent in older checkpoints: null).</summary>
+        public TrainingSettings? Settings()
+        {
+            if (!meta.ContainsKey("batch")) return null;
+            string lr = Raw("lr"), maxBatches = Raw("max_batches");
+            return new TrainingSettings(
+                Int("batch") is >= 1 and var b ? b : throw Safetensors.Corrupt(path, "metadata 'batch' is 0"),
+                float.TryParse(lr, NumberStyles.Float, CultureInfo.InvariantCulture, out float l) && l > 0 && float.IsFinite(l) ? l
+                    : throw Safetensors.Corrupt(path, $"metadata 'lr' is '{lr}', not a positive number"),
+                maxBatches == "" ? null : Int("max_batches"));
+        }
+    }
 
     /// <summary>
     /// The problem set's hyperparameters from a state_dict's shapes: conv1.weight is [c1, 1, k, k],
@@ -159,4 +211,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     }
 }
 
-public sealed record OptimizerState(Dictionary<string, float[]> M, Dictionary<string, float[]> V, long Step, ulong NoiseStep);
+public sealed record OptimizerState(Dictionary<string, float[]> M, Dictionary<string, float[]> V, long Step, ulong NoiseStep, TrainingSettings? Settings);
+
+/// <summary>How a run trains, kept with its optimizer state so that a resume continues the same way.</summary>
+public sealed record TrainingSettings(int BatchSize, float LearningRate, int? MaxBatches);

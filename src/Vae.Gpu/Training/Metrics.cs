@@ -16,7 +16,7 @@ public sealed class Metrics
 
     static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
 
-    public void Save(string dir) => AtomicFile.WriteAllText(Path.Combine(dir, FileName), JsonSerializer.Serialize(this, Options));
+    public void SaveTo(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 
     public static Metrics? TryLoad(string dir)
     {

@@ -15,7 +15,7 @@ namespace Vae.Gpu.Training;
 /// </summary>
 public sealed class Trainer
 {
-    readonly TrainOptions _o;
+    TrainOptions _o;
     readonly ITrainingObserver _ui;
 
     public Trainer(TrainOptions options, ITrainingObserver observer)
@@ -26,60 +26,116 @@ public sealed class Trainer
 
     public sealed record Result(Metrics Metrics, bool Cancelled, string OutDir);
 
-    /// <summary>Runs the training; <paramref name="device"/> may be given by a caller that owns one (tests, the benchmark).</summary>
+    /// <summary>
+    /// Runs the training; <paramref name="device"/> may be given by a caller that owns one (tests, the benchmark).
+    /// The output folder is locked while it runs. Resuming continues with the run's own batch size, learning
+    /// rate, epoch length and seed; an option that contradicts them is refused.
+    /// </summary>
     public Result Run(CancellationToken cancel = default, ComputeDevice? device = null, (Split Train, Split Test)? data = null)
     {
         _o.Validate();
-        // Everything that can fail on bad input is checked before the output folder is touched.
-        var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, readOptimizer: true);
-        var config = _o.Config(resume?.Config).Validate();
-        var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
-        int startEpoch = resume?.Epoch ?? 0;
-        if (startEpoch >= _o.Epochs)
-            throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with --epochs N (N > {startEpoch})");
-        EnsureWritable(_o.OutDir);
-        var (trainSplit, testSplit) = data ?? FashionMnist.Load(_o.DataDir, _ui.Log);
-
-        var own = device is null ? ComputeDevice.Create(_o.Accelerator) : null;
-        var dev = device ?? own!;
+        var locks = new List<RunLock>();
         try
         {
-            foreach (var note in dev.Notes) _ui.Log(note);
-            _ui.Log($"Accelerator: {dev.Name}");
-            int seed = resume?.Seed ?? _o.Seed;
-            using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.Vae(dev, config, seed, _o.LossSlots);
-            using var adam = new Adam(vae.Parameters, _o.LearningRate);
-            resume?.Restore(vae, adam);
-            using var train = new DeviceDataset(dev, trainSplit);
-            using var test = new DeviceDataset(dev, testSplit);
-
-            var metrics = history ?? new Metrics();
-            metrics.Accelerator = dev.Name;
-            metrics.Config = ConfigJson(config, seed, _o);
-            metrics.Epochs.RemoveAll(e => e.Epoch > startEpoch);
-            if (resume is not null) _ui.Log($"Resuming from {_o.ResumeDir} after epoch {startEpoch}");
-
-            for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
-            {
-                var (m, cancelled) = TrainEpoch(vae, adam, train, test, epoch, seed, cancel);
-                if (cancelled)
+            // A folder that exists is locked and any interrupted save in it finished before it is read.
+            foreach (var dir in new[] { _o.OutDir, _o.ResumeDir }.OfType<string>().Select(Path.GetFullPath).Distinct())
+                if (Directory.Exists(dir))
                 {
-                    Checkpoint.Save(_o.OutDir, vae, adam, epoch - 1, seed);
-                    metrics.Save(_o.OutDir);
-                    _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' repeats epoch {epoch} from them");
-                    return new Result(metrics, true, _o.OutDir);
+                    locks.Add(RunLock.Acquire(dir));
+                    RunJournal.Recover(dir);
                 }
-                metrics.Epochs.Add(m);
-                Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed);
-                metrics.Save(_o.OutDir);
-                _ui.EpochDone(m, _o.Epochs);
+            // Everything that can fail on bad input is checked before the output folder is created.
+            var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, readOptimizer: true);
+            bool resumingInPlace = resume is not null && Path.GetFullPath(_o.ResumeDir!) == Path.GetFullPath(_o.OutDir);
+            if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(_o.OutDir)))
+                throw new VaeException($"{_o.OutDir} already holds a run; continue it with --resume {_o.OutDir}, start over with --overwrite, or choose another --out");
+            var config = _o.Config(resume?.Config).Validate();
+            int seed = Resolve("--seed", _o.Seed, resume?.Seed);
+            var settings = ResolveSettings(resume?.Optimizer?.Settings);
+            _o = _o with { BatchSize = settings.BatchSize, LearningRate = settings.LearningRate, MaxBatches = settings.MaxBatches, Seed = seed };
+            var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
+            int startEpoch = resume?.Epoch ?? 0;
+            if (startEpoch >= _o.Epochs)
+                throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with --epochs N (N > {startEpoch})");
+            var (trainSplit, testSplit) = data ?? FashionMnist.Load(_o.DataDir, _ui.Log);
+
+            var own = device is null ? ComputeDevice.Create(_o.Accelerator) : null;
+            var dev = device ?? own!;
+            try
+            {
+                MemoryEstimate.EnsureFits(dev, config, _o.BatchSize, trainSplit.Count + testSplit.Count);
+                EnsureWritable(_o.OutDir);
+                if (!locks.Any(l => l.Folder == Path.GetFullPath(_o.OutDir))) locks.Add(RunLock.Acquire(_o.OutDir));
+                return Train(dev, config, seed, settings, resume, history, startEpoch, trainSplit, testSplit, cancel);
             }
-            return new Result(metrics, false, _o.OutDir);
+            finally
+            {
+                own?.Dispose();
+            }
         }
         finally
         {
-            own?.Dispose();
+            foreach (var l in locks) l.Dispose();
         }
+    }
+
+    Result Train(ComputeDevice dev, VaeConfig config, int seed, TrainingSettings settings, Checkpoint? resume, Metrics? history,
+        int startEpoch, Split trainSplit, Split testSplit, CancellationToken cancel)
+    {
+        foreach (var note in dev.Notes) _ui.Log(note);
+        _ui.Log($"Accelerator: {dev.Name}");
+        string runId = resume?.RunId ?? Guid.NewGuid().ToString("N");
+        using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.Vae(dev, config, seed, _o.LossSlots);
+        using var adam = new Adam(vae.Parameters, _o.LearningRate);
+        resume?.Restore(vae, adam);
+        using var train = new DeviceDataset(dev, trainSplit);
+        using var test = new DeviceDataset(dev, testSplit);
+
+        var metrics = history ?? new Metrics();
+        metrics.Accelerator = dev.Name;
+        metrics.Config = ConfigJson(config, seed, _o);
+        metrics.Epochs.RemoveAll(e => e.Epoch > startEpoch);
+        if (resume is not null) _ui.Log($"Resuming from {_o.ResumeDir} after epoch {startEpoch} (batch {_o.BatchSize}, lr {_o.LearningRate}, seed {seed}, as the run was trained)");
+
+        for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
+        {
+            var (m, cancelled) = TrainEpoch(vae, adam, train, test, epoch, seed, cancel);
+            if (cancelled)
+            {
+                Checkpoint.Save(_o.OutDir, vae, adam, epoch - 1, seed, runId, settings, metrics);
+                _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' repeats epoch {epoch} from them");
+                return new Result(metrics, true, _o.OutDir);
+            }
+            metrics.Epochs.Add(m);
+            Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed, runId, settings, metrics);
+            _ui.EpochDone(m, _o.Epochs);
+        }
+        return new Result(metrics, false, _o.OutDir);
+    }
+
+    /// <summary>Whether the user gave an option (from the command line; in code, a value other than the default).</summary>
+    bool Given(string option, bool differsFromDefault) => _o.Explicit?.Contains(option) ?? differsFromDefault;
+
+    T Resolve<T>(string option, T asked, T? run) where T : struct
+    {
+        if (run is not T value) return asked;
+        if (Given(option, !EqualityComparer<T>.Default.Equals(asked, default)) && !EqualityComparer<T>.Default.Equals(asked, value))
+            throw new VaeException($"{option} {asked} disagrees with the run being resumed ({option} {value}); drop {option} to continue it as it was trained, or start a new run");
+        return value;
+    }
+
+    TrainingSettings ResolveSettings(TrainingSettings? run)
+    {
+        if (run is null) return new TrainingSettings(_o.BatchSize, _o.LearningRate, _o.MaxBatches);
+        void Same<T>(string option, T asked, T value, bool differsFromDefault)
+        {
+            if (Given(option, differsFromDefault) && !EqualityComparer<T>.Default.Equals(asked, value))
+                throw new VaeException($"{option} {asked?.ToString() ?? "(none)"} disagrees with the run being resumed ({option} {value?.ToString() ?? "(none)"}); drop {option} to continue it as it was trained, or start a new run");
+        }
+        Same("--batch", _o.BatchSize, run.BatchSize, _o.BatchSize != new TrainOptions { OutDir = "" }.BatchSize);
+        Same("--lr", _o.LearningRate, run.LearningRate, _o.LearningRate != new TrainOptions { OutDir = "" }.LearningRate);
+        Same("--max-batches", _o.MaxBatches, run.MaxBatches, _o.MaxBatches is not null);
+        return run;
     }
 
     (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.Vae vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)

@@ -107,9 +107,9 @@ public class CliTests
         File.WriteAllBytes(dir["model.safetensors"], new byte[] { 8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'x' });
         var before = TempDir.Snapshot(dir.Path);
         var (code, _, err) = Run("analyze", "--run", dir.Path, "--out", dir["a"]);
-        AssertOneLineError(code, err, "is corrupt");
+        AssertOneLineError(code, err, "corrupt checkpoint");
         (code, _, err) = Run("train", "--out", dir.Path, "--resume", dir.Path, "--epochs", "2");
-        AssertOneLineError(code, err, "is corrupt");
+        AssertOneLineError(code, err, "corrupt checkpoint");
         (code, _, err) = Run("analyze", "--run", dir["missing"], "--out", dir["a"]);
         AssertOneLineError(code, err, "not found; train one first");
         Assert.Equal(before, TempDir.Snapshot(dir.Path));

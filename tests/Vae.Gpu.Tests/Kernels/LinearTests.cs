@@ -18,7 +18,11 @@ public class LinearTests
     public void ForwardAndBackwardMatchReference(AcceleratorChoice choice, GemmVersion version, int[] shape)
     {
         var device = TestDevices.Get(choice);
-        if (!Vae.Gpu.Diagnostics.KernelCheck.Supports(device, version)) device = TestDevices.WideCpu;
+        // A 256-thread CPU accelerator used to stand in here, but ILGPU's emulation of such groups gave an
+        // all-zero product now and then (about 1 run in 4 at K = 2000, before and after this project's
+        // changes; not root-caused). v2 runs where groups are real: OpenCL (PoCL in CI) and CUDA.
+        Skip.IfNot(Vae.Gpu.Diagnostics.KernelCheck.Supports(device, version),
+            $"GEMM {version} needs 256-thread groups; the {choice} accelerator has {device.Accelerator.MaxNumThreadsPerGroup} (tested on OpenCL and CUDA)");
         int b = shape[0], inF = shape[1], outF = shape[2];
         var rng = new Random(shape.Sum() + (int)version);
         var saved = device.Ops.GemmVersion;
