@@ -34,16 +34,21 @@ public static class FashionMnist
     /// <summary>The folder that holds all four files (gzipped or not), by the search order; null if none.</summary>
     public static string? Find(string? dataDir)
     {
-        if (dataDir is not null)
-        {
-            if (!Directory.Exists(dataDir)) throw new VaeException($"--data {dataDir}: no such directory");
-            var missing = Stems.Where(s => FileIn(dataDir, s) is null).ToList();
-            if (missing.Count > 0)
-                throw new VaeException($"--data {dataDir} lacks {string.Join(", ", missing.Select(m => m + "[.gz]"))}; point --data at a folder with all four Fashion-MNIST files");
-            return dataDir;
-        }
-        var candidates = new[] { Environment.GetEnvironmentVariable("FASHION_MNIST_DIR"), TorchvisionDir, DebianDir };
+        if (dataDir is not null) return Required(dataDir, "--data", "point --data at a folder with all four Fashion-MNIST files");
+        // A folder the user named in the environment is as binding as --data: a typo is an error, not a download.
+        if (Environment.GetEnvironmentVariable("FASHION_MNIST_DIR") is { Length: > 0 } named)
+            return Required(named, "$FASHION_MNIST_DIR", "set FASHION_MNIST_DIR to a folder with all four Fashion-MNIST files, or unset it");
+        var candidates = new[] { TorchvisionDir, DebianDir };
         return candidates.FirstOrDefault(d => !string.IsNullOrEmpty(d) && Directory.Exists(d) && Stems.All(s => FileIn(d!, s) is not null));
+    }
+
+    static string Required(string dir, string name, string fix)
+    {
+        if (!Directory.Exists(dir)) throw new VaeException($"{name} {dir}: no such directory; {fix}");
+        var missing = Stems.Where(s => FileIn(dir, s) is null).ToList();
+        if (missing.Count > 0)
+            throw new VaeException($"{name} {dir} lacks {string.Join(", ", missing.Select(m => m + "[.gz]"))}; {fix}");
+        return dir;
     }
 
     static string? FileIn(string dir, string stem) =>

@@ -95,6 +95,15 @@ public class CliTests
         using var dir = new TempDir();
         var (code, _, err) = Run("train", "--out", dir["o"], "--data", dir["no-data"]);
         AssertOneLineError(code, err, "no such directory");
+        Assert.False(Directory.Exists(dir["o"]), "--out was created before the data was checked");
+        Environment.SetEnvironmentVariable("FASHION_MNIST_DIR", dir["typo"]);
+        try
+        {
+            (code, _, err) = Run("train", "--out", dir["o"]);
+            AssertOneLineError(code, err, $"$FASHION_MNIST_DIR {dir["typo"]}: no such directory");
+            Assert.False(Directory.Exists(dir["o"]));
+        }
+        finally { Environment.SetEnvironmentVariable("FASHION_MNIST_DIR", null); }
         File.WriteAllText(dir["file"], "x");
         (code, _, err) = Run("train", "--out", Path.Combine(dir["file"], "o"));
         AssertOneLineError(code, err, "cannot write to output directory");
