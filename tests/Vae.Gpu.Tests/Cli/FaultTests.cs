@@ -3,23 +3,14 @@ using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
 using Vae.Gpu.Training;
 
+using static Vae.Gpu.Tests.Cli.CliProcess;
+
 namespace Vae.Gpu.Tests.Cli;
 
 /// <summary>Training faults through the real command: NaN loss, Ctrl-C, and a device out of memory.</summary>
 public class FaultTests
 {
-    static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "vae-gpu.dll");
-
-    static Process Start(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Cli);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
-    }
-
-    static string[] Tiny(string outDir, int epochs) =>
-        new[] { "train", "--out", outDir, "--epochs", epochs.ToString(), "--max-batches", "1", "--batch", "16", "--c1", "2", "--c2", "2", "--latent", "2", "--accelerator", "cpu" };
+    static string[] Tiny(string outDir, int epochs) => CliProcess.Tiny(outDir, epochs).ToArray();
 
     [SkippableFact]
     public void NanLossThroughTheCliNamesEpochAndBatchAndKeepsTheCheckpoint()
@@ -51,10 +42,8 @@ public class FaultTests
         args[args.IndexOf("--max-batches") + 1] = "100000";
         using var p = Start(args.ToArray());
         // Wait until training runs (the first progress line), then interrupt as a terminal would.
-        string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null && !line.Contains("batch 1/")) { }
-        Assert.NotNull(line);
-        using (var kill = Process.Start("kill", new[] { "-INT", p.Id.ToString() })) kill.WaitForExit();
+        WaitForTraining(p);
+        Signal(p, "INT");
         string rest = p.StandardOutput.ReadToEnd();
         p.WaitForExit(60_000);
         Assert.Equal(130, p.ExitCode);

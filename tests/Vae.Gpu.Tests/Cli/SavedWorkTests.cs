@@ -7,6 +7,8 @@ using Vae.Gpu.IO;
 using Vae.Gpu.Model;
 using Vae.Gpu.Training;
 
+using static Vae.Gpu.Tests.Cli.CliProcess;
+
 namespace Vae.Gpu.Tests.Cli;
 
 /// <summary>
@@ -15,30 +17,6 @@ namespace Vae.Gpu.Tests.Cli;
 /// </summary>
 public class SavedWorkTests
 {
-    static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "vae-gpu.dll");
-
-    static Process Start(IEnumerable<string> args, string? crashAt = null)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Cli);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        if (crashAt is not null) info.Environment[RunJournal.CrashVariable] = crashAt;
-        return Process.Start(info)!;
-    }
-
-    static (int Code, string Output) RunToEnd(IEnumerable<string> args, string? crashAt = null)
-    {
-        using var p = Start(args, crashAt);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        string err = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(180_000), "vae-gpu ran past 3 minutes");
-        return (p.ExitCode, stdout.Result + err);
-    }
-
-    static List<string> Tiny(string outDir, int epochs, params string[] more) =>
-        new[] { "train", "--out", outDir, "--epochs", epochs.ToString(), "--max-batches", "1", "--batch", "16", "--c1", "2", "--c2", "2", "--latent", "2", "--accelerator", "cpu" }
-            .Concat(more).ToList();
-
     static void SkipWithoutData() =>
         Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
 
@@ -81,9 +59,7 @@ public class SavedWorkTests
         var longRun = Tiny(dir.Path, 5);
         longRun[longRun.IndexOf("--max-batches") + 1] = "100000";
         using var first = Start(longRun);
-        string? line;
-        while ((line = first.StandardOutput.ReadLine()) is not null && !line.Contains("batch 1/")) { }
-        Assert.NotNull(line);
+        WaitForTraining(first);
 
         var (code, output) = RunToEnd(Tiny(dir.Path, 1, "--overwrite"));
         Assert.Equal(1, code);
@@ -106,11 +82,8 @@ public class SavedWorkTests
         var args = Tiny(dir.Path, 5);
         args.RemoveRange(args.IndexOf("--max-batches"), 2);
         using var p = Start(args);
-        string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null && !line.Contains("batch 1/")) { }
-        Assert.NotNull(line);
-        for (int i = 0; i < 2; i++)
-            using (var kill = Process.Start("kill", new[] { "-INT", p.Id.ToString() })) kill.WaitForExit();
+        WaitForTraining(p);
+        for (int i = 0; i < 2; i++) Signal(p, "INT");
         p.StandardOutput.ReadToEnd();
         Assert.True(p.WaitForExit(60_000));
         Assert.NotEqual(0, p.ExitCode);
