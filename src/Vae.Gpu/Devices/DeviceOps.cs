@@ -23,6 +23,7 @@ public sealed class DeviceOps : IDisposable
     MemoryBuffer1D<float, Stride1D.Dense>? _scratch;
 
     readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConv;
+    readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConvCoalesced;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _pad;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _flipTranspose;
     readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _weightGrad;
@@ -41,6 +42,7 @@ public sealed class DeviceOps : IDisposable
     readonly Lazy<Action<Index1D, int, ArrayView<byte>, ArrayView<int>, int, int, ArrayView<float>>> _gather;
 
     public GemmVersion GemmVersion { get; set; }
+    public ConvVersion ConvVersion { get; set; }
     readonly int _maxLaunch;
 
     /// <summary>
@@ -71,7 +73,9 @@ public sealed class DeviceOps : IDisposable
         _none = _acc.Allocate1D<float>(1);
         _maxLaunch = device.Profile.MaxLaunch;
         GemmVersion = device.Profile.Gemm;
+        ConvVersion = device.Profile.Conv;
         _validConv = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConv);
+        _validConvCoalesced = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConvCoalesced);
         _pad = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad);
         _flipTranspose = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.FlipTranspose);
         _weightGrad = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.WeightGradPartials);
@@ -153,9 +157,17 @@ public sealed class DeviceOps : IDisposable
         ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
     {
         long t = Begin();
-        int n = Threads(ConvKernels.ValidConvThreads(s));
-        _validConv.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
-        if (t != 0) End(t, $"validConv {s}", KernelCost.ValidConv(s), s);
+        if (ConvVersion == ConvVersion.Coalesced)
+        {
+            int n = Threads(ConvKernels.ValidConvCoalescedThreads(s));
+            _validConvCoalesced.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+        }
+        else
+        {
+            int n = Threads(ConvKernels.ValidConvThreads(s));
+            _validConv.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+        }
+        if (t != 0) End(t, $"validConv v{(int)ConvVersion} {s}", KernelCost.ValidConv(s), s);
     }
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>

@@ -32,7 +32,7 @@ public sealed record BenchResult(
         };
         var doc = new JsonObject
         {
-            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
+            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
             ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
             ["gemm_versions"] = new JsonArray(GemmVersions.Select(k => (JsonNode)K(k)).ToArray()),
             ["training"] = new JsonObject
@@ -61,7 +61,7 @@ public static class Benchmark
         if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
-        print?.Invoke($"profile: {device.Profile.Kind}; GEMM v{(int)device.Profile.Gemm} by default; up to {device.Profile.MaxLaunch} threads a launch");
+        print?.Invoke($"profile: {device.Profile.Kind}; conv v{(int)device.Profile.Conv}, GEMM v{(int)device.Profile.Gemm} by default (VAE_CONV, VAE_GEMM override); up to {device.Profile.MaxLaunch} threads a launch");
         var checks = KernelCheck.Run(device, seed: 1).ToList();
         print?.Invoke(checks.All(c => c.Passed)
             ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"

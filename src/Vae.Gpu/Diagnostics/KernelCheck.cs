@@ -37,7 +37,13 @@ public static class KernelCheck
             results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance, actual));
         Random Section(int index) => new(unchecked(seed * 7919 + index)); // HashCode is salted per process
 
-        ConvChecks(device, Section(1), Add);
+        foreach (var version in Enum.GetValues<ConvVersion>())
+        {
+            var saved = device.Ops.ConvVersion;
+            device.Ops.ConvVersion = version;
+            try { ConvChecks(device, Section(1), (kernel, actual, expected) => Add($"{kernel} (conv v{(int)version})", actual, expected)); }
+            finally { device.Ops.ConvVersion = saved; }
+        }
         foreach (var version in Enum.GetValues<GemmVersion>().Where(v => Supports(device, v)))
             LinearChecks(device, Section(2), version, Add);
         LossChecks(device, Section(3), Add);

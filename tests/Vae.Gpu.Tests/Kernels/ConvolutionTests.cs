@@ -13,8 +13,18 @@ public class ConvolutionTests
     // (batch, in, out, height, width, kernel): odd sizes so every tile edge is exercised.
     public static IEnumerable<object[]> Cases() =>
         from choice in new[] { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL }
+        from version in Enum.GetValues<ConvVersion>()
         from shape in new[] { new[] { 3, 5, 7, 11, 13, 3 }, new[] { 2, 1, 6, 9, 7, 4 }, new[] { 5, 6, 1, 8, 10, 1 }, new[] { 4, 3, 9, 14, 12, 5 } }
-        select new object[] { choice, shape };
+        select new object[] { choice, version, shape };
+
+    /// <summary>Runs <paramref name="body"/> with the device's convolutions in <paramref name="version"/>.</summary>
+    static void WithVersion(ComputeDevice device, ConvVersion version, Action body)
+    {
+        var saved = device.Ops.ConvVersion;
+        device.Ops.ConvVersion = version;
+        try { body(); }
+        finally { device.Ops.ConvVersion = saved; }
+    }
 
     static ParameterStore Store(ComputeDevice device, IEnumerable<(string, int[])> specs, Random rng, out Dictionary<string, double[]> values)
     {
@@ -25,9 +35,14 @@ public class ConvolutionTests
     }
 
     [SkippableTheory, MemberData(nameof(Cases))]
-    public void Conv2dForwardAndBackwardMatchReference(AcceleratorChoice choice, int[] shape)
+    public void Conv2dForwardAndBackwardMatchReference(AcceleratorChoice choice, ConvVersion version, int[] shape)
     {
         var device = TestDevices.Get(choice);
+        WithVersion(device, version, () => Conv2dCase(device, shape));
+    }
+
+    static void Conv2dCase(ComputeDevice device, int[] shape)
+    {
         int b = shape[0], ci = shape[1], co = shape[2], h = shape[3], w = shape[4], k = shape[5];
         var rng = new Random(1000 + shape.Sum());
         using var store = Store(device, Conv2d.Specs("c", ci, co, k), rng, out var p);
@@ -49,9 +64,14 @@ public class ConvolutionTests
     }
 
     [SkippableTheory, MemberData(nameof(Cases))]
-    public void ConvTranspose2dForwardAndBackwardMatchReference(AcceleratorChoice choice, int[] shape)
+    public void ConvTranspose2dForwardAndBackwardMatchReference(AcceleratorChoice choice, ConvVersion version, int[] shape)
     {
         var device = TestDevices.Get(choice);
+        WithVersion(device, version, () => ConvTranspose2dCase(device, shape));
+    }
+
+    static void ConvTranspose2dCase(ComputeDevice device, int[] shape)
+    {
         int b = shape[0], ci = shape[1], co = shape[2], h = shape[3], w = shape[4], k = shape[5];
         var rng = new Random(2000 + shape.Sum());
         using var store = Store(device, ConvTranspose2d.Specs("t", ci, co, k), rng, out var p);
