@@ -28,20 +28,16 @@ public static class RunJournal
             Process.GetCurrentProcess().Kill();
     }
 
-    public static void Commit(string dir, IReadOnlyList<(string Name, Action<string> Write)> files)
-    {
-        Recover(dir);
-        string staging = Path.Combine(dir, StagingFolder);
-        Directory.CreateDirectory(staging);
-        foreach (var (name, write) in files)
+    /// <summary>Commits the named files, each written by its action into the staging folder.</summary>
+    public static void Commit(string dir, IReadOnlyList<(string Name, Action<string> Write)> files) =>
+        CommitFolder(dir, staging =>
         {
-            write(Path.Combine(staging, name));
-            CrashPoint($"staged {name}");
-        }
-        AtomicFile.WriteAllText(Path.Combine(dir, CommitFile), string.Join("\n", files.Select(f => f.Name)));
-        CrashPoint("committed");
-        Finish(dir);
-    }
+            foreach (var (name, write) in files)
+            {
+                write(Path.Combine(staging, name));
+                CrashPoint($"staged {name}");
+            }
+        });
 
     /// <summary>
     /// Commits a whole set of files that <paramref name="writeInto"/> writes into an empty staging folder: a

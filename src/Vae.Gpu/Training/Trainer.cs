@@ -50,9 +50,7 @@ public sealed class Trainer
             if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(_o.OutDir)))
                 throw new VaeException($"{_o.OutDir} already holds a run; continue it with --resume {_o.OutDir}, start over with --overwrite, or choose another --out");
             var config = _o.Config(resume?.Config).Validate();
-            int seed = Resolve("--seed", _o.Seed, resume?.Seed);
-            var settings = ResolveSettings(resume?.Optimizer?.Settings);
-            _o = _o with { BatchSize = settings.BatchSize, LearningRate = settings.LearningRate, MaxBatches = settings.MaxBatches, Seed = seed };
+            _o = FollowRun(resume);
             var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
             int startEpoch = resume?.Epoch ?? 0;
             if (startEpoch >= _o.Epochs)
@@ -66,7 +64,7 @@ public sealed class Trainer
                 MemoryEstimate.EnsureFits(dev, config, _o.BatchSize, trainSplit.Count + testSplit.Count);
                 EnsureWritable(_o.OutDir);
                 if (!locks.Any(l => l.Folder == Path.GetFullPath(_o.OutDir))) locks.Add(RunLock.Acquire(_o.OutDir));
-                return Train(dev, config, seed, settings, resume, history, startEpoch, trainSplit, testSplit, cancel);
+                return Train(dev, config, resume, history, startEpoch, trainSplit, testSplit, cancel);
             }
             finally
             {
@@ -79,9 +77,11 @@ public sealed class Trainer
         }
     }
 
-    Result Train(ComputeDevice dev, VaeConfig config, int seed, TrainingSettings settings, Checkpoint? resume, Metrics? history,
+    Result Train(ComputeDevice dev, VaeConfig config, Checkpoint? resume, Metrics? history,
         int startEpoch, Split trainSplit, Split testSplit, CancellationToken cancel)
     {
+        int seed = _o.Seed;
+        var settings = new TrainingSettings(_o.BatchSize, _o.LearningRate, _o.MaxBatches);
         foreach (var note in dev.Notes) _ui.Log(note);
         _ui.Log($"Accelerator: {dev.Name}");
         string runId = resume?.RunId ?? Guid.NewGuid().ToString("N");
@@ -113,28 +113,31 @@ public sealed class Trainer
         return new Result(metrics, false, _o.OutDir);
     }
 
-    /// <summary>Whether the user gave an option (from the command line; in code, a value other than the default).</summary>
-    bool Given(string option, bool differsFromDefault) => _o.Explicit?.Contains(option) ?? differsFromDefault;
+    static readonly TrainOptions Defaults = new() { OutDir = "" };
 
-    T Resolve<T>(string option, T asked, T? run) where T : struct
+    /// <summary>
+    /// The options to train with: on a resume, the run's own seed, batch size, learning rate and epoch length
+    /// (older checkpoints without them keep the options); an option the user gave that contradicts them is refused.
+    /// </summary>
+    TrainOptions FollowRun(Checkpoint? resume)
     {
-        if (run is not T value) return asked;
-        if (Given(option, !EqualityComparer<T>.Default.Equals(asked, default)) && !EqualityComparer<T>.Default.Equals(asked, value))
-            throw new VaeException($"{option} {asked} disagrees with the run being resumed ({option} {value}); drop {option} to continue it as it was trained, or start a new run");
-        return value;
+        if (resume is null) return _o;
+        var run = resume.Optimizer?.Settings;
+        return _o with
+        {
+            Seed = Agree("--seed", _o.Seed, resume.Seed, _o.Seed != Defaults.Seed),
+            BatchSize = run is null ? _o.BatchSize : Agree("--batch", _o.BatchSize, run.BatchSize, _o.BatchSize != Defaults.BatchSize),
+            LearningRate = run is null ? _o.LearningRate : Agree("--lr", _o.LearningRate, run.LearningRate, _o.LearningRate != Defaults.LearningRate),
+            MaxBatches = run is null ? _o.MaxBatches : Agree("--max-batches", _o.MaxBatches, run.MaxBatches, _o.MaxBatches is not null),
+        };
     }
 
-    TrainingSettings ResolveSettings(TrainingSettings? run)
+    /// <summary>The run's value, unless the user gave a different one (from the command line; in code, a value other than the default).</summary>
+    T Agree<T>(string option, T asked, T run, bool differsFromDefault)
     {
-        if (run is null) return new TrainingSettings(_o.BatchSize, _o.LearningRate, _o.MaxBatches);
-        void Same<T>(string option, T asked, T value, bool differsFromDefault)
-        {
-            if (Given(option, differsFromDefault) && !EqualityComparer<T>.Default.Equals(asked, value))
-                throw new VaeException($"{option} {asked?.ToString() ?? "(none)"} disagrees with the run being resumed ({option} {value?.ToString() ?? "(none)"}); drop {option} to continue it as it was trained, or start a new run");
-        }
-        Same("--batch", _o.BatchSize, run.BatchSize, _o.BatchSize != new TrainOptions { OutDir = "" }.BatchSize);
-        Same("--lr", _o.LearningRate, run.LearningRate, _o.LearningRate != new TrainOptions { OutDir = "" }.LearningRate);
-        Same("--max-batches", _o.MaxBatches, run.MaxBatches, _o.MaxBatches is not null);
+        bool given = _o.Explicit?.Contains(option) ?? differsFromDefault;
+        if (given && !EqualityComparer<T>.Default.Equals(asked, run))
+            throw new VaeException($"{option} {asked?.ToString() ?? "(none)"} disagrees with the run being resumed ({option} {run?.ToString() ?? "(none)"}); drop {option} to continue it as it was trained, or start a new run");
         return run;
     }
 

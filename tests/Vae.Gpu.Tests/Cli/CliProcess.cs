@@ -9,23 +9,23 @@ public static class CliProcess
     static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "vae-gpu.dll");
 
     /// <summary>Starts vae-gpu; <paramref name="crashAt"/> names a save step at which it kills itself (<see cref="RunJournal.CrashVariable"/>).</summary>
-    public static Process Start(IEnumerable<string> args, string? crashAt = null)
+    public static Process Start(IEnumerable<string> args, string? crashAt = null) => Process.Start(Info(args, crashAt))!;
+
+    /// <summary>Runs vae-gpu to its end (at most 3 minutes): exit code, stdout then stderr.</summary>
+    public static (int Code, string Output) RunToEnd(IEnumerable<string> args, string? crashAt = null)
+    {
+        var (code, output) = Interop.Repo.Run(Info(args, crashAt), 180);
+        Assert.True(code != -1 || !output.Contains("ran past"), output);
+        return (code, output);
+    }
+
+    static ProcessStartInfo Info(IEnumerable<string> args, string? crashAt)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Cli);
         foreach (var a in args) info.ArgumentList.Add(a);
         if (crashAt is not null) info.Environment[RunJournal.CrashVariable] = crashAt;
-        return Process.Start(info)!;
-    }
-
-    /// <summary>Runs vae-gpu to its end (at most 3 minutes): exit code, stdout then stderr.</summary>
-    public static (int Code, string Output) RunToEnd(IEnumerable<string> args, string? crashAt = null)
-    {
-        using var p = Start(args, crashAt);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        string err = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(180_000), "vae-gpu ran past 3 minutes");
-        return (p.ExitCode, stdout.Result + err);
+        return info;
     }
 
     /// <summary>A tiny training on the CPU accelerator: one batch of 16 an epoch, c1 = c2 = lat = 2.</summary>

@@ -21,13 +21,14 @@ public static class Repo
     }
 
     /// <summary>Runs a program to its end (at most <paramref name="timeoutSeconds"/>), returning exit code and output.</summary>
-    public static (int Code, string Output) Run(string file, string arguments, int timeoutSeconds = 300, string? workingDirectory = null)
+    public static (int Code, string Output) Run(string file, string arguments, int timeoutSeconds = 300) =>
+        Run(new ProcessStartInfo(file, arguments) { WorkingDirectory = Root }, timeoutSeconds);
+
+    /// <summary>Runs <paramref name="psi"/> (its output redirected here) to its end: exit code, stdout then stderr.</summary>
+    public static (int Code, string Output) Run(ProcessStartInfo psi, int timeoutSeconds)
     {
-        var psi = new ProcessStartInfo(file, arguments)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Root,
-        };
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         try
         {
             using var p = Process.Start(psi)!;
@@ -36,11 +37,11 @@ public static class Repo
             if (!p.WaitForExit(timeoutSeconds * 1000))
             {
                 p.Kill(entireProcessTree: true);
-                return (-1, $"{file} {arguments} ran past {timeoutSeconds} s");
+                return (-1, $"{psi.FileName} {psi.Arguments}{string.Join(" ", psi.ArgumentList)} ran past {timeoutSeconds} s");
             }
             return (p.ExitCode, stdout.Result + stderr.Result);
         }
-        catch (System.ComponentModel.Win32Exception e) { return (-1, $"{file}: {e.Message}"); }
+        catch (System.ComponentModel.Win32Exception e) { return (-1, $"{psi.FileName}: {e.Message}"); }
     }
 
     /// <summary>Why PyTorch cannot be used here, or null when python3 imports torch and numpy.</summary>
