@@ -55,9 +55,9 @@ public sealed class Tensor : IDisposable
     public void CopyFrom(ReadOnlySpan<float> data)
     {
         if (data.Length != Length) throw new ArgumentException($"expected {Length} values, got {data.Length}");
-        // A host copy is not ordered with the launches around it on every accelerator (on the CPU accelerator
-        // a kernel launched next read the buffer before the copy landed, now and then): wait before and after.
-        // Host copies happen outside training steps, so this costs nothing there.
+        // ILGPU does not order a host copy with launches on every accelerator: wait before (a queued launch may
+        // still write this buffer) and after (the next launch must see the data). Host copies happen outside
+        // training steps, so this costs nothing there.
         _device.Synchronize();
         if (data.Length > 0) View.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data), data.Length);
         _device.Synchronize();
@@ -68,8 +68,7 @@ public sealed class Tensor : IDisposable
     public float[] ToArray()
     {
         var data = new float[Length];
-        // Wait for every queued launch that may write this buffer: ILGPU's CPU accelerator copied before
-        // a kernel still running had finished, now and then (a test read zeros from a finished GEMM).
+        // Wait for every queued launch that may write this buffer before copying it out.
         _device.Synchronize();
         if (data.Length > 0) View.CopyToCPU(ref data[0], data.Length);
         return data;
