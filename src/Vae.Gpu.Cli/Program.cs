@@ -242,14 +242,15 @@ public static class Program
     {
         var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
         var batchOption = new Option<int>("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
-        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption };
+        var versionsOption = new Option<bool>("--versions") { Description = "also run the kernel lab: validate then time every version of the convolution, weight gradient and GEMM at the step's shapes" };
+        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption };
         cmd.SetAction(p => Guard(() =>
         {
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
-            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine);
+            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, p.GetValue(versionsOption));
             if (json) Console.WriteLine(result.ToJson());
-            return result.AllAgree ? 0 : 2;
+            return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
         }));
         return cmd;
     }

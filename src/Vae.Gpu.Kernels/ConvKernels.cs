@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Vae.Gpu.Kernels;
 
@@ -137,6 +138,167 @@ public static class ConvKernels
         }
     }
 
+    /// <summary>Version 3's tile: output channels per group, output rows per group, and the most taps
+    /// (input channels x K x K) whose weights a group stages in shared memory; larger layers use version 2.</summary>
+    public const int StagedChannels = 8, StagedRows = 8, StagedMaxTaps = 1024;
+
+    public static bool ValidConvStagedFits(ConvShape s) => s.InChannels * s.Kernel * s.Kernel <= StagedMaxTaps;
+
+    /// <summary>
+    /// Launch shape of <see cref="ValidConvStaged"/>: a group is the output columns x <see cref="StagedRows"/>
+    /// rows of one image, for <see cref="StagedChannels"/> output channels.
+    /// </summary>
+    public static KernelConfig ValidConvStagedConfig(ConvShape s) =>
+        new(new Index3D(1, DivUp(s.OutHeight, StagedRows), s.Batch * DivUp(s.OutChannels, StagedChannels)),
+            new Index3D(s.OutWidth, StagedRows, 1));
+
+    /// <summary>
+    /// Version 3 of <see cref="ValidConv"/>: the input is read as if surrounded by <paramref name="pad"/> zeros
+    /// (s gives the padded size) and, when <paramref name="flipped"/> is 1, the weight stored (In, Out, K, K)
+    /// is read flipped and transposed, so a full convolution needs no Pad or FlipTranspose pass.
+    /// Work-item (x, row) = one output column: consecutive work-items on consecutive addresses. The group
+    /// stages its 8 output channels' weights in shared memory (tap-major, 8 per tap) behind one barrier, then
+    /// runs one loop over the <paramref name="taps"/> = In x K x K taps. That shape is also what PoCL
+    /// vectorizes: a kernel with a barrier whose inner loop has a uniform trip count (a plain int argument,
+    /// counted from 0 by 1) gets an implicit barrier in that loop, so each tap becomes a SIMD loop over the
+    /// group's work-items instead of a scalar loop per work-item.
+    /// </summary>
+    [ExplicitlyGrouped]
+    public static void ValidConvStaged(
+        ConvShape s, int taps, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        var staged = SharedMemory.Allocate<float>(StagedChannels * StagedMaxTaps);
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        int chanTiles = DivUp(oc, StagedChannels);
+        int x = Group.IdxX, yOut = Grid.IdxY * StagedRows + Group.IdxY, y = Min(yOut, ho - 1);
+        int o0 = (Grid.IdxZ % chanTiles) * StagedChannels, b = Grid.IdxZ / chanTiles;
+        int lane = Group.IdxY * Group.DimX + Group.IdxX, lanes = Group.DimX * Group.DimY;
+        for (int j = lane; j < StagedChannels * taps; j += lanes)
+        {
+            // Channels past the last are staged clamped and never stored.
+            int tap = j / StagedChannels, o = Min(o0 + j % StagedChannels, oc - 1);
+            int i = tap / kk, r = tap - i * kk;
+            staged[j] = flipped != 0 ? weight[(i * oc + o) * kk + kk - 1 - r] : weight[o * taps + tap];
+        }
+        Group.Barrier();
+
+        int plane = b * ic;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        for (int j = 0; j < taps; j++)
+        {
+            int i = j / kk, r = j - i * kk, u = r / k, v = r - u * k;
+            int iy = y + u - pad, ix = x + v - pad;
+            float p = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[((plane + i) * h + iy) * w + ix] : 0f;
+            int q = j * StagedChannels;
+            a0 += staged[q] * p; a1 += staged[q + 1] * p; a2 += staged[q + 2] * p; a3 += staged[q + 3] * p;
+            a4 += staged[q + 4] * p; a5 += staged[q + 5] * p; a6 += staged[q + 6] * p; a7 += staged[q + 7] * p;
+        }
+        if (yOut >= ho) return;
+        int at = ((b * oc + o0) * ho + y) * wo + x, step = ho * wo;
+        Epilogue.Store(output, at, a0, o0, bias, mask, flags);
+        if (o0 + 1 < oc) Epilogue.Store(output, at + step, a1, o0 + 1, bias, mask, flags);
+        if (o0 + 2 < oc) Epilogue.Store(output, at + 2 * step, a2, o0 + 2, bias, mask, flags);
+        if (o0 + 3 < oc) Epilogue.Store(output, at + 3 * step, a3, o0 + 3, bias, mask, flags);
+        if (o0 + 4 < oc) Epilogue.Store(output, at + 4 * step, a4, o0 + 4, bias, mask, flags);
+        if (o0 + 5 < oc) Epilogue.Store(output, at + 5 * step, a5, o0 + 5, bias, mask, flags);
+        if (o0 + 6 < oc) Epilogue.Store(output, at + 6 * step, a6, o0 + 6, bias, mask, flags);
+        if (o0 + 7 < oc) Epilogue.Store(output, at + 7 * step, a7, o0 + 7, bias, mask, flags);
+    }
+
+    /// <summary>Version 4's tile: a work-item keeps <see cref="RowChannels"/> output channels x
+    /// <see cref="RowLanes"/> columns of one output row; layers wider than RowLanes use version 2.</summary>
+    public const int RowChannels = 8, RowLanes = 32;
+
+    public static bool ValidConvRowsFits(ConvShape s) => s.OutWidth <= RowLanes;
+
+    public static int ValidConvRowsThreads(ConvShape s) => s.Batch * DivUp(s.OutChannels, RowChannels) * s.OutHeight;
+
+    /// <summary>
+    /// Version 4, for CPUs behind OpenCL (PoCL): a work-item computes a whole output row (up to
+    /// <see cref="RowLanes"/> columns) of <see cref="RowChannels"/> channels, and its innermost loop runs over
+    /// the columns with a fixed trip count: out[c, x] += w[c] * in[x + v], independent across x, which LLVM
+    /// turns into SIMD FMAs inside the work-item (PoCL does not vectorize across work-items when each runs an
+    /// inner loop). Same padding and flipped-weight reading as version 3, same order of the sum as version 2.
+    /// A GPU would rather run versions 2 or 3: one thread per row is too little parallelism there.
+    /// </summary>
+    public static void ValidConvRows(
+        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        var acc = LocalMemory.Allocate<float>(RowChannels * RowLanes);
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad, chanTiles = DivUp(oc, RowChannels);
+        for (int item = index; item < ValidConvRowsThreads(s); item += stride)
+        {
+            int t = item;
+            int y = t % ho; t /= ho;
+            int o0 = (t % chanTiles) * RowChannels;
+            int b = t / chanTiles;
+            for (int j = 0; j < RowChannels * RowLanes; j++) acc[j] = 0f;
+            for (int i = 0; i < ic; i++)
+            {
+                for (int u = 0; u < k; u++)
+                {
+                    int iy = y + u - pad;
+                    if (iy < 0 || iy >= h) continue;
+                    int row = ((b * ic + i) * h + iy) * w;
+                    // Three taps of the row per pass over the columns: a third of the accumulator traffic.
+                    // Taps past K get weight 0 (and a masked read), so any K works.
+                    for (int v = 0; v < k; v += 3)
+                    {
+                        int tap = i * kk + u * k + v;
+                        bool has1 = v + 1 < k, has2 = v + 2 < k;
+                        float q00 = RowWeight(weight, flipped, o0, oc, ic, kk, tap, true), q01 = RowWeight(weight, flipped, o0, oc, ic, kk, tap + 1, has1), q02 = RowWeight(weight, flipped, o0, oc, ic, kk, tap + 2, has2);
+                        float q10 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap, true), q11 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap + 1, has1), q12 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap + 2, has2);
+                        float q20 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap, true), q21 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap + 1, has1), q22 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap + 2, has2);
+                        float q30 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap, true), q31 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap + 1, has1), q32 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap + 2, has2);
+                        float q40 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap, true), q41 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap + 1, has1), q42 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap + 2, has2);
+                        float q50 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap, true), q51 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap + 1, has1), q52 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap + 2, has2);
+                        float q60 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap, true), q61 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap + 1, has1), q62 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap + 2, has2);
+                        float q70 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap, true), q71 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap + 1, has1), q72 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap + 2, has2);
+                        int shift = v - pad;
+                        for (int x = 0; x < RowLanes; x++)
+                        {
+                            int ix = x + shift;
+                            bool inRow = x < wo;
+                            float p0 = inRow && ix >= 0 && ix < w ? input[row + ix] : 0f;
+                            float p1 = inRow && has1 && ix + 1 >= 0 && ix + 1 < w ? input[row + ix + 1] : 0f;
+                            float p2 = inRow && has2 && ix + 2 >= 0 && ix + 2 < w ? input[row + ix + 2] : 0f;
+                            acc[x] = MulAdd(q02, p2, MulAdd(q01, p1, MulAdd(q00, p0, acc[x])));
+                            acc[RowLanes + x] = MulAdd(q12, p2, MulAdd(q11, p1, MulAdd(q10, p0, acc[RowLanes + x])));
+                            acc[2 * RowLanes + x] = MulAdd(q22, p2, MulAdd(q21, p1, MulAdd(q20, p0, acc[2 * RowLanes + x])));
+                            acc[3 * RowLanes + x] = MulAdd(q32, p2, MulAdd(q31, p1, MulAdd(q30, p0, acc[3 * RowLanes + x])));
+                            acc[4 * RowLanes + x] = MulAdd(q42, p2, MulAdd(q41, p1, MulAdd(q40, p0, acc[4 * RowLanes + x])));
+                            acc[5 * RowLanes + x] = MulAdd(q52, p2, MulAdd(q51, p1, MulAdd(q50, p0, acc[5 * RowLanes + x])));
+                            acc[6 * RowLanes + x] = MulAdd(q62, p2, MulAdd(q61, p1, MulAdd(q60, p0, acc[6 * RowLanes + x])));
+                            acc[7 * RowLanes + x] = MulAdd(q72, p2, MulAdd(q71, p1, MulAdd(q70, p0, acc[7 * RowLanes + x])));
+                        }
+                    }
+                }
+            }
+            for (int c = 0; c < RowChannels; c++)
+            {
+                int o = o0 + c;
+                if (o >= oc) break;
+                int at = ((b * oc + o) * ho + y) * wo;
+                for (int x = 0; x < wo; x++)
+                    Epilogue.Store(output, at + x, acc[c * RowLanes + x], o, bias, mask, flags);
+            }
+        }
+    }
+
+    /// <summary>Weight of output channel o (clamped to the last) at tap (i, u, v) = i*K*K + u*K + v, read
+    /// directly from (Out, In, K, K) or, when flipped, from (In, Out, K, K) rotated 180 degrees.</summary>
+    static float RowWeight(ArrayView<float> weight, int flipped, int o, int oc, int ic, int kk, int tap, bool present)
+    {
+        if (!present) return 0f;
+        o = Min(o, oc - 1);
+        int i = tap / kk, r = tap - i * kk;
+        return flipped != 0 ? weight[(i * oc + o) * kk + kk - 1 - r] : weight[o * ic * kk + tap];
+    }
+
     static void StoreRow(
         ConvShape s, int b, int o, int y, int x0, float c0, float c1, float c2, float c3,
         float c4, float c5, float c6, float c7,
@@ -269,6 +431,80 @@ public static class ConvKernels
         StoreGradRow(partials, baseOffset, o0 + 7, i0, oc, ic, kk, tap, a70, a71, a72, a73);
     }
 
+    /// <summary>Weight-gradient version 2's tile: gradient-side channels per work-item (x 3 taps of one kernel row).</summary>
+    public const int GradRowChannels = 4;
+
+    public static bool WeightGradRowsFits(ConvShape s) => s.OutWidth <= RowLanes;
+
+    public static int WeightGradRowsThreads(ConvShape s, int chunks) =>
+        DivUp(s.OutChannels, GradRowChannels) * s.InChannels * s.Kernel * chunks;
+
+    /// <summary>
+    /// Version 2 of <see cref="WeightGradPartials"/> (same result layout), for CPUs behind OpenCL like conv v4:
+    /// a work-item owns 4 gradient-side channels o, one input channel i, one kernel row u and one chunk of
+    /// the batch, and keeps per-column sums for three taps (v, v+1, v+2) in a private array; its innermost
+    /// loop runs over <see cref="RowLanes"/> columns (SIMD). At the end each column array is summed in column
+    /// order, so the result is the same on every rerun.
+    /// </summary>
+    public static void WeightGradRows(
+        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+    {
+        var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * RowLanes);
+        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth, oTiles = DivUp(oc, GradRowChannels);
+        int perChunk = DivUp(s.Batch, chunks);
+        for (int item = index; item < WeightGradRowsThreads(s, chunks); item += stride)
+        {
+            int t = item;
+            int u = t % k; t /= k;
+            int i = t % ic; t /= ic;
+            int o0 = (t % oTiles) * GradRowChannels;
+            int chunk = t / oTiles;
+            int bStart = chunk * perChunk, bEnd = Min(bStart + perChunk, s.Batch);
+            int c1 = Min(o0 + 1, oc - 1), c2 = Min(o0 + 2, oc - 1), c3 = Min(o0 + 3, oc - 1);
+            for (int v = 0; v < k; v += 3)
+            {
+                bool has1 = v + 1 < k, has2 = v + 2 < k;
+                for (int j = 0; j < GradRowChannels * 3 * RowLanes; j++) acc[j] = 0f;
+                for (int b = bStart; b < bEnd; b++)
+                {
+                    int g0 = (b * oc + o0) * ho * wo, g1 = (b * oc + c1) * ho * wo, g2 = (b * oc + c2) * ho * wo, g3 = (b * oc + c3) * ho * wo;
+                    int xPlane = ((b * ic + i) * h + u) * w + v;
+                    for (int y = 0; y < ho; y++)
+                    {
+                        int gy = y * wo, xy = xPlane + y * w;
+                        for (int x = 0; x < RowLanes; x++)
+                        {
+                            bool inRow = x < wo;
+                            float q0 = inRow ? grad[g0 + gy + x] : 0f, q1 = inRow ? grad[g1 + gy + x] : 0f;
+                            float q2 = inRow ? grad[g2 + gy + x] : 0f, q3 = inRow ? grad[g3 + gy + x] : 0f;
+                            float p0 = inRow ? input[xy + x] : 0f;
+                            float p1 = inRow && has1 ? input[xy + x + 1] : 0f;
+                            float p2 = inRow && has2 ? input[xy + x + 2] : 0f;
+                            acc[x] += q0 * p0; acc[RowLanes + x] += q0 * p1; acc[2 * RowLanes + x] += q0 * p2;
+                            acc[3 * RowLanes + x] += q1 * p0; acc[4 * RowLanes + x] += q1 * p1; acc[5 * RowLanes + x] += q1 * p2;
+                            acc[6 * RowLanes + x] += q2 * p0; acc[7 * RowLanes + x] += q2 * p1; acc[8 * RowLanes + x] += q2 * p2;
+                            acc[9 * RowLanes + x] += q3 * p0; acc[10 * RowLanes + x] += q3 * p1; acc[11 * RowLanes + x] += q3 * p2;
+                        }
+                    }
+                }
+                int baseOffset = chunk * oc * ic * kk;
+                for (int c = 0; c < GradRowChannels; c++)
+                {
+                    int o = o0 + c;
+                    if (o >= oc) break;
+                    for (int j = 0; j < 3 && v + j < k; j++)
+                    {
+                        float sum = 0;
+                        int a = (c * 3 + j) * RowLanes;
+                        for (int x = 0; x < RowLanes; x++) sum += acc[a + x];
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = sum;
+                    }
+                }
+            }
+        }
+    }
+
     static void StoreGradRow(
         ArrayView<float> partials, int baseOffset, int o, int i0, int oc, int ic, int kk, int tap,
         float c0, float c1, float c2, float c3)
@@ -305,6 +541,10 @@ public static class ConvKernels
         }
         return sum;
     }
+
+    /// <summary>c + a * b, rounded twice like every other kernel here (ILGPU 1.5.3's OpenCL backend emits an
+    /// undefined FusedMultiplyAdd for MathF.FusedMultiplyAdd, so no version uses it).</summary>
+    internal static float MulAdd(float a, float b, float c) => c + a * b;
 
     internal static int DivUp(int a, int b) => (a + b - 1) / b;
     internal static int Min(int a, int b) => a < b ? a : b;

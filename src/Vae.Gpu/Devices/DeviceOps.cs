@@ -20,16 +20,18 @@ public sealed class DeviceOps : IDisposable
     readonly ComputeDevice _device;
     readonly Accelerator _acc;
     readonly MemoryBuffer1D<float, Stride1D.Dense> _none;
-    MemoryBuffer1D<float, Stride1D.Dense>? _scratch;
+    MemoryBuffer1D<float, Stride1D.Dense>? _scratch, _padded, _flipped;
 
     readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConv;
     readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConvCoalesced;
+    readonly Lazy<Action<KernelConfig, ConvShape, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConvStaged;
+    readonly Lazy<Action<Index1D, int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConvRows;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _pad;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _flipTranspose;
-    readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _weightGrad;
+    readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _weightGrad, _weightGradRows;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, int, ArrayView<float>>> _channelSum;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _sumPartials;
-    readonly Lazy<Action<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _gemmRegister;
+    readonly Lazy<Action<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _gemmRegister, _gemmRows;
     readonly Lazy<Action<KernelConfig, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _gemmShared;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bcePartials;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bceSigmoidBackward;
@@ -41,9 +43,11 @@ public sealed class DeviceOps : IDisposable
     readonly Lazy<Action<Index1D, int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _adam;
     readonly Lazy<Action<Index1D, int, ArrayView<byte>, ArrayView<int>, int, int, ArrayView<float>>> _gather;
 
-    public GemmVersion GemmVersion { get; set; }
-    public ConvVersion ConvVersion { get; set; }
-    readonly int _maxLaunch;
+    /// <summary>Forces one version of each kernel family (tests, <c>check</c>, the kernel lab); null = the profile's choice.</summary>
+    public GemmVersion? GemmOverride { get; set; }
+    public ConvVersion? ConvOverride { get; set; }
+    public WeightGradVersion? WeightGradOverride { get; set; }
+    readonly int _maxLaunch, _groupSize;
 
     /// <summary>
     /// When set, every launch waits for the accelerator before and after and reports its time, FLOP and
@@ -72,16 +76,19 @@ public sealed class DeviceOps : IDisposable
         _acc = device.Accelerator;
         _none = _acc.Allocate1D<float>(1);
         _maxLaunch = device.Profile.MaxLaunch;
-        GemmVersion = device.Profile.Gemm;
-        ConvVersion = device.Profile.Conv;
+        _groupSize = device.Profile.GroupSize;
         _validConv = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConv);
         _validConvCoalesced = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConvCoalesced);
+        _validConvStaged = new(() => _acc.LoadStreamKernel<ConvShape, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConvStaged));
+        _validConvRows = Load<Index1D, int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConvRows);
         _pad = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad);
         _flipTranspose = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.FlipTranspose);
         _weightGrad = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.WeightGradPartials);
+        _weightGradRows = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.WeightGradRows);
         _channelSum = Load<Index1D, int, ArrayView<float>, int, int, int, int, ArrayView<float>>(ConvKernels.ChannelSumPartials);
         _sumPartials = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ReductionKernels.SumPartials);
         _gemmRegister = Load<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.RegisterTiled);
+        _gemmRows = Load<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.Rows);
         _gemmShared = new(() => _acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.SharedTiled));
         _bcePartials = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials);
         _bceSigmoidBackward = Load<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BceSigmoidBackward);
@@ -96,29 +103,29 @@ public sealed class DeviceOps : IDisposable
 
     Lazy<Action<T1, T2, T3, T4>> Load<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5>> Load<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5, T6>> Load<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5, T6, T7>> Load<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5, T6, T7, T8>> Load<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5, T6, T7, T8, T9>> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
 
     Lazy<Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
     Lazy<Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where T1 : struct, IIndex where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct =>
-        new(() => _acc.LoadAutoGroupedStreamKernel(kernel));
+        new(() => _groupSize > 0 ? _acc.LoadImplicitlyGroupedStreamKernel(kernel, _groupSize) : _acc.LoadAutoGroupedStreamKernel(kernel));
 
     ArrayView<float> None => _none.View;
 
@@ -130,16 +137,19 @@ public sealed class DeviceOps : IDisposable
     int Threads(long work) => (int)Math.Max(1, Math.Min(work, _maxLaunch));
 
     /// <summary>A reusable device buffer of at least <paramref name="length"/> floats for partial sums.</summary>
-    ArrayView<float> Scratch(long length)
+    ArrayView<float> Scratch(long length) => Reusable(ref _scratch, length);
+
+    /// <summary>The buffer in <paramref name="buffer"/>, grown to at least <paramref name="length"/> floats.</summary>
+    ArrayView<float> Reusable(ref MemoryBuffer1D<float, Stride1D.Dense>? buffer, long length)
     {
-        if (_scratch is null || _scratch.Length < length)
+        if (buffer is null || buffer.Length < length)
         {
             // Launches queued before may still read the old buffer (the CPU accelerator runs them on its own
-            // threads too): wait for them before freeing it. This happens only while the scratch grows.
-            if (_scratch is not null) { _acc.Synchronize(); _device.Released(_scratch.LengthInBytes); _scratch.Dispose(); }
-            _scratch = _device.Allocate<float>(Math.Max(length, 1 << 16));
+            // threads too): wait for them before freeing it. This happens only while the buffer grows.
+            if (buffer is not null) { _acc.Synchronize(); _device.Released(buffer.LengthInBytes); buffer.Dispose(); }
+            buffer = _device.Allocate<float>(Math.Max(length, 1 << 16));
         }
-        return _scratch.View.SubView(0, length);
+        return buffer.View.SubView(0, length);
     }
 
     /// <summary>How many slices to split a reduction of <paramref name="extent"/> into so that
@@ -154,20 +164,101 @@ public sealed class DeviceOps : IDisposable
 
     /// <summary>output (B, O, Ho, Wo) = epilogue(valid cross-correlation of input (B, I, H, W) with weight (O, I, K, K)).</summary>
     public void ValidConv(ConvShape s, ArrayView<float> input, ArrayView<float> weight, ArrayView<float>? bias,
+        ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output) =>
+        Conv(s, 0, false, input, weight, bias, mask, flags, output);
+
+    /// <summary>
+    /// The convolution every layer runs: a valid cross-correlation of s's shape whose input is stored without
+    /// its border of <paramref name="pad"/> zeros (s counts it), with the weight stored (O, I, K, K) or, when
+    /// <paramref name="flipped"/>, stored (I, O, K, K) and read rotated 180 degrees (a transposed convolution's
+    /// forward, a convolution's input gradient). Versions 3 and 4 read both in place; versions 1 and 2 need
+    /// the padded input and flipped weight written out first (two more launches).
+    /// </summary>
+    public void Conv(ConvShape s, int pad, bool flipped, ArrayView<float> input, ArrayView<float> weight, ArrayView<float>? bias,
         ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
     {
+        var version = ConvVersionFor(s);
+        if ((pad > 0 || flipped) && version is ConvVersion.RowTiled or ConvVersion.Coalesced)
+        {
+            if (pad > 0)
+            {
+                int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+                var padded = Reusable(ref _padded, s.InputLength);
+                Pad(input, s.Batch * s.InChannels, h, w, pad, padded);
+                input = padded;
+            }
+            if (flipped)
+            {
+                var turned = Reusable(ref _flipped, s.WeightLength);
+                FlipTranspose(weight, s.InChannels, s.OutChannels, s.Kernel, turned);
+                weight = turned;
+            }
+            pad = 0;
+        }
+
         long t = Begin();
-        if (ConvVersion == ConvVersion.Coalesced)
+        int f = flipped && version is ConvVersion.Staged or ConvVersion.Rows ? 1 : 0;
+        switch (version)
         {
-            int n = Threads(ConvKernels.ValidConvCoalescedThreads(s));
-            _validConvCoalesced.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+            case ConvVersion.Rows:
+            {
+                int n = Threads(ConvKernels.ValidConvRowsThreads(s));
+                _validConvRows.Value(n, n, s, pad, f, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+                break;
+            }
+            case ConvVersion.Staged:
+                _validConvStaged.Value(ConvKernels.ValidConvStagedConfig(s), s, s.InChannels * s.Kernel * s.Kernel, pad, f,
+                    input, weight, bias ?? None, mask ?? None, (int)flags, output);
+                break;
+            case ConvVersion.Coalesced:
+            {
+                int n = Threads(ConvKernels.ValidConvCoalescedThreads(s));
+                _validConvCoalesced.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+                break;
+            }
+            default:
+            {
+                int n = Threads(ConvKernels.ValidConvThreads(s));
+                _validConv.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
+                break;
+            }
         }
-        else
-        {
-            int n = Threads(ConvKernels.ValidConvThreads(s));
-            _validConv.Value(n, n, s, input, weight, bias ?? None, mask ?? None, (int)flags, output);
-        }
-        if (t != 0) End(t, $"validConv v{(int)ConvVersion} {s}", KernelCost.ValidConv(s), s);
+        if (t != 0) End(t, $"conv v{(int)version} {s}{(pad > 0 ? " pad" : "")}{(f != 0 ? " flipped" : "")}", KernelCost.ValidConv(s), s);
+    }
+
+    /// <summary>The convolution version that runs at shape s: the requested one, or version 2 where it does not fit.</summary>
+    public ConvVersion ConvVersionFor(ConvShape s)
+    {
+        var requested = ConvOverride ?? _device.Profile.Conv;
+        return ConvFits(s, requested) ? requested : ConvVersion.Coalesced;
+    }
+
+    /// <summary>Whether a version runs at shape s here: v3 stages at most 1024 taps in groups of Wo x 8
+    /// work-items, v4 keeps rows of at most 32 columns.</summary>
+    public bool ConvFits(ConvShape s, ConvVersion version) => version switch
+    {
+        ConvVersion.Rows => ConvKernels.ValidConvRowsFits(s),
+        ConvVersion.Staged => ConvKernels.ValidConvStagedFits(s) && s.OutWidth * ConvKernels.StagedRows <= _acc.MaxNumThreadsPerGroup,
+        _ => true,
+    };
+
+    /// <summary>The weight-gradient version that runs at shape s (v2 needs rows of at most 32 columns).</summary>
+    public WeightGradVersion WeightGradVersionFor(ConvShape s)
+    {
+        var requested = WeightGradOverride ?? _device.Profile.WeightGrad;
+        return requested == WeightGradVersion.Rows && !ConvKernels.WeightGradRowsFits(s) ? WeightGradVersion.Tiled : requested;
+    }
+
+    /// <summary>
+    /// The GEMM version that runs at shape s. Where the profile picks v3 it runs only where it pays: enough rows
+    /// to tile and a K short enough not to need split-K (on PoCL 128x18432x16 and 18432x16x128 ran twice as
+    /// fast as in v1, 128x16x18432 and 16x18432x128 slower).
+    /// </summary>
+    public GemmVersion GemmVersionFor(GemmShape s)
+    {
+        if (GemmOverride is { } forced) return forced;
+        var v = _device.Profile.Gemm;
+        return v == GemmVersion.Rows && (s.M < 64 || s.K > 512) ? GemmVersion.RegisterTiled : v;
     }
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
@@ -192,19 +283,22 @@ public sealed class DeviceOps : IDisposable
     /// <summary>dWeight (O, I, K, K) = sum over batch and positions of grad (B, O, Ho, Wo) times input (B, I, H, W) shifted.</summary>
     public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> dWeight)
     {
-        int chunks = Slices(ConvKernels.WeightGradThreads(s, 1), s.Batch, 1);
+        bool rows = WeightGradVersionFor(s) == WeightGradVersion.Rows;
+        int chunks = Slices(rows ? ConvKernels.WeightGradRowsThreads(s, 1) : ConvKernels.WeightGradThreads(s, 1), s.Batch, 1);
         var target = chunks == 1 ? dWeight : Scratch((long)chunks * s.WeightLength);
         long t = Begin();
-        int n = Threads(ConvKernels.WeightGradThreads(s, chunks));
-        _weightGrad.Value(n, n, s, grad, input, chunks, target);
-        if (t != 0) End(t, $"weightGrad {s} x{chunks}", KernelCost.WeightGrad(s, chunks), s);
+        int n = Threads(rows ? ConvKernels.WeightGradRowsThreads(s, chunks) : ConvKernels.WeightGradThreads(s, chunks));
+        (rows ? _weightGradRows : _weightGrad).Value(n, n, s, grad, input, chunks, target);
+        if (t != 0) End(t, $"weightGrad v{(rows ? 2 : 1)} {s} x{chunks}", KernelCost.WeightGrad(s, chunks), s);
         if (chunks > 1) SumPartials(target, chunks, s.WeightLength, 1, null, null, EpilogueFlags.None, dWeight);
     }
 
     /// <summary>dBias (C) = sum of grad (B, C, plane) over batch and plane.</summary>
     public void ChannelSum(ArrayView<float> grad, int batch, int channels, int plane, ArrayView<float> dBias)
     {
-        int chunks = Slices(channels, batch, 1);
+        // A CPU has a few cores, not thousands of lanes: one thread per channel reads the gradient at memory
+        // speed, and skipping the chunks saves the launch that sums them.
+        int chunks = _device.Profile.ChunkBiasSums ? Slices(channels, batch, 1) : 1;
         var target = chunks == 1 ? dBias : Scratch((long)chunks * channels);
         long t = Begin();
         int n = Threads(chunks * channels);
@@ -224,23 +318,29 @@ public sealed class DeviceOps : IDisposable
 
     // ---- matrix products ----------------------------------------------------------------------
 
-    /// <summary>C (M, N) = epilogue(A B) with the strides of <paramref name="s"/>, by <see cref="GemmVersion"/>.</summary>
+    /// <summary>C (M, N) = epilogue(A B) with the strides of <paramref name="s"/>, by <see cref="GemmVersionFor"/>.</summary>
     public void Gemm(GemmShape s, ArrayView<float> a, ArrayView<float> b, ArrayView<float>? bias,
-        ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> c, GemmVersion? version = null)
+        ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> c)
     {
-        var v = version ?? GemmVersion;
-        int baseThreads = v == GemmVersion.RegisterTiled ? GemmKernels.RegisterTiledThreads(s, 1) : s.M * s.N;
+        var v = GemmVersionFor(s);
+        int baseThreads = v switch
+        {
+            GemmVersion.RegisterTiled => GemmKernels.RegisterTiledThreads(s, 1),
+            GemmVersion.Rows => GemmKernels.RowsThreads(s, 1),
+            _ => s.M * s.N,
+        };
         int splits = Slices(baseThreads, s.K, 64);
         var target = splits == 1 ? c : Scratch((long)splits * s.M * s.N);
         long t = Begin();
-        if (v == GemmVersion.RegisterTiled)
-        {
-            int n = Threads(GemmKernels.RegisterTiledThreads(s, splits));
-            _gemmRegister.Value(n, n, s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target);
-        }
-        else
+        if (v == GemmVersion.SharedTiled)
             _gemmShared.Value(GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target);
-        if (t != 0) End(t, $"{(v == GemmVersion.RegisterTiled ? "gemmRegister" : "gemmShared")} {s} split{splits}", KernelCost.Gemm(s, splits), s);
+        else
+        {
+            bool rows = v == GemmVersion.Rows;
+            int n = Threads(rows ? GemmKernels.RowsThreads(s, splits) : GemmKernels.RegisterTiledThreads(s, splits));
+            (rows ? _gemmRows : _gemmRegister).Value(n, n, s, a, b, splits, bias ?? None, mask ?? None, (int)flags, target);
+        }
+        if (t != 0) End(t, $"gemm v{(int)v} {s} split{splits}", KernelCost.Gemm(s, splits), s);
         if (splits > 1) SumPartials(target, splits, s.M * s.N, s.N, bias, mask, flags, c);
     }
 
@@ -321,5 +421,7 @@ public sealed class DeviceOps : IDisposable
     {
         _none.Dispose();
         _scratch?.Dispose();
+        _padded?.Dispose();
+        _flipped?.Dispose();
     }
 }

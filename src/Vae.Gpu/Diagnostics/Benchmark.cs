@@ -17,7 +17,7 @@ public sealed record KernelTiming(string Name, int Calls, double MedianSeconds, 
 }
 
 public sealed record BenchResult(
-    string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<KernelTiming> GemmVersions,
+    string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<LabRow> Lab,
     double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
     int LaunchesPerStep, DeviceProfile Profile)
 {
@@ -32,9 +32,10 @@ public sealed record BenchResult(
         };
         var doc = new JsonObject
         {
-            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
+            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv,
+            ["weight_grad_default"] = (int)Profile.WeightGrad, ["group_size"] = Profile.GroupSize, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
             ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
-            ["gemm_versions"] = new JsonArray(GemmVersions.Select(k => (JsonNode)K(k)).ToArray()),
+            ["versions"] = new JsonArray(Lab.Select(r => (JsonNode)r.ToJson()).ToArray()),
             ["training"] = new JsonObject
             {
                 ["images_per_second"] = ImagesPerSecond, ["launches_per_step"] = LaunchesPerStep,
@@ -51,17 +52,19 @@ public sealed record BenchResult(
 
 /// <summary>
 /// <c>vae-gpu bench</c>: checks every kernel against the reference, then profiles training steps of the
-/// default model (each launch timed alone), times every GEMM of the step in both versions, and times
-/// whole steps without the profiler for images/s. Medians over <c>repeats</c> runs after a warm-up.
+/// default model (each launch timed alone), with <c>--versions</c> runs the kernel lab (<see cref="KernelLab"/>),
+/// and times whole steps without the profiler for images/s. Medians over <c>repeats</c> runs after a warm-up.
 /// </summary>
 public static class Benchmark
 {
-    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print)
+    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false)
     {
         if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
-        print?.Invoke($"profile: {device.Profile.Kind}; conv v{(int)device.Profile.Conv}, GEMM v{(int)device.Profile.Gemm} by default (VAE_CONV, VAE_GEMM override); up to {device.Profile.MaxLaunch} threads a launch");
+        var pr = device.Profile;
+        print?.Invoke($"profile: {pr.Kind}; conv v{(int)pr.Conv}, weight-grad v{(int)pr.WeightGrad}, GEMM v{(int)pr.Gemm} by default (VAE_CONV, VAE_WGRAD, VAE_GEMM override); " +
+            $"groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
         var checks = KernelCheck.Run(device, seed: 1).ToList();
         print?.Invoke(checks.All(c => c.Passed)
             ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
@@ -99,7 +102,7 @@ public static class Benchmark
         finally { device.Ops.Profiler = null; }
         var kernels = Aggregate(runs);
 
-        var gemms = CompareGemmVersions(device, runs[0].Select(l => l.Shape).OfType<GemmShape>().Select(s => (s.M, s.N, s.K)).Distinct().ToList(), repeats);
+        var lab = versions ? KernelLab.Run(device, runs[0], repeats) : new List<LabRow>();
 
         if (print is not null)
         {
@@ -109,14 +112,11 @@ public static class Benchmark
             foreach (var k in kernels.OrderByDescending(k => k.MedianSeconds))
                 print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
             print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
-            print("");
-            print($"GEMM versions at the shapes of the step (v1 register-tiled, v2 shared-memory tiled; this accelerator uses v{(int)device.Profile.Gemm}):");
-            foreach (var g in gemms)
-                print($"{g.Name,-64} {g.MedianSeconds * 1e3,9:F2} ms {g.GflopsPerSecond,8:F2} GFLOP/s");
+            if (versions) { print(""); KernelLab.Print(lab, print); }
             print("");
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
         }
-        return new BenchResult(device.Name, batch, repeats, kernels, gemms, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile);
+        return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile);
     }
 
     /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>
@@ -127,45 +127,6 @@ public static class Benchmark
             var cost = new KernelCost(g.Sum(l => l.Cost.Flops), g.Sum(l => l.Cost.Bytes));
             return new KernelTiming(g.Key, g.Count(), Median(perRun), cost);
         }).ToList();
-
-    /// <summary>Times each GEMM shape of the step in both versions on random operands.</summary>
-    static List<KernelTiming> CompareGemmVersions(ComputeDevice device, List<(int M, int N, int K)> shapes, int repeats)
-    {
-        var result = new List<KernelTiming>();
-        var saved = device.Ops.GemmVersion;
-        try
-        {
-            foreach (var version in Enum.GetValues<GemmVersion>().Where(v => KernelCheck.Supports(device, v)))
-            {
-                foreach (var shape in shapes)
-                {
-                    using var a = Tensor.Zeros(device, shape.M * shape.K);
-                    using var b = Tensor.Zeros(device, shape.K * shape.N);
-                    using var c = Tensor.Zeros(device, shape.M * shape.N);
-                    var rng = new Random(2);
-                    a.CopyFrom(Enumerable.Range(0, a.Length).Select(_ => (float)rng.NextDouble()).ToArray());
-                    b.CopyFrom(Enumerable.Range(0, b.Length).Select(_ => (float)rng.NextDouble()).ToArray());
-                    // Dense row-major A (M, K) and B (K, N): the same work as the step's strided operands.
-                    var dense = new GemmShape(shape.M, shape.N, shape.K, shape.K, 1, shape.N, 1);
-                    var launches = new List<KernelLaunch>();
-                    device.Ops.Profiler = launches.Add;
-                    device.Ops.Gemm(dense, a.View, b.View, null, null, EpilogueFlags.None, c.View, version);
-                    launches.Clear();
-                    for (int r = 0; r < repeats; r++) device.Ops.Gemm(dense, a.View, b.View, null, null, EpilogueFlags.None, c.View, version);
-                    device.Ops.Profiler = null;
-                    double median = Median(Enumerable.Range(0, repeats).Select(r => launches.Skip(r * launches.Count / repeats).Take(launches.Count / repeats).Sum(l => l.Seconds)).ToList());
-                    string name = version == GemmVersion.RegisterTiled ? "v1 register-tiled" : "v2 shared-tiled";
-                    result.Add(new KernelTiming($"gemm {dense} {name}", 1, median, KernelCost.Gemm(dense, 1)));
-                }
-            }
-        }
-        finally
-        {
-            device.Ops.Profiler = null;
-            device.Ops.GemmVersion = saved;
-        }
-        return result;
-    }
 
     static double Median(List<double> values)
     {

@@ -37,12 +37,15 @@ public static class KernelCheck
             results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance, actual));
         Random Section(int index) => new(unchecked(seed * 7919 + index)); // HashCode is salted per process
 
+        // Each convolution version with a weight-gradient version (v2 beside conv v4, v1 beside the others), so
+        // every version of both runs on the same inputs.
         foreach (var version in Enum.GetValues<ConvVersion>())
         {
-            var saved = device.Ops.ConvVersion;
-            device.Ops.ConvVersion = version;
-            try { ConvChecks(device, Section(1), (kernel, actual, expected) => Add($"{kernel} (conv v{(int)version})", actual, expected)); }
-            finally { device.Ops.ConvVersion = saved; }
+            var wgrad = version == ConvVersion.Rows ? WeightGradVersion.Rows : WeightGradVersion.Tiled;
+            device.Ops.ConvOverride = version;
+            device.Ops.WeightGradOverride = wgrad;
+            try { ConvChecks(device, Section(1), (kernel, actual, expected) => Add($"{kernel} (conv v{(int)version}, weight-grad v{(int)wgrad})", actual, expected)); }
+            finally { device.Ops.ConvOverride = null; device.Ops.WeightGradOverride = null; }
         }
         foreach (var version in Enum.GetValues<GemmVersion>().Where(v => Supports(device, v)))
             LinearChecks(device, Section(2), version, Add);
@@ -135,15 +138,14 @@ public static class KernelCheck
     static void LinearChecks(ComputeDevice device, Random rng, GemmVersion version, Action<string, float[], double[]> add)
     {
         const int b = 17, inF = 333, outF = 15;
-        var saved = device.Ops.GemmVersion;
-        device.Ops.GemmVersion = version;
+        device.Ops.GemmOverride = version;
         try
         {
             using var store = Store(device, Linear.Specs("l", inF, outF), rng, out var p);
             using var linear = new Linear(store, "l", inF, outF, Activation.None);
             var x = Rand(rng, b * inF);
             using var xt = Tensor.FromArray(device, F(x), b, inF);
-            string v = version == GemmVersion.RegisterTiled ? "gemm v1 register-tiled" : "gemm v2 shared-tiled";
+            string v = $"gemm v{(int)version} {version.Describe()}";
             add($"linear forward ({v})", linear.Forward(xt).ToArray(), ReferenceOps.Linear(x, p["l.weight"], p["l.bias"], b, inF, outF));
             var dy = Rand(rng, b * outF);
             using var dyt = Tensor.FromArray(device, F(dy), b, outF);
@@ -153,7 +155,7 @@ public static class KernelCheck
             add($"linear dweight ({v})", linear.Weight.Grad.ToArray(), r.dw);
             add($"linear dbias ({v})", linear.Bias.Grad.ToArray(), r.db);
         }
-        finally { device.Ops.GemmVersion = saved; }
+        finally { device.Ops.GemmOverride = null; }
     }
 
     static void LossChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)

@@ -39,15 +39,11 @@ public sealed class Conv2d : ConvolutionLayer
         ops.ChannelSum(dPre.View, s.Batch, OutChannels, s.OutHeight * s.OutWidth, Bias.Grad.View);
         if (!needInputGrad) return null;
 
-        // dx = full convolution of dPre with w, as a valid one on dPre padded by K-1 with w flipped.
-        int pad = Kernel - 1, ph = s.OutHeight + 2 * pad, pw = s.OutWidth + 2 * pad;
-        var padded = PaddedSpace.Get(s.Batch, OutChannels, ph, pw);
-        ops.Pad(dPre.View, s.Batch * OutChannels, s.OutHeight, s.OutWidth, pad, padded.View);
-        var flipped = FlippedSpace.Get(InChannels, OutChannels, Kernel, Kernel);
-        ops.FlipTranspose(Weight.Value.View, OutChannels, InChannels, Kernel, flipped.View);
+        // dx = full convolution of dPre with w: a valid one on dPre padded by K-1 with w flipped.
+        int pad = Kernel - 1;
         var dx = InputGradSpace.Get(x.Shape);
-        ops.ValidConv(new ConvShape(s.Batch, OutChannels, InChannels, ph, pw, Kernel), padded.View, flipped.View, null,
-            inputReluOutput?.View, MaskFlags(inputReluOutput), dx.View);
+        ops.Conv(new ConvShape(s.Batch, OutChannels, InChannels, s.OutHeight + 2 * pad, s.OutWidth + 2 * pad, Kernel), pad, true,
+            dPre.View, Weight.Value.View, null, inputReluOutput?.View, MaskFlags(inputReluOutput), dx.View);
         return dx;
     }
 }

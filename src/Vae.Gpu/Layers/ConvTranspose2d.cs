@@ -23,13 +23,8 @@ public sealed class ConvTranspose2d : ConvolutionLayer
     {
         int b = x.Shape[0], h = x.Shape[2], w = x.Shape[3], pad = Kernel - 1;
         Input = x;
-        var ops = Device.Ops;
-        var padded = PaddedSpace.Get(b, InChannels, h + 2 * pad, w + 2 * pad);
-        ops.Pad(x.View, b * InChannels, h, w, pad, padded.View);
-        var flipped = FlippedSpace.Get(OutChannels, InChannels, Kernel, Kernel);
-        ops.FlipTranspose(Weight.Value.View, InChannels, OutChannels, Kernel, flipped.View);
         Output = OutputSpace.Get(b, OutChannels, h + pad, w + pad);
-        ops.ValidConv(new ConvShape(b, InChannels, OutChannels, h + 2 * pad, w + 2 * pad, Kernel), padded.View, flipped.View,
+        Device.Ops.Conv(new ConvShape(b, InChannels, OutChannels, h + 2 * pad, w + 2 * pad, Kernel), pad, true, x.View, Weight.Value.View,
             Bias.Value.View, null, EpilogueFlags.Bias | ActivationFlags(Activation), Output.View);
         return Output;
     }

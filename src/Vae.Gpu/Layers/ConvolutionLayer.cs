@@ -8,7 +8,7 @@ namespace Vae.Gpu.Layers;
 public abstract class ConvolutionLayer : IDisposable
 {
     protected readonly ComputeDevice Device;
-    protected readonly Workspace OutputSpace, InputGradSpace, PaddedSpace, FlippedSpace;
+    protected readonly Workspace OutputSpace, InputGradSpace;
     protected Tensor? Input;
 
     public int InChannels { get; }
@@ -24,7 +24,7 @@ public abstract class ConvolutionLayer : IDisposable
         Device = store.Device;
         InChannels = inChannels; OutChannels = outChannels; Kernel = k; Activation = activation;
         Weight = store[$"{name}.weight"]; Bias = store[$"{name}.bias"];
-        OutputSpace = new(Device); InputGradSpace = new(Device); PaddedSpace = new(Device); FlippedSpace = new(Device);
+        OutputSpace = new(Device); InputGradSpace = new(Device);
     }
 
     public abstract Tensor Forward(Tensor x);
@@ -48,7 +48,7 @@ public abstract class ConvolutionLayer : IDisposable
 
     public void Dispose()
     {
-        OutputSpace.Dispose(); InputGradSpace.Dispose(); PaddedSpace.Dispose(); FlippedSpace.Dispose();
+        OutputSpace.Dispose(); InputGradSpace.Dispose();
         GC.SuppressFinalize(this);
     }
 }
