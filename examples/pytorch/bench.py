@@ -1,0 +1,50 @@
+"""The PyTorch peer of `vae-gpu bench`: training images/s of the same model, batch and optimizer.
+
+    python3 examples/pytorch/bench.py [--batch 128] [--steps 20] [--repeats 5]
+
+Trains examples/pytorch/vae.py's VAE(16, 32, 16, 3) with Adam (lr 1e-3) on random images shaped like
+Fashion-MNIST and prints the median over repeats of steps/time, in images/s, on the CPU with PyTorch's
+default threads. Run it beside `vae-gpu bench` (alternating, one at a time) to compare on one machine.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vae import VAE  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(1)
+    vae = VAE(16, 32, 16, 3)
+    adam = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    x = (torch.randint(0, 256, (args.batch, 1, 28, 28)) / 255.0).float()
+
+    def step():
+        adam.zero_grad()
+        vae.forward(x)
+        vae.backward()
+        adam.step()
+
+    step()
+    rates = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        rates.append(args.batch * args.steps / (time.perf_counter() - t0))
+    print(f"pytorch {torch.__version__} ({torch.get_num_threads()} threads): training median "
+          f"{statistics.median(rates):.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates)})")
+
+
+if __name__ == "__main__":
+    main()
