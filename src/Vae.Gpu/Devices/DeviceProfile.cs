@@ -92,11 +92,12 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // Measured in the README's "Performance" section.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
                 new("opencl-cpu", 4096, int.MaxValue, GemmVersion.Rows, 25, ConvVersion.Rows, 64, WeightGradVersion.Rows, ChunkBiasSums: false),
-            // GPUs: enough threads to fill every multiprocessor; shared-memory GEMM tiles and coalesced
-            // convolutions (estimates until measured on one).
+            // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
+            // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
+            // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).
             { AcceleratorType: AcceleratorType.OpenCL } =>
-                new("opencl-gpu", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Coalesced),
-            _ => new("cuda", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Coalesced),
+                new("opencl-gpu", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Staged),
+            _ => new("cuda", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Staged),
         };
     }
 }
