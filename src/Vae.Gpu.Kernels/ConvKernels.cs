@@ -126,15 +126,7 @@ public static class ConvKernels
                     }
                 }
             }
-            int at = ((b * oc + o0) * ho + y) * wo + x, step = ho * wo;
-            Epilogue.Store(output, at, a0, o0, bias, mask, flags);
-            if (o0 + 1 < oc) Epilogue.Store(output, at + step, a1, o0 + 1, bias, mask, flags);
-            if (o0 + 2 < oc) Epilogue.Store(output, at + 2 * step, a2, o0 + 2, bias, mask, flags);
-            if (o0 + 3 < oc) Epilogue.Store(output, at + 3 * step, a3, o0 + 3, bias, mask, flags);
-            if (o0 + 4 < oc) Epilogue.Store(output, at + 4 * step, a4, o0 + 4, bias, mask, flags);
-            if (o0 + 5 < oc) Epilogue.Store(output, at + 5 * step, a5, o0 + 5, bias, mask, flags);
-            if (o0 + 6 < oc) Epilogue.Store(output, at + 6 * step, a6, o0 + 6, bias, mask, flags);
-            if (o0 + 7 < oc) Epilogue.Store(output, at + 7 * step, a7, o0 + 7, bias, mask, flags);
+            StoreChannels(output, ((b * oc + o0) * ho + y) * wo + x, ho * wo, o0, oc, a0, a1, a2, a3, a4, a5, a6, a7, bias, mask, flags);
         }
     }
 
@@ -196,15 +188,7 @@ public static class ConvKernels
             a4 += staged[q + 4] * p; a5 += staged[q + 5] * p; a6 += staged[q + 6] * p; a7 += staged[q + 7] * p;
         }
         if (yOut >= ho) return;
-        int at = ((b * oc + o0) * ho + y) * wo + x, step = ho * wo;
-        Epilogue.Store(output, at, a0, o0, bias, mask, flags);
-        if (o0 + 1 < oc) Epilogue.Store(output, at + step, a1, o0 + 1, bias, mask, flags);
-        if (o0 + 2 < oc) Epilogue.Store(output, at + 2 * step, a2, o0 + 2, bias, mask, flags);
-        if (o0 + 3 < oc) Epilogue.Store(output, at + 3 * step, a3, o0 + 3, bias, mask, flags);
-        if (o0 + 4 < oc) Epilogue.Store(output, at + 4 * step, a4, o0 + 4, bias, mask, flags);
-        if (o0 + 5 < oc) Epilogue.Store(output, at + 5 * step, a5, o0 + 5, bias, mask, flags);
-        if (o0 + 6 < oc) Epilogue.Store(output, at + 6 * step, a6, o0 + 6, bias, mask, flags);
-        if (o0 + 7 < oc) Epilogue.Store(output, at + 7 * step, a7, o0 + 7, bias, mask, flags);
+        StoreChannels(output, ((b * oc + o0) * ho + y) * wo + x, ho * wo, o0, oc, a0, a1, a2, a3, a4, a5, a6, a7, bias, mask, flags);
     }
 
     /// <summary>Version 4's tile: a work-item keeps <see cref="RowChannels"/> output channels x
@@ -297,6 +281,22 @@ public static class ConvKernels
         o = Min(o, oc - 1);
         int i = tap / kk, r = tap - i * kk;
         return flipped != 0 ? weight[(i * oc + o) * kk + kk - 1 - r] : weight[o * ic * kk + tap];
+    }
+
+    /// <summary>One output position of 8 consecutive channels o0.. (planes <paramref name="step"/> apart), the
+    /// channels past the last skipped: the store of conv v2 and v3.</summary>
+    static void StoreChannels(
+        ArrayView<float> output, int at, int step, int o0, int oc, float a0, float a1, float a2, float a3,
+        float a4, float a5, float a6, float a7, ArrayView<float> bias, ArrayView<float> mask, int flags)
+    {
+        Epilogue.Store(output, at, a0, o0, bias, mask, flags);
+        if (o0 + 1 < oc) Epilogue.Store(output, at + step, a1, o0 + 1, bias, mask, flags);
+        if (o0 + 2 < oc) Epilogue.Store(output, at + 2 * step, a2, o0 + 2, bias, mask, flags);
+        if (o0 + 3 < oc) Epilogue.Store(output, at + 3 * step, a3, o0 + 3, bias, mask, flags);
+        if (o0 + 4 < oc) Epilogue.Store(output, at + 4 * step, a4, o0 + 4, bias, mask, flags);
+        if (o0 + 5 < oc) Epilogue.Store(output, at + 5 * step, a5, o0 + 5, bias, mask, flags);
+        if (o0 + 6 < oc) Epilogue.Store(output, at + 6 * step, a6, o0 + 6, bias, mask, flags);
+        if (o0 + 7 < oc) Epilogue.Store(output, at + 7 * step, a7, o0 + 7, bias, mask, flags);
     }
 
     static void StoreRow(

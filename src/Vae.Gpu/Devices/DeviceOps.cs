@@ -194,10 +194,11 @@ public sealed class DeviceOps : IDisposable
                 weight = turned;
             }
             pad = 0;
+            flipped = false;
         }
 
         long t = Begin();
-        int f = flipped && version is ConvVersion.Staged or ConvVersion.Rows ? 1 : 0;
+        int f = flipped ? 1 : 0;
         switch (version)
         {
             case ConvVersion.Rows:
