@@ -83,6 +83,20 @@ public static class Numeric
     {
         Assert.True(expected.Any(v => v != 0), $"{what}: the reference is all zeros, so the test proves nothing");
         double err = RelativeError(actual, expected);
-        Assert.True(err <= tolerance, $"{what}: relative error {err:E2} exceeds {tolerance:E1}");
+        Assert.True(err <= tolerance, $"{what}: relative error {err:E2} exceeds {tolerance:E1}; {WorstElements(actual, expected)}");
+    }
+
+    /// <summary>Where a mismatch is (unwritten NaNs, one stray block, or noise everywhere), for a failure message.</summary>
+    static string WorstElements(float[] actual, double[] expected)
+    {
+        int nan = actual.Count(float.IsNaN), worst = 0, off = 0;
+        double scale = expected.Max(Math.Abs), worstDiff = -1;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double d = float.IsNaN(actual[i]) ? double.PositiveInfinity : Math.Abs(actual[i] - expected[i]);
+            if (d > 1e-4 * scale) off++;
+            if (d > worstDiff) { worstDiff = d; worst = i; }
+        }
+        return $"{off} of {actual.Length} elements off by more than 1e-4 of the largest ({nan} NaN); worst [{worst}]: {actual[worst]} vs {expected[worst]:G7}";
     }
 }
