@@ -361,17 +361,34 @@ public static class ConvKernels
     /// partials[c, o, i, u, v] = sum_{b in chunk c, y, x} grad[b, o, y, x] * input[b, i, y+u, x+v]
     /// for grad (B, Out, Ho, Wo) and input (B, In, H, W) of shape <paramref name="s"/>.
     /// One thread owns an 8 (o) x 4 (i) tile of one tap (u, v) of one chunk: no atomics; the chunks are
-    /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>.
+    /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>. The bias gradient rides along
+    /// (see <see cref="BiasPartials"/>), so a layer's whole parameter gradient is one launch and one sum.
     /// </summary>
     public static void WeightGradPartials(
-        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
+        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
     {
+        int chunkStride = s.WeightLength + biasChannels;
         for (int tile = index; tile < WeightGradThreads(s, chunks); tile += stride)
-            WeightGradTile(tile, s, grad, input, chunks, partials);
+            WeightGradTile(tile, s, grad, input, chunks, chunkStride, partials);
+        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+    }
+
+    /// <summary>
+    /// The bias gradient beside the weight gradient: partials[chunk * chunkStride + at + c] = sum over the
+    /// chunk's images and the plane of source (B, channels, plane) channel c, in order. The source is the
+    /// gradient side for a convolution and the input side for a transposed one; 0 channels means no bias.
+    /// </summary>
+    static void BiasPartials(
+        int index, int stride, int batch, int chunks, int chunkStride, int at,
+        ArrayView<float> source, int channels, int plane, ArrayView<float> partials)
+    {
+        for (int item = index; item < chunks * channels; item += stride)
+            partials[(item / channels) * chunkStride + at + item % channels] = ChannelSumOf(item, source, batch, channels, plane, chunks);
     }
 
     static void WeightGradTile(
-        int tile, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+        int tile, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, int chunkStride, ArrayView<float> partials)
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
         int oTiles = DivUp(oc, GradTileOut), iTiles = DivUp(ic, GradTileIn);
@@ -420,7 +437,7 @@ public static class ConvKernels
             }
         }
 
-        int kk = k * k, tap = u * k + v, baseOffset = chunk * oc * ic * kk;
+        int kk = k * k, tap = u * k + v, baseOffset = chunk * chunkStride;
         StoreGradRow(partials, baseOffset, o0, i0, oc, ic, kk, tap, a00, a01, a02, a03);
         StoreGradRow(partials, baseOffset, o0 + 1, i0, oc, ic, kk, tap, a10, a11, a12, a13);
         StoreGradRow(partials, baseOffset, o0 + 2, i0, oc, ic, kk, tap, a20, a21, a22, a23);
@@ -447,8 +464,10 @@ public static class ConvKernels
     /// order, so the result is the same on every rerun.
     /// </summary>
     public static void WeightGradRows(
-        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks, ArrayView<float> partials)
+        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
+        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
     {
+        int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * RowLanes);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth, oTiles = DivUp(oc, GradRowChannels);
@@ -488,7 +507,7 @@ public static class ConvKernels
                         }
                     }
                 }
-                int baseOffset = chunk * oc * ic * kk;
+                int baseOffset = chunk * chunkStride;
                 for (int c = 0; c < GradRowChannels; c++)
                 {
                     int o = o0 + c;
@@ -503,6 +522,7 @@ public static class ConvKernels
                 }
             }
         }
+        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
     }
 
     static void StoreGradRow(

@@ -28,7 +28,7 @@ public sealed class DeviceOps : IDisposable
     readonly Lazy<Action<Index1D, int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _validConvRows;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _pad;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>> _flipTranspose;
-    readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _weightGrad, _weightGradRows;
+    readonly Lazy<Action<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>> _weightGrad, _weightGradRows;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, int, ArrayView<float>>> _channelSum;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _sumPartials;
     readonly Lazy<Action<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _gemmRegister, _gemmRows;
@@ -83,8 +83,8 @@ public sealed class DeviceOps : IDisposable
         _validConvRows = Load<Index1D, int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.ValidConvRows);
         _pad = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad);
         _flipTranspose = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.FlipTranspose);
-        _weightGrad = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.WeightGradPartials);
-        _weightGradRows = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.WeightGradRows);
+        _weightGrad = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(ConvKernels.WeightGradPartials);
+        _weightGradRows = Load<Index1D, int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(ConvKernels.WeightGradRows);
         _channelSum = Load<Index1D, int, ArrayView<float>, int, int, int, int, ArrayView<float>>(ConvKernels.ChannelSumPartials);
         _sumPartials = Load<Index1D, int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ReductionKernels.SumPartials);
         _gemmRegister = Load<Index1D, int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.RegisterTiled);
@@ -282,16 +282,28 @@ public sealed class DeviceOps : IDisposable
     }
 
     /// <summary>dWeight (O, I, K, K) = sum over batch and positions of grad (B, O, Ho, Wo) times input (B, I, H, W) shifted.</summary>
-    public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> dWeight)
+    public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> dWeight) =>
+        ConvWeightGrad(s, grad, input, None, 0, 0, dWeight);
+
+    /// <summary>
+    /// The weight gradient followed, in <paramref name="dWeightThenBias"/>, by the bias gradient: the sums of
+    /// <paramref name="biasSource"/> (B, <paramref name="biasChannels"/>, <paramref name="biasPlane"/>) per channel.
+    /// One launch (and one sum over batch chunks) for a layer's whole parameter gradient.
+    /// </summary>
+    public void ConvWeightGrad(ConvShape s, ArrayView<float> grad, ArrayView<float> input,
+        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> dWeightThenBias)
     {
+        int length = s.WeightLength + biasChannels;
+        if (dWeightThenBias.Length != length)
+            throw new ArgumentException($"the gradient of {s} with {biasChannels} bias channels has {length} values, not {dWeightThenBias.Length}");
         bool rows = WeightGradVersionFor(s) == WeightGradVersion.Rows;
         int chunks = Slices(rows ? ConvKernels.WeightGradRowsThreads(s, 1) : ConvKernels.WeightGradThreads(s, 1), s.Batch, 1);
-        var target = chunks == 1 ? dWeight : Scratch((long)chunks * s.WeightLength);
+        var target = chunks == 1 ? dWeightThenBias : Scratch((long)chunks * length);
         long t = Begin();
-        int n = Threads(rows ? ConvKernels.WeightGradRowsThreads(s, chunks) : ConvKernels.WeightGradThreads(s, chunks));
-        (rows ? _weightGradRows : _weightGrad).Value(n, n, s, grad, input, chunks, target);
-        if (t != 0) End(t, $"weightGrad v{(rows ? 2 : 1)} {s} x{chunks}", KernelCost.WeightGrad(s, chunks), s);
-        if (chunks > 1) SumPartials(target, chunks, s.WeightLength, 1, null, null, EpilogueFlags.None, dWeight);
+        int n = Threads(Math.Max(rows ? ConvKernels.WeightGradRowsThreads(s, chunks) : ConvKernels.WeightGradThreads(s, chunks), chunks * biasChannels));
+        (rows ? _weightGradRows : _weightGrad).Value(n, n, s, grad, input, chunks, biasSource, biasChannels, biasPlane, target);
+        if (t != 0) End(t, $"weightGrad v{(rows ? 2 : 1)} {s}{(biasChannels > 0 ? "+bias" : "")} x{chunks}", KernelCost.WeightGrad(s, chunks), s);
+        if (chunks > 1) SumPartials(target, chunks, length, 1, null, null, EpilogueFlags.None, dWeightThenBias);
     }
 
     /// <summary>dBias (C) = sum of grad (B, C, plane) over batch and plane.</summary>

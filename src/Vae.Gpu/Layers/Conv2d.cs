@@ -35,8 +35,7 @@ public sealed class Conv2d : ConvolutionLayer
         var x = Input ?? throw new InvalidOperationException("Backward before Forward");
         var s = ShapeOf(x);
         var ops = Device.Ops;
-        ops.ConvWeightGrad(s, dPre.View, x.View, Weight.Grad.View);
-        ops.ChannelSum(dPre.View, s.Batch, OutChannels, s.OutHeight * s.OutWidth, Bias.Grad.View);
+        ops.ConvWeightGrad(s, dPre.View, x.View, dPre.View, OutChannels, s.OutHeight * s.OutWidth, WeightThenBiasGrad.View);
         if (!needInputGrad) return null;
 
         // dx = full convolution of dPre with w: a valid one on dPre padded by K-1 with w flipped.

@@ -37,8 +37,7 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         // dW[i, o, u, v] = sum x[b, i, y, x] * dPre[b, o, y+u, x+v]: the weight-gradient kernel with x as the
         // "gradient" side (In channels, H x W) and dPre as the "input" side (Out channels, Ho x Wo).
         var swapped = new ConvShape(b, OutChannels, InChannels, ho, wo, Kernel);
-        ops.ConvWeightGrad(swapped, x.View, dPre.View, Weight.Grad.View);
-        ops.ChannelSum(dPre.View, b, OutChannels, ho * wo, Bias.Grad.View);
+        ops.ConvWeightGrad(swapped, x.View, dPre.View, dPre.View, OutChannels, ho * wo, WeightThenBiasGrad.View);
         if (!needInputGrad) return null;
         // dx[b, i] = valid convolution of dPre with w read as (In = "out", Out = "in", K, K): no flip needed.
         var dx = InputGradSpace.Get(x.Shape);

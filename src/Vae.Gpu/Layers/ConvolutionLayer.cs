@@ -18,12 +18,15 @@ public abstract class ConvolutionLayer : IDisposable
     public Parameter Weight { get; }
     public Parameter Bias { get; }
     public Tensor? Output { get; protected set; }
+    /// <summary>The weight's gradient and the bias's after it (declared adjacent): one launch fills both.</summary>
+    protected Tensor WeightThenBiasGrad { get; }
 
     protected ConvolutionLayer(ParameterStore store, string name, int inChannels, int outChannels, int k, Activation activation)
     {
         Device = store.Device;
         InChannels = inChannels; OutChannels = outChannels; Kernel = k; Activation = activation;
         Weight = store[$"{name}.weight"]; Bias = store[$"{name}.bias"];
+        WeightThenBiasGrad = store.Joined(new[] { Weight.Length + Bias.Length }, Weight, Bias).Grad;
         OutputSpace = new(Device); InputGradSpace = new(Device);
     }
 

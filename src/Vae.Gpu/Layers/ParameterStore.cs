@@ -43,6 +43,19 @@ public sealed class ParameterStore : IDisposable
 
     public int Count => Values.Length;
 
+    /// <summary>
+    /// Parameters declared one after another, viewed as one of <paramref name="shape"/>: a layer's weight and
+    /// bias then take one gradient launch, and the encoder's two heads one GEMM.
+    /// </summary>
+    public Parameter Joined(int[] shape, params Parameter[] adjacent)
+    {
+        for (int i = 1; i < adjacent.Length; i++)
+            if (adjacent[i].Offset != adjacent[i - 1].Offset + adjacent[i - 1].Length)
+                throw new InvalidOperationException($"{adjacent[i].Name} is not declared right after {adjacent[i - 1].Name}");
+        int offset = adjacent[0].Offset;
+        return new Parameter(string.Join("+", adjacent.Select(p => p.Name)), shape, offset, Values.Slice(offset, shape), Grads.Slice(offset, shape));
+    }
+
     public void ZeroGrad() => Grads.Clear();
 
     /// <summary>Copies every parameter to the host, keyed by name.</summary>
