@@ -12,8 +12,9 @@ public enum KlKind
 }
 
 /// <summary>
-/// The VAE's loss and latent sampling. Losses are summed over the batch as the problem set does; each
-/// partial kernel writes one value per thread of a fixed count, finished by <see cref="ReductionKernels.FinishLoss"/>.
+/// The VAE's loss and latent sampling. Losses are summed over the batch as the problem set does: the BCE's
+/// partial kernel writes one value per thread of a fixed count, and <see cref="ReductionKernels.FinishLoss"/>
+/// adds them and the KL terms.
 /// </summary>
 public static class LossKernels
 {
@@ -47,22 +48,26 @@ public static class LossKernels
         }
     }
 
-    public static void KlPartials(Index1D index, ArrayView<float> mu, ArrayView<float> sigma, int kind, ArrayView<float> partials)
-    {
-        int stride = partials.IntLength, n = mu.IntLength;
-        float sum = 0;
-        for (int i = index; i < n; i += stride)
-            sum += KlTerm(mu[i], sigma[i], kind);
-        partials[index] = sum;
-    }
-
-    static float KlTerm(float m, float s, int kind) => kind == (int)KlKind.Seed
+    /// <summary>One (mu, sigma) pair's term of the KL of <see cref="KlKind"/>.</summary>
+    internal static float KlTerm(float m, float s, int kind) => kind == (int)KlKind.Seed
         ? m * m + s * s - MathF.Log(s) - 0.5f
         : 0.5f * (m * m + s * s - 1f) - MathF.Log(s);
 
-    /// <summary>sigma = exp(logSigma): the std head's output turned into a deviation.</summary>
-    public static void Exp(Index1D index, ArrayView<float> logSigma, ArrayView<float> sigma) =>
-        sigma[index] = MathF.Exp(logSigma[index]);
+    /// <summary>
+    /// The encoder heads' output (B, 2 lat), each row mu then log sigma, split into mu and sigma = exp(log sigma)
+    /// (B, lat); with <paramref name="sample"/> != 0 also the reparameterization trick of <see cref="Gaussian"/>
+    /// (the same eps for the same (seed, step, index)) in the same pass.
+    /// </summary>
+    public static void SplitHeads(
+        Index1D index, ArrayView<float> heads, int latent, int sample, ulong seed, ulong step,
+        ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps, ArrayView<float> z)
+    {
+        int row = index / latent, at = index + row * latent;
+        float m = heads[at], s = MathF.Exp(heads[at + latent]);
+        mu[index] = m;
+        sigma[index] = s;
+        if (sample != 0) Sample(index, m, s, seed, step, eps, z);
+    }
 
     /// <summary>
     /// The reparameterization trick: eps = N(0, 1) drawn from (seed, step, i), z = mu + sigma * eps.
@@ -70,25 +75,30 @@ public static class LossKernels
     /// </summary>
     public static void Gaussian(
         Index1D index, ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ulong step,
-        ArrayView<float> eps, ArrayView<float> z)
+        ArrayView<float> eps, ArrayView<float> z) =>
+        Sample(index, mu[index], sigma[index], seed, step, eps, z);
+
+    static void Sample(int index, float m, float s, ulong seed, ulong step, ArrayView<float> eps, ArrayView<float> z)
     {
-        float e = Philox.Normal(seed, step, (uint)index.X);
+        float e = Philox.Normal(seed, step, (uint)index);
         eps[index] = e;
-        z[index] = mu[index] + sigma[index] * e;
+        z[index] = m + s * e;
     }
 
     /// <summary>
-    /// Backward of Gaussian, the KL term and Exp in one pass: dMu = dz + dKL/dmu and
-    /// dLogSigma = (dz * eps + dKL/dsigma) * sigma (chain rule through sigma = exp(logSigma)).
+    /// Backward of Gaussian, the KL term and the split (with its exp) in one pass, into the heads' layout
+    /// (B, 2 lat): dMu = dz + dKL/dmu, and dLogSigma = (dz * eps + dKL/dsigma) * sigma (chain rule through
+    /// sigma = exp(logSigma)).
     /// </summary>
     public static void GaussianBackward(
         Index1D index, ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
-        int kind, ArrayView<float> dMu, ArrayView<float> dLogSigma)
+        int kind, int latent, ArrayView<float> dHeads)
     {
         float m = mu[index], s = sigma[index];
         float dKlMu = kind == (int)KlKind.Seed ? 2f * m : m;
         float dKlSigma = kind == (int)KlKind.Seed ? 2f * s - 1f / s : s - 1f / s;
-        dMu[index] = dz[index] + dKlMu;
-        dLogSigma[index] = (dz[index] * eps[index] + dKlSigma) * s;
+        int at = index + (index / latent) * latent;
+        dHeads[at] = dz[index] + dKlMu;
+        dHeads[at + latent] = (dz[index] * eps[index] + dKlSigma) * s;
     }
 }

@@ -29,20 +29,22 @@ public static class ReductionKernels
     public const int LossLanes = 16;
 
     /// <summary>
-    /// Adds the partials of one or two losses and stores the total at totals[slot]: the batch loss stays on
-    /// the device and the host reads a whole run of slots when it wants to show progress. One group of
-    /// <see cref="LossLanes"/> threads: lane l sums partials l, l + 16, ... in order, then a fixed tree
-    /// (8, 4, 2, 1) in shared memory adds the lanes. Launch with <see cref="FinishLossConfig"/>.
+    /// The batch loss: the sum of <paramref name="partials"/> (the BCE's) plus the KL term of every (mu, sigma)
+    /// pair, stored at totals[slot]; the loss stays on the device and the host reads a whole run of slots when
+    /// it wants to show progress. The KL is summed here rather than in partials of its own because a batch has
+    /// only B x lat pairs: one launch fewer a step. One group of <see cref="LossLanes"/> threads: lane l sums
+    /// items l, l + 16, ... in order, then a fixed tree (8, 4, 2, 1) in shared memory adds the lanes. Launch
+    /// with <see cref="FinishLossConfig"/>; empty views leave a term out.
     /// </summary>
     [ExplicitlyGrouped]
-    public static void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
+    public static void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, int klKind, ArrayView<float> totals, int slot)
     {
         var laneA = SharedMemory.Allocate<float>(LossLanes);
         var laneB = SharedMemory.Allocate<float>(LossLanes);
         int lane = Group.IdxX;
         float a = 0, b = 0;
-        for (int i = lane; i < partialsA.IntLength; i += LossLanes) a += partialsA[i];
-        for (int i = lane; i < partialsB.IntLength; i += LossLanes) b += partialsB[i];
+        for (int i = lane; i < partials.IntLength; i += LossLanes) a += partials[i];
+        for (int i = lane; i < mu.IntLength; i += LossLanes) b += LossKernels.KlTerm(mu[i], sigma[i], klKind);
         laneA[lane] = a;
         laneB[lane] = b;
         Group.Barrier();

@@ -136,6 +136,14 @@ public static class ReferenceOps
 
     public static double[] Relu(double[] x) => x.Select(v => v > 0 ? v : 0).ToArray();
     public static double[] ReluBackward(double[] y, double[] dy) => y.Select((v, i) => v > 0 ? dy[i] : 0).ToArray();
+    /// <summary>The encoder heads' output layout (B, 2 lat): each row mu's lat values, then log sigma's.</summary>
+    public static double[] HeadsLayout(double[] mu, double[] logSigma, int latent) =>
+        Enumerable.Range(0, 2 * mu.Length).Select(i =>
+        {
+            int row = i / (2 * latent), col = i % (2 * latent);
+            return col < latent ? mu[row * latent + col] : logSigma[row * latent + col - latent];
+        }).ToArray();
+
     public static double[] Sigmoid(double[] x) => x.Select(v => 1 / (1 + Math.Exp(-v))).ToArray();
     public static double[] SigmoidBackward(double[] y, double[] dy) => y.Select((v, i) => dy[i] * v * (1 - v)).ToArray();
     public static double[] Exp(double[] x) => x.Select(Math.Exp).ToArray();

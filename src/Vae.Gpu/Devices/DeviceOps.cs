@@ -35,11 +35,10 @@ public sealed class DeviceOps : IDisposable
     readonly Lazy<Action<KernelConfig, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _gemmShared;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bcePartials;
     readonly Lazy<Action<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _bceSigmoidBackward;
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>> _klPartials;
-    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>> _finishLoss;
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>>> _exp;
+    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int>> _finishLoss;
+    readonly Lazy<Action<Index1D, ArrayView<float>, int, int, ulong, ulong, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _splitHeads;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ulong, ulong, ArrayView<float>, ArrayView<float>>> _gaussian;
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>>> _gaussianBackward;
+    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>> _gaussianBackward;
     readonly Lazy<Action<Index1D, int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _adam;
     readonly Lazy<Action<Index1D, int, ArrayView<byte>, ArrayView<int>, int, int, ArrayView<float>>> _gather;
 
@@ -92,11 +91,10 @@ public sealed class DeviceOps : IDisposable
         _gemmShared = new(() => _acc.LoadStreamKernel<GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.SharedTiled));
         _bcePartials = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials);
         _bceSigmoidBackward = Load<Index1D, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BceSigmoidBackward);
-        _klPartials = Load<Index1D, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(LossKernels.KlPartials);
-        _finishLoss = new(() => _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ReductionKernels.FinishLoss));
-        _exp = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(LossKernels.Exp));
+        _finishLoss = new(() => _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int>(ReductionKernels.FinishLoss));
+        _splitHeads = Load<Index1D, ArrayView<float>, int, int, ulong, ulong, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.SplitHeads);
         _gaussian = Load<Index1D, ArrayView<float>, ArrayView<float>, ulong, ulong, ArrayView<float>, ArrayView<float>>(LossKernels.Gaussian);
-        _gaussianBackward = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>>(LossKernels.GaussianBackward);
+        _gaussianBackward = Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(LossKernels.GaussianBackward);
         _adam = Load<Index1D, int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(OptimizerKernels.Adam);
         _gather = Load<Index1D, int, ArrayView<byte>, ArrayView<int>, int, int, ArrayView<float>>(DataKernels.GatherImages);
     }
@@ -375,26 +373,32 @@ public sealed class DeviceOps : IDisposable
         if (t != 0) End(t, "bceSigmoidBackward", KernelCost.Elementwise(target.Length, 10, 3));
     }
 
-    public void KlPartials(ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> partials)
+    /// <summary>
+    /// totals[slot] = sum(<paramref name="partials"/>) + the KL of <paramref name="kind"/> over (mu, sigma), in a
+    /// fixed order; empty views leave a term out.
+    /// </summary>
+    public void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> totals, int slot)
     {
         long t = Begin();
-        _klPartials.Value((int)partials.Length, mu, sigma, (int)kind, partials);
-        if (t != 0) End(t, "klPartials", KernelCost.Elementwise(mu.Length, 8, 2));
+        _finishLoss.Value(ReductionKernels.FinishLossConfig, partials, mu, sigma, (int)kind, totals, slot);
+        if (t != 0) End(t, "finishLoss", KernelCost.Elementwise(partials.Length + 2 * mu.Length, 4, 1));
     }
 
-    /// <summary>totals[slot] = sum(partialsA) + sum(partialsB), in a fixed order.</summary>
-    public void FinishLoss(ArrayView<float> partialsA, ArrayView<float> partialsB, ArrayView<float> totals, int slot)
-    {
-        long t = Begin();
-        _finishLoss.Value(ReductionKernels.FinishLossConfig, partialsA, partialsB, totals, slot);
-        if (t != 0) End(t, "finishLoss", KernelCost.Elementwise(partialsA.Length + partialsB.Length, 1, 1));
-    }
+    /// <summary>mu and sigma = exp(log sigma) (B, lat) from the encoder heads' (B, 2 lat) output.</summary>
+    public void SplitHeads(ArrayView<float> heads, int latent, ArrayView<float> mu, ArrayView<float> sigma) =>
+        SplitHeads(heads, latent, false, 0, 0, mu, sigma, None, None);
 
-    public void Exp(ArrayView<float> logSigma, ArrayView<float> sigma)
+    /// <summary>SplitHeads and, in the same launch, <see cref="Gaussian"/>'s eps and z.</summary>
+    public void SplitHeadsAndSample(ArrayView<float> heads, int latent, ulong seed, ulong step,
+        ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps, ArrayView<float> z) =>
+        SplitHeads(heads, latent, true, seed, step, mu, sigma, eps, z);
+
+    void SplitHeads(ArrayView<float> heads, int latent, bool sample, ulong seed, ulong step,
+        ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps, ArrayView<float> z)
     {
         long t = Begin();
-        _exp.Value((int)logSigma.Length, logSigma, sigma);
-        if (t != 0) End(t, "exp", KernelCost.Elementwise(logSigma.Length, 1, 2));
+        _splitHeads.Value((int)mu.Length, heads, latent, sample ? 1 : 0, seed, step, mu, sigma, eps, z);
+        if (t != 0) End(t, sample ? "splitHeads+gaussian" : "splitHeads", KernelCost.Elementwise(mu.Length, sample ? 41 : 1, sample ? 6 : 4));
     }
 
     /// <summary>eps = N(0, 1) from (seed, step, index); z = mu + sigma * eps.</summary>
@@ -405,12 +409,12 @@ public sealed class DeviceOps : IDisposable
         if (t != 0) End(t, "gaussian", KernelCost.Elementwise(mu.Length, 40, 4));
     }
 
-    /// <summary>dMu and dLogSigma from dz through Gaussian, Exp and the KL term.</summary>
+    /// <summary>The gradient of the heads' output (B, 2 lat) from dz through Gaussian, the split's exp and the KL term.</summary>
     public void GaussianBackward(ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
-        KlKind kind, ArrayView<float> dMu, ArrayView<float> dLogSigma)
+        KlKind kind, int latent, ArrayView<float> dHeads)
     {
         long t = Begin();
-        _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, dMu, dLogSigma);
+        _gaussianBackward.Value((int)dz.Length, dz, mu, sigma, eps, (int)kind, latent, dHeads);
         if (t != 0) End(t, "gaussianBackward", KernelCost.Elementwise(dz.Length, 10, 6));
     }
 

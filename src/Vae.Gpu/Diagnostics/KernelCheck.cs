@@ -169,43 +169,46 @@ public static class KernelCheck
         using var none = Tensor.Zeros(device, 0);
         using var total = Tensor.Zeros(device, 1);
         ops.BcePartials(xt.View, yt.View, partials.View);
-        ops.FinishLoss(partials.View, none.View, total.View, 0);
+        ops.FinishLoss(partials.View, none.View, none.View, KlKind.Seed, total.View, 0);
         add("bce (summed)", total.ToArray(), new[] { ReferenceOps.BinaryCrossEntropy(x, y) });
         using var dLogit = Tensor.Zeros(device, n);
         ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
         add("bce + sigmoid backward", dLogit.ToArray(), ReferenceOps.SigmoidBackward(y, ReferenceOps.BinaryCrossEntropyGrad(x, y)));
 
-        int m = 7 * 16;
+        const int latent = 16;
+        int m = 7 * latent;
         var mu = Rand(rng, m, -2, 2); var logSigma = Rand(rng, m, -1, 1);
-        using var mt = Tensor.FromArray(device, F(mu), m);
-        using var lst = Tensor.FromArray(device, F(logSigma), m);
+        var rSigma = ReferenceOps.Exp(logSigma);
+        using var heads = Tensor.FromArray(device, F(ReferenceOps.HeadsLayout(mu, logSigma, latent)), 2 * m);
+        using var mt = Tensor.Zeros(device, m);
         using var sigma = Tensor.Zeros(device, m);
-        ops.Exp(lst.View, sigma.View);
-        add("exp", sigma.ToArray(), ReferenceOps.Exp(logSigma));
+        ops.SplitHeads(heads.View, latent, mt.View, sigma.View);
+        add("split heads: mu", mt.ToArray(), mu);
+        add("split heads: sigma = exp", sigma.ToArray(), rSigma);
         var sig = D(sigma.ToArray());
-        using var klPartials = Tensor.Zeros(device, 64);
         foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
         {
-            ops.KlPartials(mt.View, sigma.View, kind, klPartials.View);
-            ops.FinishLoss(none.View, klPartials.View, total.View, 0);
+            ops.FinishLoss(none.View, mt.View, sigma.View, kind, total.View, 0);
             add($"kl {VaeConfig.KlName(kind)} (summed)", total.ToArray(), new[] { ReferenceOps.Kl(mu, sig, kind) });
         }
         using var eps = Tensor.Zeros(device, m);
         using var z = Tensor.Zeros(device, m);
         ulong seed = (ulong)rng.NextInt64(), step = (ulong)rng.Next(1000);
-        ops.Gaussian(mt.View, sigma.View, seed, step, eps.View, z.View);
         var rEps = Enumerable.Range(0, m).Select(i => ReferenceOps.Normal(seed, step, (uint)i)).ToArray();
+        var rZ = mu.Select((v, i) => v + sig[i] * rEps[i]).ToArray();
+        ops.Gaussian(mt.View, sigma.View, seed, step, eps.View, z.View);
         add("gaussian noise (philox)", eps.ToArray(), rEps);
-        add("gaussian z", z.ToArray(), mu.Select((v, i) => v + sig[i] * rEps[i]).ToArray());
+        add("gaussian z", z.ToArray(), rZ);
+        ops.SplitHeadsAndSample(heads.View, latent, seed, step, mt.View, sigma.View, eps.View, z.View);
+        add("split heads + gaussian z", z.ToArray(), rZ);
         var dz = Rand(rng, m);
         using var dzt = Tensor.FromArray(device, F(dz), m);
-        using var dMu = Tensor.Zeros(device, m);
-        using var dLs = Tensor.Zeros(device, m);
+        using var dHeads = Tensor.Zeros(device, 2 * m);
         var epsD = D(eps.ToArray());
-        ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, KlKind.Seed, dMu.View, dLs.View);
+        ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, KlKind.Seed, latent, dHeads.View);
         var (kMu, kSig) = ReferenceOps.KlGrad(mu, sig, KlKind.Seed);
-        add("gaussian + kl backward dmu", dMu.ToArray(), dz.Select((g, i) => g + kMu[i]).ToArray());
-        add("gaussian + kl + exp backward dlogsigma", dLs.ToArray(), dz.Select((g, i) => (g * epsD[i] + kSig[i]) * sig[i]).ToArray());
+        add("gaussian + kl + split backward", dHeads.ToArray(), ReferenceOps.HeadsLayout(
+            dz.Select((g, i) => g + kMu[i]).ToArray(), dz.Select((g, i) => (g * epsD[i] + kSig[i]) * sig[i]).ToArray(), latent));
 
         int np = 1003;
         var p = Rand(rng, np); var g = Rand(rng, np); var mm = new double[np]; var vv = new double[np];

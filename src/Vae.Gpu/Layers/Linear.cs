@@ -18,17 +18,28 @@ public sealed class Linear : IDisposable
     public Parameter Bias { get; }
     public Tensor? Output { get; private set; }
 
-    public static IEnumerable<(string, int[])> Specs(string name, int inFeatures, int outFeatures) => new[]
-    {
-        ($"{name}.weight", new[] { outFeatures, inFeatures }),
-        ($"{name}.bias", new[] { outFeatures }),
-    };
+    public static IEnumerable<(string, int[])> Specs(string name, int inFeatures, int outFeatures) =>
+        Specs(new[] { name }, inFeatures, outFeatures);
+
+    /// <summary>
+    /// Several layers of one input declared so they run as one (their weights one after another, then their
+    /// biases): each keeps its own name, and the product of all is one GEMM with their outputs side by side.
+    /// </summary>
+    public static IEnumerable<(string, int[])> Specs(string[] names, int inFeatures, int outFeatures) =>
+        names.Select(n => ($"{n}.weight", new[] { outFeatures, inFeatures }))
+            .Concat(names.Select(n => ($"{n}.bias", new[] { outFeatures })));
 
     public Linear(ParameterStore store, string name, int inFeatures, int outFeatures, Activation activation)
+        : this(store, new[] { name }, inFeatures, outFeatures, activation) { }
+
+    /// <summary>The layers <paramref name="names"/> (declared by <see cref="Specs(string[], int, int)"/>) as one, of
+    /// names.Length x <paramref name="outFeatures"/> outputs: layer j's are columns j*out .. (j+1)*out-1.</summary>
+    public Linear(ParameterStore store, string[] names, int inFeatures, int outFeatures, Activation activation)
     {
         _device = store.Device;
-        InFeatures = inFeatures; OutFeatures = outFeatures; Activation = activation;
-        Weight = store[$"{name}.weight"]; Bias = store[$"{name}.bias"];
+        InFeatures = inFeatures; OutFeatures = outFeatures * names.Length; Activation = activation;
+        Weight = store.Joined(new[] { OutFeatures, inFeatures }, names.Select(n => store[$"{n}.weight"]).ToArray());
+        Bias = store.Joined(new[] { OutFeatures }, names.Select(n => store[$"{n}.bias"]).ToArray());
         _output = new(_device); _inputGrad = new(_device);
     }
 

@@ -18,7 +18,7 @@ public sealed class Vae : IDisposable
 
     readonly ComputeDevice _device;
     readonly Workspace _eps, _z, _dLogits;
-    readonly Tensor _bcePartials, _klPartials, _noPartials, _scalar;
+    readonly Tensor _bcePartials, _none, _scalar;
     Tensor? _x, _y;
 
     public VaeConfig Config { get; }
@@ -54,8 +54,7 @@ public sealed class Vae : IDisposable
         NoiseSeed = (ulong)seed;
         _eps = new(device); _z = new(device); _dLogits = new(device);
         _bcePartials = Tensor.Zeros(device, DeviceOps.LossPartials);
-        _klPartials = Tensor.Zeros(device, 64);
-        _noPartials = Tensor.Zeros(device, 0);
+        _none = Tensor.Zeros(device, 0);
         _scalar = Tensor.Zeros(device, 1);
         LossTotals = Tensor.Zeros(device, lossCapacity);
     }
@@ -72,15 +71,14 @@ public sealed class Vae : IDisposable
     public float RLoss(Tensor x, Tensor y)
     {
         _device.Ops.BcePartials(x.View, y.View, _bcePartials.View);
-        _device.Ops.FinishLoss(_bcePartials.View, _noPartials.View, _scalar.View, 0);
+        _device.Ops.FinishLoss(_bcePartials.View, _none.View, _none.View, Config.Kl, _scalar.View, 0);
         return _scalar.ToArray()[0];
     }
 
     /// <summary>The KL term of <see cref="VaeConfig.Kl"/>, summed (one value, read back).</summary>
     public float KlLoss(Tensor mu, Tensor sigma)
     {
-        _device.Ops.KlPartials(mu.View, sigma.View, Config.Kl, _klPartials.View);
-        _device.Ops.FinishLoss(_noPartials.View, _klPartials.View, _scalar.View, 0);
+        _device.Ops.FinishLoss(_none.View, mu.View, sigma.View, Config.Kl, _scalar.View, 0);
         return _scalar.ToArray()[0];
     }
 
@@ -99,15 +97,16 @@ public sealed class Vae : IDisposable
         if (x.Length % (VaeConfig.ImageSide * VaeConfig.ImageSide) != 0 || x.Shape[0] == 0)
             throw new VaeException($"Forward expects images (B, 1, 28, 28), got {x.ShapeText}");
         var images = x.Reshape(x.Shape[0], 1, VaeConfig.ImageSide, VaeConfig.ImageSide);
-        var (mu, sigma) = Encoder.Forward(images);
-        var z = Gaussian(mu, sigma);
+        Eps = _eps.Get(images.Shape[0], Config.Latent);
+        Z = _z.Get(images.Shape[0], Config.Latent);
+        var (mu, sigma) = Encoder.Forward(images, (NoiseSeed, NoiseStep, Eps, Z));
+        var z = Z;
         NoiseStep++;
         _y = Decoder.Forward(z);
         _x = images;
         var ops = _device.Ops;
         ops.BcePartials(images.View, _y.View, _bcePartials.View);
-        ops.KlPartials(mu.View, sigma.View, Config.Kl, _klPartials.View);
-        ops.FinishLoss(_bcePartials.View, _klPartials.View, LossTotals.View, LossSlot);
+        ops.FinishLoss(_bcePartials.View, mu.View, sigma.View, Config.Kl, LossTotals.View, LossSlot);
         return _y;
     }
 
@@ -119,15 +118,15 @@ public sealed class Vae : IDisposable
         var dLogits = _dLogits.Get(_y.Shape);
         ops.BceSigmoidBackward(_x.View, _y.View, dLogits.View);
         var dz = Decoder.Backward(dLogits);
-        var (dMu, dLogSigma) = Encoder.HeadGrads(dz.Shape[0]);
-        ops.GaussianBackward(dz.View, Mu!.View, Sigma!.View, Eps!.View, Config.Kl, dMu.View, dLogSigma.View);
-        Encoder.Backward(dMu, dLogSigma);
+        var dHeads = Encoder.HeadsGrad(dz.Shape[0]);
+        ops.GaussianBackward(dz.View, Mu!.View, Sigma!.View, Eps!.View, Config.Kl, Config.Latent, dHeads.View);
+        Encoder.Backward(dHeads);
     }
 
     public void Dispose()
     {
         Encoder.Dispose(); Decoder.Dispose(); Parameters.Dispose();
         _eps.Dispose(); _z.Dispose(); _dLogits.Dispose();
-        _bcePartials.Dispose(); _klPartials.Dispose(); _noPartials.Dispose(); _scalar.Dispose(); LossTotals.Dispose();
+        _bcePartials.Dispose(); _none.Dispose(); _scalar.Dispose(); LossTotals.Dispose();
     }
 }

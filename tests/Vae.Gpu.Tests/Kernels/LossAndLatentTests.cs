@@ -10,10 +10,11 @@ namespace Vae.Gpu.Tests.Kernels;
 /// <summary>Loss terms, the latent sampling, Adam and the batch gather against the oracle.</summary>
 public class LossAndLatentTests
 {
-    static float Sum(ComputeDevice device, Tensor partialsA, Tensor partialsB)
+    /// <summary>FinishLoss of BCE partials and KL pairs, read from slot 1 of three poisoned ones.</summary>
+    static float Sum(ComputeDevice device, Tensor partials, Tensor mu, Tensor sigma, KlKind kind = KlKind.Seed)
     {
         using var totals = Poisoned(device, 3);
-        device.Ops.FinishLoss(partialsA.View, partialsB.View, totals.View, 1);
+        device.Ops.FinishLoss(partials.View, mu.View, sigma.View, kind, totals.View, 1);
         return totals.ToArray()[1];
     }
 
@@ -31,7 +32,7 @@ public class LossAndLatentTests
         using var none = Tensor.Zeros(device, 0);
         device.Ops.BcePartials(xt.View, yt.View, partials.View);
         double expected = ReferenceOps.BinaryCrossEntropy(x, y);
-        Assert.InRange(Sum(device, partials, none), expected * (1 - 1e-5), expected * (1 + 1e-5));
+        Assert.InRange(Sum(device, partials, none, none), expected * (1 - 1e-5), expected * (1 + 1e-5));
 
         using var dLogit = Poisoned(device, n);
         device.Ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
@@ -48,32 +49,31 @@ public class LossAndLatentTests
         var sigma = Representable(Random(rng, n, 0.2, 3));
         using var mt = Upload(device, mu, n);
         using var st = Upload(device, sigma, n);
-        using var partials = Poisoned(device, 64);
         using var none = Tensor.Zeros(device, 0);
         foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
         {
-            device.Ops.KlPartials(mt.View, st.View, kind, partials.View);
             double expected = ReferenceOps.Kl(mu, sigma, kind);
-            Assert.InRange(Sum(device, none, partials), expected - 1e-5 * Math.Abs(expected), expected + 1e-5 * Math.Abs(expected));
+            Assert.InRange(Sum(device, none, mt, st, kind), expected - 1e-5 * Math.Abs(expected), expected + 1e-5 * Math.Abs(expected));
         }
     }
 
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void ExpGaussianAndTheirBackwardMatchReference(AcceleratorChoice choice)
+    public void SplitHeadsGaussianAndTheirBackwardMatchReference(AcceleratorChoice choice)
     {
         var device = TestDevices.Get(choice);
         var rng = new Random(13);
-        int n = 9 * 16 + 3;
+        const int latent = 5;
+        int n = 29 * latent;
         var mu = Representable(Random(rng, n, -2, 2));
         var logSigma = Representable(Random(rng, n, -1.5, 1));
-        using var mt = Upload(device, mu, n);
-        using var lst = Upload(device, logSigma, n);
+        using var heads = Upload(device, ReferenceOps.HeadsLayout(mu, logSigma, latent), 2 * n);
+        using var mt = Poisoned(device, n);
         using var sigma = Poisoned(device, n);
         using var eps = Poisoned(device, n);
         using var z = Poisoned(device, n);
-        device.Ops.Exp(lst.View, sigma.View);
-        var rSigma = ReferenceOps.Exp(logSigma);
-        AssertClose(sigma.ToArray(), rSigma, "exp");
+        device.Ops.SplitHeads(heads.View, latent, mt.View, sigma.View);
+        AssertClose(mt.ToArray(), mu, "split heads: mu");
+        AssertClose(sigma.ToArray(), ReferenceOps.Exp(logSigma), "split heads: sigma = exp(log sigma)");
 
         const ulong seed = 0x1234_5678_9abc, step = 77;
         device.Ops.Gaussian(mt.View, sigma.View, seed, step, eps.View, z.View);
@@ -81,18 +81,26 @@ public class LossAndLatentTests
         AssertClose(eps.ToArray(), rEps, "philox normal", 1e-5);
         var sig = ToDouble(sigma.ToArray());
         var epsD = ToDouble(eps.ToArray());
-        AssertClose(z.ToArray(), mu.Select((m, i) => m + sig[i] * epsD[i]).ToArray(), "gaussian z");
+        var rZ = mu.Select((m, i) => m + sig[i] * epsD[i]).ToArray();
+        AssertClose(z.ToArray(), rZ, "gaussian z");
+
+        // The fused split + sample draws the same noise as Gaussian for the same (seed, step).
+        using var eps2 = Poisoned(device, n);
+        using var z2 = Poisoned(device, n);
+        device.Ops.SplitHeadsAndSample(heads.View, latent, seed, step, mt.View, sigma.View, eps2.View, z2.View);
+        Assert.Equal(eps.ToArray(), eps2.ToArray());
+        AssertClose(z2.ToArray(), rZ, "split heads + gaussian z");
 
         var dz = Representable(Random(rng, n));
         using var dzt = Upload(device, dz, n);
-        using var dMu = Poisoned(device, n);
-        using var dLs = Poisoned(device, n);
+        using var dHeads = Poisoned(device, 2 * n);
         foreach (var kind in new[] { KlKind.Seed, KlKind.Standard })
         {
-            device.Ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, kind, dMu.View, dLs.View);
+            device.Ops.GaussianBackward(dzt.View, mt.View, sigma.View, eps.View, kind, latent, dHeads.View);
             var (kMu, kSigma) = ReferenceOps.KlGrad(mu, sig, kind);
-            AssertClose(dMu.ToArray(), dz.Select((g, i) => g + kMu[i]).ToArray(), $"dmu {kind}");
-            AssertClose(dLs.ToArray(), dz.Select((g, i) => (g * epsD[i] + kSigma[i]) * sig[i]).ToArray(), $"dlogsigma {kind}");
+            var rDMu = dz.Select((g, i) => g + kMu[i]).ToArray();
+            var rDLogSigma = dz.Select((g, i) => (g * epsD[i] + kSigma[i]) * sig[i]).ToArray();
+            AssertClose(dHeads.ToArray(), ReferenceOps.HeadsLayout(rDMu, rDLogSigma, latent), $"d heads (mu, log sigma) {kind}");
         }
     }
 
