@@ -266,9 +266,7 @@ public static class ConvKernels
             {
                 int o = o0 + c;
                 if (o >= oc) break;
-                int at = ((b * oc + o) * ho + y) * wo;
-                for (int x = 0; x < wo; x++)
-                    Epilogue.Store(output, at + x, acc[c * RowLanes + x], o, bias, mask, flags);
+                Epilogue.StoreRow(output, ((b * oc + o) * ho + y) * wo, acc, c * RowLanes, wo, o, 0, bias, mask, flags);
             }
         }
     }

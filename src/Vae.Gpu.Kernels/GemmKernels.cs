@@ -177,9 +177,7 @@ public static class GemmKernels
             {
                 int m = m0 + r;
                 if (m >= s.M) break;
-                int width = ConvKernels.Min(lanes, s.N - n0);
-                for (int x = 0; x < width; x++)
-                    Epilogue.Store(c, offset + m * s.N + n0 + x, acc[r * lanes + x], n0 + x, bias, mask, storeFlags);
+                Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * lanes, ConvKernels.Min(lanes, s.N - n0), n0, 1, bias, mask, storeFlags);
             }
         }
     }
