@@ -250,14 +250,16 @@ public sealed class DeviceOps : IDisposable
 
     /// <summary>
     /// The GEMM version that runs at shape s. Where the profile picks v3 it runs only where it pays: enough rows
-    /// to tile and a K short enough not to need split-K (on PoCL 128x18432x16 and 18432x16x128 ran twice as
-    /// fast as in v1, 128x16x18432 and 16x18432x128 slower).
+    /// to tile, and either a short K or B's columns contiguous (its SIMD loads). On PoCL (2026-11-25, ms, v3
+    /// against v1): 128x18432x16 11.7 / 17.2, 18432x16x128 5.4 / 6.4, 128x16x18432 (contiguous) 4.0 / 6.0;
+    /// but 128x32x18432 (B strided, long K) 19.9 / 10.7 and 32x18432x128 (32 rows) 20.2 / 13.1.
     /// </summary>
     public GemmVersion GemmVersionFor(GemmShape s)
     {
         if (GemmOverride is { } forced) return forced;
         var v = _device.Profile.Gemm;
-        return v == GemmVersion.Rows && (s.M < 64 || s.K > 512) ? GemmVersion.RegisterTiled : v;
+        bool pays = s.M >= 64 && (s.K <= 512 || s.StrideBn == 1);
+        return v == GemmVersion.Rows && !pays ? GemmVersion.RegisterTiled : v;
     }
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
