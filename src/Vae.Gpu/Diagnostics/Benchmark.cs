@@ -76,7 +76,7 @@ public static class Benchmark
         using var adam = new Adam(vae.Parameters);
         var rng = new Random(1);
         using var x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);
-        void Step() { adam.ZeroGrad(); vae.Forward(x); vae.Backward(); adam.Step(); }
+        void Step() { vae.Forward(x); vae.Backward(); adam.Step(); } // as the trainer: Backward sets every gradient
         Step();
         device.Synchronize();
 

@@ -155,7 +155,7 @@ public sealed class Trainer
         for (int b = 0; b < batches; b++)
         {
             var x = train.Batch(b, _o.BatchSize);
-            adam.ZeroGrad();
+            // No ZeroGrad: Backward sets every gradient (tested with poisoned gradients), so zeroing would be a pass for nothing.
             vae.LossSlot = b % capacity;
             vae.Forward(x);
             vae.Backward();
