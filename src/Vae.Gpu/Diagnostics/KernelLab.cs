@@ -1,3 +1,4 @@
+using Vae.Gpu.Kernels.Reference;
 using ILGPU;
 using System.Text.Json.Nodes;
 using Vae.Gpu.Devices;
@@ -117,6 +118,8 @@ public static class KernelLab
     static ConvShape Resize(ConvShape s, int batch) =>
         new(Math.Min(batch, s.Batch), s.InChannels, s.OutChannels, s.InHeight, s.InWidth, s.Kernel);
 
+    static double[] Double(float[] a) => Array.ConvertAll(a, v => (double)v);
+
     static float[] Uniform(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
 
     /// <summary>Median over <paramref name="repeats"/> calls of the summed launch times of one call (after a warm-up).</summary>
@@ -148,20 +151,7 @@ public static class KernelLab
         using var wt = Tensor.FromArray(device, w, w.Length);
         using var yt = Tensor.Zeros(device, s.OutputLength);
         device.Ops.ValidConv(s, xt.View, wt.View, null, null, EpilogueFlags.None, yt.View);
-        var expected = new double[s.OutputLength];
-        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel;
-        for (int b = 0; b < s.Batch; b++)
-            for (int o = 0; o < s.OutChannels; o++)
-                for (int y = 0; y < ho; y++)
-                    for (int c = 0; c < wo; c++)
-                    {
-                        double sum = 0;
-                        for (int i = 0; i < s.InChannels; i++)
-                            for (int u = 0; u < k; u++)
-                                for (int v = 0; v < k; v++)
-                                    sum += (double)x[((b * s.InChannels + i) * s.InHeight + y + u) * s.InWidth + c + v] * w[((o * s.InChannels + i) * k + u) * k + v];
-                        expected[((b * s.OutChannels + o) * ho + y) * wo + c] = sum;
-                    }
+        var expected = ReferenceOps.Conv2d(Double(x), Double(w), new double[s.OutChannels], s.Batch, s.InChannels, s.OutChannels, s.InHeight, s.InWidth, s.Kernel);
         return KernelCheck.RelativeError(yt.ToArray(), expected);
     }
 
@@ -173,20 +163,7 @@ public static class KernelLab
         using var xt = Tensor.FromArray(device, x, x.Length);
         using var dw = Tensor.Zeros(device, s.WeightLength);
         device.Ops.ConvWeightGrad(s, gt.View, xt.View, dw.View);
-        var expected = new double[s.WeightLength];
-        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel;
-        for (int o = 0; o < s.OutChannels; o++)
-            for (int i = 0; i < s.InChannels; i++)
-                for (int u = 0; u < k; u++)
-                    for (int v = 0; v < k; v++)
-                    {
-                        double sum = 0;
-                        for (int b = 0; b < s.Batch; b++)
-                            for (int y = 0; y < ho; y++)
-                                for (int c = 0; c < wo; c++)
-                                    sum += (double)g[((b * s.OutChannels + o) * ho + y) * wo + c] * x[((b * s.InChannels + i) * s.InHeight + y + u) * s.InWidth + c + v];
-                        expected[((o * s.InChannels + i) * k + u) * k + v] = sum;
-                    }
+        var expected = ReferenceOps.Conv2dBackward(Double(x), new double[s.WeightLength], Double(g), s.Batch, s.InChannels, s.OutChannels, s.InHeight, s.InWidth, s.Kernel).dw;
         return KernelCheck.RelativeError(dw.ToArray(), expected);
     }
 
