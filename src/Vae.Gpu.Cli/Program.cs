@@ -4,6 +4,7 @@ using System.Text.Json;
 using Vae.Gpu.Devices;
 using Vae.Gpu.Diagnostics;
 using Vae.Gpu.Training;
+using Vae.Gpu.Tuning;
 
 namespace Vae.Gpu.Cli;
 
@@ -42,6 +43,7 @@ public static class Program
         root.Subcommands.Add(AnalyzeCommand());
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(BenchCommand());
+        root.Subcommands.Add(TuneCommand());
         return root;
     }
 
@@ -51,7 +53,11 @@ public static class Program
         try { return body(); }
         catch (VaeException e) { return Fail(e.Message); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Fail(e.Message); }
-        catch (Exception e) { return Fail($"unexpected {e.GetType().Name}: {e.Message} (please report this)"); }
+        catch (Exception e)
+        {
+            if (EnvironmentSwitches.Flag(EnvironmentSwitches.Debug)) Console.Error.WriteLine(e);
+            return Fail($"unexpected {e.GetType().Name}: {e.Message} (please report this; {EnvironmentSwitches.Debug}=1 prints the whole exception)");
+        }
     }
 
     static int Fail(string message)
@@ -99,30 +105,7 @@ public static class Program
         cmd.SetAction(p => Guard(() =>
         {
             int seed = p.GetValue(seedOption) ?? Environment.TickCount & 0x7fffffff;
-            Console.WriteLine($"inputs: seed {seed}; tolerance: relative error <= {KernelCheck.Tolerance:E0}");
-            bool ok = true;
-            void Print(CheckResult r, string what)
-            {
-                ok &= r.Passed;
-                Console.WriteLine($"{r.Accelerator,-7} {r.Kernel,-44} {what} {r.RelativeError:E2}  {(r.Passed ? "ok" : "DISAGREES")}");
-            }
-            var ran = new List<IReadOnlyList<CheckResult>>();
-            foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL, AcceleratorChoice.Cpu })
-            {
-                if (!ComputeDevice.IsPresent(choice)) { Console.WriteLine($"{choice.ToString().ToLowerInvariant(),-7} absent, skipped"); continue; }
-                using var device = ComputeDevice.Create(choice);
-                foreach (var line in KernelCheck.NotRun(device)) Console.WriteLine($"{ComputeDevice.TypeName(device.Type),-7} {line}");
-                var results = KernelCheck.Run(device, seed);
-                foreach (var r in results) Print(r, "worst relative error");
-                ran.Add(results);
-            }
-            // Every pair of accelerators on the same inputs: they must agree with each other, not only with the oracle.
-            for (int i = 0; i < ran.Count; i++)
-                for (int j = i + 1; j < ran.Count; j++)
-                    foreach (var r in KernelCheck.Compare(ran[i], ran[j])) Print(r, "relative difference");
-            Console.WriteLine(ok
-                ? $"all kernels agree with the reference{(ran.Count > 1 ? " and across accelerators" : "")}"
-                : "some kernels disagree");
+            bool ok = KernelCheck.RunEveryAccelerator(seed, Console.WriteLine);
             return ok ? 0 : 2;
         }));
         return cmd;
@@ -143,11 +126,12 @@ public static class Program
     static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N >= 1 batches (quick runs); the test loss then uses N test batches of 500 [default: whole epochs]" };
     static readonly Option<string?> KlOption = new("--kl") { Description = "seed (the problem set's KL) | standard (the textbook KL) [default: seed, or the resumed run's]" };
     static readonly Option<string?> ResumeOption = new("--resume") { Description = "continue the run saved in this folder, with Adam's state and its own batch size, learning rate, epoch length and seed" };
+    static readonly Option<bool> NoTuneOption = new("--no-tune") { Description = "on an accelerator without a measured profile (CUDA, OpenCL GPUs), do not tune the kernel versions first; use its estimated defaults" };
     static readonly Option<bool> OverwriteOption = new("--overwrite") { Description = "start a new run in an --out folder that already holds one (its checkpoint is replaced at the first save)" };
 
     static void AddTrainOptions(Command cmd)
     {
-        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption, OverwriteOption })
+        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption, OverwriteOption, NoTuneOption })
             cmd.Options.Add(o);
     }
 
@@ -168,6 +152,7 @@ public static class Program
         Kl = p.GetValue(KlOption),
         ResumeDir = p.GetValue(ResumeOption),
         Overwrite = p.GetValue(OverwriteOption),
+        NoTune = p.GetValue(NoTuneOption),
         // Which options were typed: on --resume a typed one must agree with the run, an untyped one follows it.
         Explicit = new Option[] { BatchOption, LrOption, SeedOption, MaxBatchesOption }
             .Where(o => p.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
@@ -248,9 +233,48 @@ public static class Program
         {
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
+            Tuner.Apply(device, new Model.VaeConfig(), p.GetValue(batchOption), allowTuning: false, json ? Console.Error.WriteLine : Console.WriteLine);
             var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, p.GetValue(versionsOption));
             if (json) Console.WriteLine(result.ToJson());
             return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
+        }));
+        return cmd;
+    }
+
+    static Command TuneCommand()
+    {
+        var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median decides)", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("tune", "measure every kernel version at the calls of a training step and keep the fastest for this device (a per-user cache that train, run, analyze and bench use)")
+        {
+            AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, repeatsOption, JsonOption,
+        };
+        cmd.SetAction(p => Guard(() =>
+        {
+            var config = new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3).Validate();
+            int batch = p.GetValue(BatchOption);
+            if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
+            using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
+            bool json = p.GetValue(JsonOption);
+            Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
+            say($"tuning on {device.Name}: c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel}, batch {batch}; medians of {p.GetValue(repeatsOption)} calls");
+            var result = Tuner.Run(device, config, batch, p.GetValue(repeatsOption), say);
+            string path = TuningCache.Save(TuningCache.Key(device, config, batch), result);
+            if (json)
+            {
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["accelerator"] = device.Name, ["cache"] = path, ["tuned_at"] = result.Date.ToString("O"),
+                    ["choices"] = new System.Text.Json.Nodes.JsonArray(result.Choices.Select(c => (System.Text.Json.Nodes.JsonNode)c.ToJson()).ToArray()),
+                    ["versions"] = new System.Text.Json.Nodes.JsonArray(result.Lab.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray()),
+                }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            KernelLab.Print(result.Lab, Console.WriteLine);
+            Console.WriteLine();
+            foreach (var c in result.Choices)
+                Console.WriteLine($"{c.Family,-12} {c.Call,-72} v{c.Version} {c.Kernel}{(c.Version == c.Default ? " (the default)" : $" (default v{c.Default}: {c.DefaultSeconds * 1e3:F2} ms -> {c.Seconds * 1e3:F2} ms)")}");
+            Console.WriteLine($"saved: {path}");
+            return 0;
         }));
         return cmd;
     }

@@ -42,7 +42,7 @@ public static class TestDevices
             AcceleratorChoice.Cuda => "no CUDA device on this machine (ILGPU found no NVIDIA driver)",
             _ => $"no {choice} accelerator on this machine",
         });
-        Layers.Workspace.PoisonOnGet = true;
+        Vae.Gpu.Layers.Workspace.PoisonOnGet = true;
         return device!;
     }
 }

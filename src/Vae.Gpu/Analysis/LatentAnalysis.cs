@@ -1,9 +1,6 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Vae.Gpu.Data;
 using Vae.Gpu.Devices;
+using Vae.Gpu.Tuning;
 using Vae.Gpu.IO;
 using Vae.Gpu.Kernels;
 using Vae.Gpu.Model;
@@ -14,11 +11,6 @@ using Vae.Gpu.Training;
 namespace Vae.Gpu.Analysis;
 
 public sealed record AnalysisOptions(string RunDir, string OutDir, string? DataDir = null, AcceleratorChoice Accelerator = AcceleratorChoice.Auto);
-
-/// <summary>Everything <c>report.json</c> holds, plus a short summary for the terminal.</summary>
-public sealed record AnalysisReport(
-    int[] Dims, double[] Variances, double[] TraversalValues, DimensionStats[] Stats,
-    double CentralMass, double CentralMassStandardNormal, JsonObject Traversal, string Summary);
 
 /// <summary>
 /// The second half of the problem set: embed the test set with the trained encoder and Gaussian, keep the
@@ -35,7 +27,7 @@ public static class LatentAnalysis
         if (bad.Key is not null)
             throw new VaeException($"the weights in {Checkpoint.ModelPath(o.RunDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
         var test = testSplit ?? LoadTest(o.DataDir);
-        Trainer.EnsureWritable(o.OutDir);
+        RunFolder.EnsureWritable(o.OutDir);
         using var writing = RunLock.Acquire(o.OutDir);
         var own = device is null ? ComputeDevice.Create(o.Accelerator) : null;
         var dev = device ?? own!;
@@ -43,6 +35,7 @@ public static class LatentAnalysis
         {
             string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
             log?.Invoke($"Analyzing {Checkpoint.ModelPath(o.RunDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
+            Tuner.Apply(dev, checkpoint.Config, EncodeBatch, allowTuning: false, s => log?.Invoke(s));
             using var vae = checkpoint.CreateModel(dev);
             // Every output is written into a staging folder and moved into place as a set, so a failure
             // part-way (a full disk) never leaves new figures beside an old report.
@@ -112,10 +105,9 @@ public static class LatentAnalysis
             Figures.LossCurve(Out("loss.png"), metrics.Epochs.Select(e => (double)e.Epoch).ToArray(),
                 metrics.Epochs.Select(e => e.TrainLoss).ToArray(), metrics.Epochs.Select(e => e.TestLoss).ToArray());
 
-        var report = new AnalysisReport(dims, variances, v, stats, central, centralNormal, traversal, "");
-        report = report with { Summary = Summary(report, vae.Config.Kl) };
-        AtomicFile.WriteAllText(Out("report.json"), ReportJson(report, vae.Config, metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        AtomicFile.WriteAllText(Out("report.md"), Markdown(report, vae.Config, metrics, origin));
+        var report = new AnalysisReport(vae.Config, origin, metrics, dims, variances, v, stats, central, centralNormal, traversal);
+        AtomicFile.WriteAllText(Out("report.json"), ReportJson.Write(report));
+        AtomicFile.WriteAllText(Out("report.md"), ReportMarkdown.Write(report));
         return report;
     }
 
@@ -173,131 +165,14 @@ public static class LatentAnalysis
         return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, lat).Select(_ => (float)normal.Sample()).ToArray()).ToList();
     }
 
-    static JsonObject TraversalConsistency(List<float[]> oneDim, List<float[]> grid)
+    static TraversalReport TraversalConsistency(List<float[]> oneDim, List<float[]> grid)
     {
-        var line = LatentStatistics.Consistency(oneDim);
         var rows = Enumerable.Range(0, Steps).Select(r => LatentStatistics.Consistency(grid.Skip(r * Steps).Take(Steps).ToList())).ToList();
         var cols = Enumerable.Range(0, Steps).Select(c => LatentStatistics.Consistency(Enumerable.Range(0, Steps).Select(r => grid[r * Steps + c]).ToList())).ToList();
-        return new JsonObject
-        {
-            ["one_dim"] = new JsonObject
-            {
-                ["neighbour_distances"] = new JsonArray(line.NeighbourDistances.Select(d => (JsonNode)d).ToArray()),
-                ["distance_from_first_monotonic"] = line.Monotonic,
-                ["spearman_position_vs_distance"] = line.Spearman,
-            },
-            ["grid_rows_monotonic_fraction"] = rows.Count(r => r.Monotonic) / (double)Steps,
-            ["grid_columns_monotonic_fraction"] = cols.Count(c => c.Monotonic) / (double)Steps,
-            ["grid_rows_mean_spearman"] = rows.Average(r => r.Spearman),
-            ["grid_columns_mean_spearman"] = cols.Average(c => c.Spearman),
-            ["grid_mean_neighbour_distance"] = rows.Concat(cols).SelectMany(r => r.NeighbourDistances).Average(),
-        };
-    }
-
-    static JsonObject StatsJson(DimensionStats s) => new()
-    {
-        ["dim"] = s.Dimension, ["mean"] = s.Mean, ["std"] = s.Std, ["skewness"] = s.Skewness, ["excess_kurtosis"] = s.ExcessKurtosis,
-        ["ks_statistic_vs_fitted_normal"] = s.KsStatistic, ["ks_p_value_vs_fitted_normal"] = s.KsPValue,
-        ["ks_statistic_vs_standard_normal"] = s.KsStandardStatistic, ["ks_p_value_vs_standard_normal"] = s.KsStandardPValue,
-        ["mean_sigma"] = s.MeanSigma,
-    };
-
-    static JsonObject ReportJson(AnalysisReport r, VaeConfig c, Metrics? metrics) => new()
-    {
-        ["dims"] = new JsonArray(r.Dims.Select(d => (JsonNode)d).ToArray()),
-        ["variances"] = new JsonArray(r.Variances.Select(v => (JsonNode)v).ToArray()),
-        ["traversal_values"] = new JsonArray(r.TraversalValues.Select(v => (JsonNode)v).ToArray()),
-        ["stats"] = new JsonObject
-        {
-            ["dims"] = new JsonArray(r.Stats.Select(s => (JsonNode)StatsJson(s)).ToArray()),
-            ["central_mass_radius_1"] = r.CentralMass,
-            ["central_mass_radius_1_if_standard_normal"] = r.CentralMassStandardNormal,
-            ["kl"] = VaeConfig.KlName(c.Kl),
-            ["kl_optimal_sigma"] = c.Kl == KlKind.Seed ? 1 / Math.Sqrt(2) : 1.0,
-        },
-        ["traversal"] = r.Traversal.DeepClone(),
-        ["epochs_trained"] = metrics?.Epochs.Count ?? 0,
-    };
-
-    static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
-
-    static string Summary(AnalysisReport r, KlKind kl)
-    {
-        var s = new StringBuilder();
-        foreach (var d in r.Stats)
-            s.AppendLine($"z[{d.Dimension}]: mean {F(d.Mean)}, std {F(d.Std)}, skewness {F(d.Skewness)}, excess kurtosis {F(d.ExcessKurtosis)}, KS vs fitted normal D={F(d.KsStatistic)} (p={d.KsPValue:G3})");
-        s.Append($"mass within radius 1 of the origin: {F(r.CentralMass)} (N(0, I) puts {F(r.CentralMassStandardNormal)} there); ");
-        s.Append($"1x7 traversal monotonic: {r.Traversal["one_dim"]!["distance_from_first_monotonic"]}");
-        return s.ToString();
-    }
-
-    /// <summary>The report; it names no absolute path, so a run folder can be moved or shared as it is.</summary>
-    static string Markdown(AnalysisReport r, VaeConfig c, Metrics? metrics, string origin)
-    {
-        var md = new StringBuilder();
-        md.AppendLine("# Vae.Gpu latent analysis");
-        md.AppendLine();
-        md.AppendLine($"Model: c1={c.C1}, c2={c.C2}, lat={c.Latent}, k={c.Kernel}, KL={VaeConfig.KlName(c.Kl)}; `{Checkpoint.ModelFile}` ({origin}); {metrics?.Epochs.Count ?? 0} epoch(s) recorded.");
-        if (metrics?.Config.GetValueOrDefault("max_batches") is { ValueKind: System.Text.Json.JsonValueKind.Number } cut)
-            md.AppendLine($"Epochs were cut short by `--max-batches {cut}`: each trained on at most {cut} batches and its test loss used at most {cut} test batches of 500, so this is a quick run, not a full one.");
-        if (metrics is { Epochs.Count: > 0 })
-        {
-            md.AppendLine();
-            md.AppendLine("## Training");
-            md.AppendLine();
-            md.AppendLine("| epoch | train loss / image | test loss / image | images/s | seconds |");
-            md.AppendLine("|---:|---:|---:|---:|---:|");
-            foreach (var e in metrics.Epochs) md.AppendLine($"| {e.Epoch} | {e.TrainLoss:F2} | {e.TestLoss:F2} | {e.ImagesPerSecond:F1} | {e.Seconds:F0} |");
-            md.AppendLine();
-            md.AppendLine("![loss](loss.png)");
-        }
-        md.AppendLine();
-        md.AppendLine("## Feature selection");
-        md.AppendLine();
-        md.AppendLine($"Embeddings (Gaussian(mu, sigma) of all 10,000 test images, `embeddings.npy`) have these variances per latent dimension; the two highest are **{r.Dims[0]}** and **{r.Dims[1]}**.");
-        md.AppendLine();
-        md.AppendLine("| dim | " + string.Join(" | ", Enumerable.Range(0, r.Variances.Length)) + " |");
-        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", r.Variances.Length)));
-        md.AppendLine("| variance | " + string.Join(" | ", r.Variances.Select(F)) + " |");
-        md.AppendLine();
-        md.AppendLine("## Is it centred on 0 and roughly normal?");
-        md.AppendLine();
-        md.AppendLine("![hist2d](hist2d.png)");
-        md.AppendLine();
-        md.AppendLine("| dim | mean | std | skewness | excess kurtosis | KS D vs fitted normal (p) | KS D vs N(0,1) (p) | mean sigma |");
-        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var s in r.Stats)
-            md.AppendLine($"| {s.Dimension} | {F(s.Mean)} | {F(s.Std)} | {F(s.Skewness)} | {F(s.ExcessKurtosis)} | {F(s.KsStatistic)} ({s.KsPValue:G2}) | {F(s.KsStandardStatistic)} ({s.KsStandardPValue:G2}) | {F(s.MeanSigma)} |");
-        md.AppendLine();
-        md.AppendLine($"Mass of the 2-D histogram within radius 1 of the origin: {F(r.CentralMass)}; a standard normal puts {F(r.CentralMassStandardNormal)} there.");
-        md.AppendLine();
-        md.AppendLine("How to read it: a mean near 0 relative to the std says \"centred\"; skewness and excess kurtosis near 0 and a small KS D " +
-            "say \"roughly normal\" (with 10,000 points the KS p-value rejects even small departures, so read D: below about 0.05 is close). " +
-            (c.Kl == KlKind.Seed
-                ? "The problem set's KL, mu^2 + sigma^2 - log sigma - 1/2, is minimised at mu = 0 and sigma = 1/sqrt(2) ≈ 0.707, so it pulls the embeddings toward N(0, 1/2) per dimension, not N(0, 1); the textbook KL (`--kl standard`) pulls toward sigma = 1."
-                : "The textbook KL is minimised at mu = 0, sigma = 1: it pulls each dimension toward N(0, 1). The problem set's formula (`--kl seed`) would pull toward sigma = 1/sqrt(2)."));
-        md.AppendLine();
-        md.AppendLine("## Perturbing one dimension, then two");
-        md.AppendLine();
-        md.AppendLine($"Values: norm.ppf(linspace(0.05, 0.95, 7)) = [{string.Join(", ", r.TraversalValues.Select(F))}]; all other latent entries 0.");
-        md.AppendLine();
-        md.AppendLine("![traverse-1x7](traverse-1x7.png)");
-        md.AppendLine();
-        md.AppendLine("![traverse-7x7](traverse-7x7.png)");
-        md.AppendLine();
-        var one = r.Traversal["one_dim"]!;
-        md.AppendLine($"1x7: distances between neighbours [{string.Join(", ", one["neighbour_distances"]!.AsArray().Select(d => F(d!.GetValue<double>())))}]; " +
-            $"distance from the first image grows at every step: {one["distance_from_first_monotonic"]}; Spearman (position vs distance) {F(one["spearman_position_vs_distance"]!.GetValue<double>())}.");
-        md.AppendLine($"7x7: rows monotonic {F(r.Traversal["grid_rows_monotonic_fraction"]!.GetValue<double>())}, columns monotonic {F(r.Traversal["grid_columns_monotonic_fraction"]!.GetValue<double>())} " +
-            $"(fractions of the 7); mean Spearman rows {F(r.Traversal["grid_rows_mean_spearman"]!.GetValue<double>())}, columns {F(r.Traversal["grid_columns_mean_spearman"]!.GetValue<double>())}.");
-        md.AppendLine();
-        md.AppendLine("## Reconstructions and samples");
-        md.AppendLine();
-        md.AppendLine("![reconstructions](reconstructions.png)");
-        md.AppendLine();
-        md.AppendLine("![samples](samples.png)");
-        md.AppendLine();
-        md.AppendLine("Data for every figure: `mu.npy`, `sigma.npy`, `embeddings.npy`, `hist2d.npy`, `traverse-1x7.npy`, `traverse-7x7.npy`, `reconstructions.npy`, `samples.npy` (NumPy float32).");
-        return md.ToString();
+        return new TraversalReport(
+            LatentStatistics.Consistency(oneDim),
+            rows.Count(r => r.Monotonic) / (double)Steps, cols.Count(c => c.Monotonic) / (double)Steps,
+            rows.Average(r => r.Spearman), cols.Average(c => c.Spearman),
+            rows.Concat(cols).SelectMany(r => r.NeighbourDistances).Average());
     }
 }

@@ -25,8 +25,7 @@ public sealed class DeviceDataset : IDisposable
         _device = device;
         Split = split;
         _pixels = device.Allocate<byte>(split.Pixels.Length);
-        _pixels.View.CopyFromCPU(split.Pixels);
-        device.Synchronize();
+        device.Upload(_pixels.View, split.Pixels);
         _order = device.Allocate<int>(split.Count);
         _batch = new Workspace(device);
         SetOrder(Enumerable.Range(0, split.Count).ToArray());
@@ -46,9 +45,7 @@ public sealed class DeviceDataset : IDisposable
     /// <summary>A new order; gathers still queued read the old one, so they finish first.</summary>
     void SetOrder(int[] order)
     {
-        _device.Synchronize();
-        _order.View.CopyFromCPU(order);
-        _device.Synchronize();
+        _device.Upload(_order.View, order);
     }
 
     public int BatchCount(int batchSize) => (Count + batchSize - 1) / batchSize;

@@ -36,7 +36,7 @@ public static class FashionMnist
     {
         if (dataDir is not null) return Required(dataDir, "--data", "point --data at a folder with all four Fashion-MNIST files");
         // A folder the user named in the environment is as binding as --data: a typo is an error, not a download.
-        if (Environment.GetEnvironmentVariable("FASHION_MNIST_DIR") is { Length: > 0 } named)
+        if (EnvironmentSwitches.Text(EnvironmentSwitches.DataDir) is { } named)
             return Required(named, "$FASHION_MNIST_DIR", "set FASHION_MNIST_DIR to a folder with all four Fashion-MNIST files, or unset it");
         var candidates = new[] { TorchvisionDir, DebianDir };
         return candidates.FirstOrDefault(d => !string.IsNullOrEmpty(d) && Directory.Exists(d) && Stems.All(s => FileIn(d!, s) is not null));

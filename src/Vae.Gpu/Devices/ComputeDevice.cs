@@ -24,8 +24,11 @@ public sealed class ComputeDevice : IDisposable
     public long PeakBytes { get; private set; }
     public long BytesInUse => Interlocked.Read(ref _bytesInUse);
 
-    /// <summary>Launch sizes and kernel versions for this accelerator.</summary>
+    /// <summary>Launch sizes and default kernel versions for this accelerator.</summary>
     public DeviceProfile Profile { get; }
+
+    /// <summary>Which version of each kernel family runs each call here (defaults, tuned or forced).</summary>
+    public KernelVersions Versions { get; }
 
     /// <summary>What opening it took: an accelerator that was listed but could not be opened, and what was used instead.</summary>
     public IReadOnlyList<string> Notes { get; }
@@ -37,6 +40,7 @@ public sealed class ComputeDevice : IDisposable
         Profile = DeviceProfile.For(accelerator);
         Notes = notes ?? Array.Empty<string>();
         Ops = new DeviceOps(this);
+        Versions = new KernelVersions(Profile, Ops.Limits);
     }
 
     /// <summary>
@@ -48,28 +52,21 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     public static CPUDevice CpuDevice()
     {
-        var custom = Environment.GetEnvironmentVariable("VAE_CPU_DEVICE")?.Split(',');
+        var custom = EnvironmentSwitches.Text(EnvironmentSwitches.CpuDevice)?.Split(',');
         if (custom is { Length: 3 } && custom.All(c => int.TryParse(c, out int v) && v > 0))
             return new(int.Parse(custom[0]), int.Parse(custom[1]), int.Parse(custom[2]));
         return new(4, 4, Environment.ProcessorCount);
     }
 
-    static Context CreateContext(CPUDevice? cpu = null)
+    static Context CreateContext()
     {
         RegisterNativeResolver();
         return Context.Create(builder => builder
         .Cuda()
         .OpenCL()
-        .CPU(cpu ?? CpuDevice())
+        .CPU(CpuDevice())
         .EnableAlgorithms()
         .Optimize(OptimizationLevel.O1));
-    }
-
-    /// <summary>A CPU accelerator of a given shape (tests use a 256-thread one to check the shared-memory kernels).</summary>
-    public static ComputeDevice CreateCpu(CPUDevice cpu)
-    {
-        var context = CreateContext(cpu);
-        return new ComputeDevice(context, context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU).CreateAccelerator(context));
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Vae.Gpu.Devices;
+using Vae.Gpu.IO;
 using Vae.Gpu.Kernels;
 using Vae.Gpu.Model;
 using Vae.Gpu.Optim;
@@ -16,10 +17,13 @@ public sealed record KernelTiming(string Name, int Calls, double MedianSeconds, 
     public double GigabytesPerSecond => Cost.Bytes / MedianSeconds / 1e9;
 }
 
+/// <summary>The version dispatch ran for one versioned call of the step.</summary>
+public sealed record ChosenVersion(string Family, string Call, int Version, string Kernel);
+
 public sealed record BenchResult(
     string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<LabRow> Lab,
     double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
-    int LaunchesPerStep, DeviceProfile Profile)
+    int LaunchesPerStep, DeviceProfile Profile, TunedVersions? Tuned, IReadOnlyList<ChosenVersion> Chosen)
 {
     public bool AllAgree => Checks.All(c => c.Passed);
 
@@ -27,23 +31,32 @@ public sealed record BenchResult(
     {
         JsonObject K(KernelTiming k) => new()
         {
-            ["name"] = k.Name, ["calls_per_step"] = k.Calls, ["median_ms"] = k.MedianSeconds * 1e3,
-            ["gflop_per_second"] = k.GflopsPerSecond, ["gb_per_second"] = k.GigabytesPerSecond,
+            ["name"] = k.Name, ["calls_per_step"] = k.Calls, ["median_ms"] = JsonNumbers.Finite(k.MedianSeconds * 1e3),
+            ["gflop_per_second"] = JsonNumbers.Finite(k.GflopsPerSecond), ["gb_per_second"] = JsonNumbers.Finite(k.GigabytesPerSecond),
         };
         var doc = new JsonObject
         {
-            ["accelerator"] = Accelerator, ["profile"] = Profile.Kind, ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv,
+            ["accelerator"] = Accelerator,
+            ["profile"] = new JsonObject
+            {
+                ["kind"] = Profile.Kind, ["source"] = Tuned is null ? "defaults" : "tuned", ["tuned_on"] = Tuned?.Date.ToString("yyyy-MM-dd"),
+                ["chosen"] = new JsonArray(Chosen.Select(c => (JsonNode)new JsonObject
+                {
+                    ["family"] = c.Family, ["call"] = c.Call, ["version"] = c.Version, ["kernel"] = c.Kernel,
+                }).ToArray()),
+            },
+            ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv,
             ["weight_grad_default"] = (int)Profile.WeightGrad, ["group_size"] = Profile.GroupSize, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
             ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
             ["versions"] = new JsonArray(Lab.Select(r => (JsonNode)r.ToJson()).ToArray()),
             ["training"] = new JsonObject
             {
-                ["images_per_second"] = ImagesPerSecond, ["launches_per_step"] = LaunchesPerStep,
-                ["step_ms_median"] = StepSecondsMedian * 1e3, ["peak_memory_bytes"] = PeakBytes,
+                ["images_per_second"] = JsonNumbers.Finite(ImagesPerSecond), ["launches_per_step"] = LaunchesPerStep,
+                ["step_ms_median"] = JsonNumbers.Finite(StepSecondsMedian * 1e3), ["peak_memory_bytes"] = PeakBytes,
             },
             ["check"] = new JsonObject
             {
-                ["all_agree"] = AllAgree, ["worst_relative_error"] = Checks.Max(c => c.RelativeError),
+                ["all_agree"] = AllAgree, ["worst_relative_error"] = JsonNumbers.Finite(Checks.Max(c => c.RelativeError)),
             },
         };
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -63,8 +76,9 @@ public static class Benchmark
         if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
         var pr = device.Profile;
-        print?.Invoke($"profile: {pr.Kind}; conv v{(int)pr.Conv}, weight-grad v{(int)pr.WeightGrad}, GEMM v{(int)pr.Gemm} by default (VAE_CONV, VAE_WGRAD, VAE_GEMM override); " +
-            $"groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
+        print?.Invoke($"profile: {pr.Kind}; defaults conv v{(int)pr.Conv} {pr.Conv}, weight-grad v{(int)pr.WeightGrad} {pr.WeightGrad}, gemm v{(int)pr.Gemm} {pr.Gemm} " +
+            $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
+        print?.Invoke(device.Versions.Source);
         var checks = KernelCheck.Run(device, seed: 1).ToList();
         print?.Invoke(checks.All(c => c.Passed)
             ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
@@ -102,12 +116,14 @@ public static class Benchmark
         finally { device.Ops.Profiler = null; }
         var kernels = Aggregate(runs);
 
-        var lab = versions ? KernelLab.Run(device, runs[0], repeats) : new List<LabRow>();
+        var stepCases = KernelCases.From(runs[0]);
+        var chosen = stepCases.Select(c => { int v = c.Chosen(device.Versions); return new ChosenVersion(c.Family, c.Call.ToString()!, v, c.Kernel(v)); }).ToList();
+        var lab = versions ? KernelLab.Run(device, stepCases, repeats) : new List<LabRow>();
 
         if (print is not null)
         {
             print("");
-            print($"{"kernel (shape)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"GB/s",7} {"share",6}");
+            print($"{"kernel (call)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"GB/s",7} {"share",6}");
             double total = kernels.Sum(k => k.MedianSeconds);
             foreach (var k in kernels.OrderByDescending(k => k.MedianSeconds))
                 print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
@@ -116,14 +132,15 @@ public static class Benchmark
             print("");
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
         }
-        return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile);
+        return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
+            device.Versions.Tuned, chosen);
     }
 
     /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>
     static List<KernelTiming> Aggregate(List<List<KernelLaunch>> runs) =>
-        runs[0].GroupBy(l => l.Name).Select(g =>
+        runs[0].GroupBy(l => l.Label).Select(g =>
         {
-            var perRun = runs.Select(run => run.Where(l => l.Name == g.Key).Sum(l => l.Seconds)).ToList();
+            var perRun = runs.Select(run => run.Where(l => l.Label == g.Key).Sum(l => l.Seconds)).ToList();
             var cost = new KernelCost(g.Sum(l => l.Cost.Flops), g.Sum(l => l.Cost.Bytes));
             return new KernelTiming(g.Key, g.Count(), Median(perRun), cost);
         }).ToList();

@@ -37,21 +37,49 @@ public static class KernelCheck
             results.Add(new CheckResult(kernel, acc, RelativeError(actual, expected), Tolerance, actual));
         Random Section(int index) => new(unchecked(seed * 7919 + index)); // HashCode is salted per process
 
-        // Each convolution version with a weight-gradient version (v2 beside conv v4, v1 beside the others), so
-        // every version of both runs on the same inputs.
-        foreach (var version in Enum.GetValues<ConvVersion>())
-        {
-            var wgrad = version == ConvVersion.Rows ? WeightGradVersion.Rows : WeightGradVersion.Tiled;
-            device.Ops.ConvOverride = version;
-            device.Ops.WeightGradOverride = wgrad;
-            try { ConvChecks(device, Section(1), (kernel, actual, expected) => Add($"{kernel} (conv v{(int)version}, weight-grad v{(int)wgrad})", actual, expected)); }
-            finally { device.Ops.ConvOverride = null; device.Ops.WeightGradOverride = null; }
-        }
-        foreach (var version in Enum.GetValues<GemmVersion>().Where(v => Supports(device, v)))
-            LinearChecks(device, Section(2), version, Add);
+        // Every version of every versioned family on the odd cases; a version whose rule says it cannot run a
+        // case here is listed by NotRun instead.
+        var cases = KernelCases.Odd();
+        for (int i = 0; i < cases.Count; i++)
+            foreach (int v in cases[i].Versions.Where(v => cases[i].WhyNot(v, device.Versions.Limits) is null))
+            {
+                var (_, result, reference) = KernelHarness.Validate(device, cases[i], v, unchecked(seed * 7919 + 100 + i));
+                Add(Label(cases[i], v), result, reference);
+            }
         LossChecks(device, Section(3), Add);
         ModelCheck(device, Section(4), Add);
         return results;
+    }
+
+    /// <summary>
+    /// <c>vae-gpu check</c>: <see cref="Run"/> on every accelerator present (one line per check, and what was not
+    /// run and why), then every pair of them against each other on the same inputs. True when everything agrees.
+    /// </summary>
+    public static bool RunEveryAccelerator(int seed, Action<string> print)
+    {
+        print($"inputs: seed {seed}; tolerance: relative error <= {Tolerance:E0}");
+        bool ok = true;
+        void Print(CheckResult r, string what)
+        {
+            ok &= r.Passed;
+            print($"{r.Accelerator,-7} {r.Kernel,-80} {what} {r.RelativeError:E2}  {(r.Passed ? "ok" : "DISAGREES")}");
+        }
+        var ran = new List<IReadOnlyList<CheckResult>>();
+        foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL, AcceleratorChoice.Cpu })
+        {
+            if (!ComputeDevice.IsPresent(choice)) { print($"{choice.ToString().ToLowerInvariant(),-7} absent, skipped"); continue; }
+            using var device = ComputeDevice.Create(choice);
+            foreach (var line in NotRun(device)) print($"{ComputeDevice.TypeName(device.Type),-7} {line}");
+            var results = Run(device, seed);
+            foreach (var r in results) Print(r, "worst relative error");
+            ran.Add(results);
+        }
+        // Every pair of accelerators on the same inputs: they must agree with each other, not only with the oracle.
+        for (int i = 0; i < ran.Count; i++)
+            for (int j = i + 1; j < ran.Count; j++)
+                foreach (var r in Compare(ran[i], ran[j])) Print(r, "relative difference");
+        print(ok ? $"all kernels agree with the reference{(ran.Count > 1 ? " and across accelerators" : "")}" : "some kernels disagree");
+        return ok;
     }
 
     /// <summary>
@@ -67,14 +95,15 @@ public static class KernelCheck
             .ToList();
     }
 
-    /// <summary>Whether the accelerator's groups are large enough for the GEMM version (v2 needs 16x16).</summary>
-    public static bool Supports(ComputeDevice device, GemmVersion version) =>
-        version != GemmVersion.SharedTiled || device.Accelerator.MaxNumThreadsPerGroup >= GemmKernels.SharedTile * GemmKernels.SharedTile;
+    static string Label(KernelCase c, int v) => $"{c.Family} v{v} {c.Kernel(v)} {c.Call}";
 
-    /// <summary>What <see cref="Run"/> leaves out on this accelerator, and why.</summary>
-    public static IEnumerable<string> NotRun(ComputeDevice device) => Supports(device, GemmVersion.SharedTiled)
-        ? Array.Empty<string>()
-        : new[] { $"gemm v2 shared-tiled not run: it needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups, this accelerator has {device.Accelerator.MaxNumThreadsPerGroup} (the tests run it on OpenCL and CUDA)" };
+    /// <summary>What <see cref="Run"/> leaves out on this accelerator, and why (each family's rule).</summary>
+    public static IEnumerable<string> NotRun(ComputeDevice device) =>
+        from c in KernelCases.Odd()
+        from v in c.Versions
+        let why = c.WhyNot(v, device.Versions.Limits)
+        where why is not null
+        select $"{Label(c, v)} not run: {why}";
 
     static double[] Rand(Random rng, int n, double lo = -1, double hi = 1) =>
         Enumerable.Range(0, n).Select(_ => (double)(float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
@@ -100,62 +129,6 @@ public static class KernelCheck
         store.Load(p.ToDictionary(kv => kv.Key, kv => F(kv.Value)));
         store.Grads.Poison();
         return store;
-    }
-
-    static void ConvChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
-    {
-        const int b = 3, ci = 5, co = 7, h = 11, w = 13, k = 3;
-        ConvLayerCheck(device, rng, add, "conv2d", Conv2d.Specs("c", ci, co, k), store => new Conv2d(store, "c", ci, co, k, Activation.None),
-            (x, p) => ReferenceOps.Conv2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k),
-            (x, p, dy) => ReferenceOps.Conv2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k), new[] { b, ci, h, w });
-        ConvLayerCheck(device, rng, add, "convtranspose2d", ConvTranspose2d.Specs("c", ci, co, k), store => new ConvTranspose2d(store, "c", ci, co, k, Activation.None),
-            (x, p) => ReferenceOps.ConvTranspose2d(x, p["c.weight"], p["c.bias"], b, ci, co, h, w, k),
-            (x, p, dy) => ReferenceOps.ConvTranspose2dBackward(x, p["c.weight"], dy, b, ci, co, h, w, k), new[] { b, ci, h, w });
-    }
-
-    /// <summary>Forward, input, weight and bias gradients of one convolution layer against the oracle.</summary>
-    static void ConvLayerCheck(
-        ComputeDevice device, Random rng, Action<string, float[], double[]> add, string name,
-        IEnumerable<(string, int[])> specs, Func<ParameterStore, ConvolutionLayer> make,
-        Func<double[], Dictionary<string, double[]>, double[]> forward,
-        Func<double[], Dictionary<string, double[]>, double[], (double[] dx, double[] dw, double[] db)> backward, int[] inputShape)
-    {
-        using var store = Store(device, specs, rng, out var p);
-        using var layer = make(store);
-        var x = Rand(rng, inputShape.Aggregate(1, (m, d) => m * d));
-        using var xt = Tensor.FromArray(device, F(x), inputShape);
-        var y = layer.Forward(xt);
-        add($"{name} forward", y.ToArray(), forward(x, p));
-        var dy = Rand(rng, y.Length);
-        using var dyt = Tensor.FromArray(device, F(dy), y.Shape);
-        var dx = layer.Backward(dyt, true)!;
-        var r = backward(x, p, dy);
-        add($"{name} dinput", dx.ToArray(), r.dx);
-        add($"{name} dweight", layer.Weight.Grad.ToArray(), r.dw);
-        add($"{name} dbias", layer.Bias.Grad.ToArray(), r.db);
-    }
-
-    static void LinearChecks(ComputeDevice device, Random rng, GemmVersion version, Action<string, float[], double[]> add)
-    {
-        const int b = 17, inF = 333, outF = 15;
-        device.Ops.GemmOverride = version;
-        try
-        {
-            using var store = Store(device, Linear.Specs("l", inF, outF), rng, out var p);
-            using var linear = new Linear(store, "l", inF, outF, Activation.None);
-            var x = Rand(rng, b * inF);
-            using var xt = Tensor.FromArray(device, F(x), b, inF);
-            string v = $"gemm v{(int)version} {version.Describe()}";
-            add($"linear forward ({v})", linear.Forward(xt).ToArray(), ReferenceOps.Linear(x, p["l.weight"], p["l.bias"], b, inF, outF));
-            var dy = Rand(rng, b * outF);
-            using var dyt = Tensor.FromArray(device, F(dy), b, outF);
-            var dx = linear.Backward(dyt);
-            var r = ReferenceOps.LinearBackward(x, p["l.weight"], dy, b, inF, outF);
-            add($"linear dinput ({v})", dx.ToArray(), r.dx);
-            add($"linear dweight ({v})", linear.Weight.Grad.ToArray(), r.dw);
-            add($"linear dbias ({v})", linear.Bias.Grad.ToArray(), r.db);
-        }
-        finally { device.Ops.GemmOverride = null; }
     }
 
     static void LossChecks(ComputeDevice device, Random rng, Action<string, float[], double[]> add)
@@ -224,10 +197,9 @@ public static class KernelCheck
         rng.NextBytes(bytes);
         int[] order = { 3, 1, 4 };
         using var images = device.Allocate<byte>(bytes.Length);
-        images.View.CopyFromCPU(bytes);
+        device.Upload(images.View, bytes);
         using var orderBuf = device.Allocate<int>(order.Length);
-        orderBuf.View.CopyFromCPU(order);
-        device.Synchronize();
+        device.Upload(orderBuf.View, order);
         using var gathered = Tensor.Zeros(device, 3, 784);
         ops.GatherImages(images.View, orderBuf.View, 0, 3, 784, gathered.View);
         add("gather images", gathered.ToArray(), order.SelectMany(o => bytes.Skip(o * 784).Take(784).Select(v => v / 255.0)).ToArray());

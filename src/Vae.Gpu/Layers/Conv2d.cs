@@ -35,14 +35,14 @@ public sealed class Conv2d : ConvolutionLayer
         var x = Input ?? throw new InvalidOperationException("Backward before Forward");
         var s = ShapeOf(x);
         var ops = Device.Ops;
-        ops.ConvWeightGrad(s, dPre.View, x.View, dPre.View, OutChannels, s.OutHeight * s.OutWidth, WeightThenBiasGrad.View);
+        ops.ConvWeightGrad(new WeightGradCall(s, OutChannels, BiasFromInput: false), dPre.View, x.View, WeightThenBiasGrad.View);
         if (!needInputGrad) return null;
 
         // dx = full convolution of dPre with w: a valid one on dPre padded by K-1 with w flipped.
         int pad = Kernel - 1;
         var dx = InputGradSpace.Get(x.Shape);
-        ops.Conv(new ConvShape(s.Batch, OutChannels, InChannels, s.OutHeight + 2 * pad, s.OutWidth + 2 * pad, Kernel), pad, true,
-            dPre.View, Weight.Value.View, null, inputReluOutput?.View, MaskFlags(inputReluOutput), dx.View);
+        var full = new ConvShape(s.Batch, OutChannels, InChannels, s.OutHeight + 2 * pad, s.OutWidth + 2 * pad, Kernel);
+        ops.Conv(new ConvCall(full, pad, Flipped: true, MaskFlags(inputReluOutput)), dPre.View, Weight.Value.View, null, inputReluOutput?.View, dx.View);
         return dx;
     }
 }

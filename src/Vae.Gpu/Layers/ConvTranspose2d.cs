@@ -24,8 +24,9 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         int b = x.Shape[0], h = x.Shape[2], w = x.Shape[3], pad = Kernel - 1;
         Input = x;
         Output = OutputSpace.Get(b, OutChannels, h + pad, w + pad);
-        Device.Ops.Conv(new ConvShape(b, InChannels, OutChannels, h + 2 * pad, w + 2 * pad, Kernel), pad, true, x.View, Weight.Value.View,
-            Bias.Value.View, null, EpilogueFlags.Bias | ActivationFlags(Activation), Output.View);
+        var full = new ConvShape(b, InChannels, OutChannels, h + 2 * pad, w + 2 * pad, Kernel);
+        Device.Ops.Conv(new ConvCall(full, pad, Flipped: true, EpilogueFlags.Bias | ActivationFlags(Activation)), x.View, Weight.Value.View,
+            Bias.Value.View, null, Output.View);
         return Output;
     }
 
@@ -37,7 +38,7 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         // dW[i, o, u, v] = sum x[b, i, y, x] * dPre[b, o, y+u, x+v]: the weight-gradient kernel with x as the
         // "gradient" side (In channels, H x W) and dPre as the "input" side (Out channels, Ho x Wo).
         var swapped = new ConvShape(b, OutChannels, InChannels, ho, wo, Kernel);
-        ops.ConvWeightGrad(swapped, x.View, dPre.View, dPre.View, OutChannels, ho * wo, WeightThenBiasGrad.View);
+        ops.ConvWeightGrad(new WeightGradCall(swapped, OutChannels, BiasFromInput: true), x.View, dPre.View, WeightThenBiasGrad.View);
         if (!needInputGrad) return null;
         // dx[b, i] = valid convolution of dPre with w read as (In = "out", Out = "in", K, K): no flip needed.
         var dx = InputGradSpace.Get(x.Shape);

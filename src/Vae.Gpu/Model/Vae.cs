@@ -6,8 +6,9 @@ using Vae.Gpu.Tensors;
 namespace Vae.Gpu.Model;
 
 /// <summary>
-/// The problem set's VAE: <c>Forward(x)</c> encodes, samples z with <c>Gaussian</c>, decodes, and stores
-/// <c>Loss</c> = RLoss + KlLoss (summed over the batch); <c>Backward()</c> fills every gradient.
+/// The problem set's VAE, read top to bottom: encoder (to the heads) -> latent (mu, sigma, z) -> decoder -> loss.
+/// <c>Forward(x)</c> stores <c>Loss</c> = RLoss + KlLoss (summed over the batch); <c>Backward()</c> runs the same
+/// chain backwards and fills every gradient.
 /// The loss stays on the device in <see cref="LossTotals"/>[<see cref="LossSlot"/>]; reading
 /// <see cref="Loss"/> waits for the accelerator, so a training loop reads the totals only now and then.
 /// </summary>
@@ -17,13 +18,14 @@ public sealed class Vae : IDisposable
     public const int DefaultLossCapacity = 4096;
 
     readonly ComputeDevice _device;
-    readonly Workspace _eps, _z, _dLogits;
+    readonly Workspace _dLogits;
     readonly Tensor _bcePartials, _none, _scalar;
     Tensor? _x, _y;
 
     public VaeConfig Config { get; }
     public ParameterStore Parameters { get; }
     public Encoder Encoder { get; }
+    public Latent Latent => Encoder.Latent;
     public Decoder Decoder { get; }
     public ComputeDevice Device => _device;
 
@@ -52,17 +54,17 @@ public sealed class Vae : IDisposable
         Encoder = new Encoder(Parameters, config);
         Decoder = new Decoder(Parameters, config);
         NoiseSeed = (ulong)seed;
-        _eps = new(device); _z = new(device); _dLogits = new(device);
+        _dLogits = new(device);
         _bcePartials = Tensor.Zeros(device, DeviceOps.LossPartials);
         _none = Tensor.Zeros(device, 0);
         _scalar = Tensor.Zeros(device, 1);
         LossTotals = Tensor.Zeros(device, lossCapacity);
     }
 
-    public Tensor? Mu => Encoder.Mu;
-    public Tensor? Sigma => Encoder.Sigma;
-    public Tensor? Z { get; private set; }
-    public Tensor? Eps { get; private set; }
+    public Tensor? Mu => Latent.Mu;
+    public Tensor? Sigma => Latent.Sigma;
+    public Tensor? Z => Latent.Z;
+    public Tensor? Eps => Latent.Eps;
 
     /// <summary>The batch loss of the last Forward (sum over the batch). Waits for the accelerator.</summary>
     public float Loss => LossTotals.Slice(LossSlot, 1).ToArray()[0];
@@ -83,13 +85,7 @@ public sealed class Vae : IDisposable
     }
 
     /// <summary>The reparameterization trick: z = mu + sigma * eps, eps ~ N(0, 1) from (NoiseSeed, step).</summary>
-    public Tensor Gaussian(Tensor mu, Tensor sigma, ulong? step = null)
-    {
-        Eps = _eps.Get(mu.Shape);
-        Z = _z.Get(mu.Shape);
-        _device.Ops.Gaussian(mu.View, sigma.View, NoiseSeed, step ?? NoiseStep, Eps.View, Z.View);
-        return Z;
-    }
+    public Tensor Gaussian(Tensor mu, Tensor sigma, ulong? step = null) => Latent.Gaussian(mu, sigma, NoiseSeed, step ?? NoiseStep);
 
     /// <summary>x (B, 1, 28, 28) in [0, 1] -> reconstruction y; stores the loss at LossTotals[LossSlot].</summary>
     public Tensor Forward(Tensor x)
@@ -97,16 +93,13 @@ public sealed class Vae : IDisposable
         if (x.Length % (VaeConfig.ImageSide * VaeConfig.ImageSide) != 0 || x.Shape[0] == 0)
             throw new VaeException($"Forward expects images (B, 1, 28, 28), got {x.ShapeText}");
         var images = x.Reshape(x.Shape[0], 1, VaeConfig.ImageSide, VaeConfig.ImageSide);
-        Eps = _eps.Get(images.Shape[0], Config.Latent);
-        Z = _z.Get(images.Shape[0], Config.Latent);
-        var (mu, sigma) = Encoder.Forward(images, (NoiseSeed, NoiseStep, Eps, Z));
-        var z = Z;
-        NoiseStep++;
+        var heads = Encoder.HeadsForward(images);
+        var z = Latent.Sample(heads, NoiseSeed, NoiseStep++);
         _y = Decoder.Forward(z);
         _x = images;
         var ops = _device.Ops;
         ops.BcePartials(images.View, _y.View, _bcePartials.View);
-        ops.FinishLoss(_bcePartials.View, mu.View, sigma.View, Config.Kl, LossTotals.View, LossSlot);
+        ops.FinishLoss(_bcePartials.View, Latent.Mu!.View, Latent.Sigma!.View, Config.Kl, LossTotals.View, LossSlot);
         return _y;
     }
 
@@ -118,15 +111,14 @@ public sealed class Vae : IDisposable
         var dLogits = _dLogits.Get(_y.Shape);
         ops.BceSigmoidBackward(_x.View, _y.View, dLogits.View);
         var dz = Decoder.Backward(dLogits);
-        var dHeads = Encoder.HeadsGrad(dz.Shape[0]);
-        ops.GaussianBackward(dz.View, Mu!.View, Sigma!.View, Eps!.View, Config.Kl, Config.Latent, dHeads.View);
+        var dHeads = Latent.Backward(dz, Config.Kl);
         Encoder.Backward(dHeads);
     }
 
     public void Dispose()
     {
         Encoder.Dispose(); Decoder.Dispose(); Parameters.Dispose();
-        _eps.Dispose(); _z.Dispose(); _dLogits.Dispose();
+        _dLogits.Dispose();
         _bcePartials.Dispose(); _none.Dispose(); _scalar.Dispose(); LossTotals.Dispose();
     }
 }

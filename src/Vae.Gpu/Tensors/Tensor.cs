@@ -52,25 +52,12 @@ public sealed class Tensor : IDisposable
 
     public Tensor Reshape(params int[] shape) => new(_device, null, View, shape);
 
-    public void CopyFrom(ReadOnlySpan<float> data)
-    {
-        if (data.Length != Length) throw new ArgumentException($"expected {Length} values, got {data.Length}");
-        // ILGPU does not order a host copy with launches on every accelerator: wait before (a queued launch may
-        // still write this buffer) and after (the next launch must see the data). Host copies happen outside
-        // training steps, so this costs nothing there.
-        _device.Synchronize();
-        if (data.Length > 0) View.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data), data.Length);
-        _device.Synchronize();
-    }
-
-    public void CopyFrom(Tensor other) => other.View.CopyTo(View);
+    public void CopyFrom(ReadOnlySpan<float> data) => _device.Upload(View, data);
 
     public float[] ToArray()
     {
         var data = new float[Length];
-        // Wait for every queued launch that may write this buffer before copying it out.
-        _device.Synchronize();
-        if (data.Length > 0) View.CopyToCPU(ref data[0], data.Length);
+        _device.Download(View, data);
         return data;
     }
 

@@ -1,152 +1,23 @@
-using System.Diagnostics;
-using System.Globalization;
 using Vae.Gpu.Devices;
-using Vae.Gpu.IO;
 
 namespace Vae.Gpu.Training;
 
-/// <summary>
-/// Saves several files of a run folder as one unit, with a redo journal: every file is first written whole
-/// into DIR/.checkpoint-staging/, then DIR/.checkpoint-commit (the list of files) is written atomically (the
-/// commit point), then the staged files are renamed into place and the journal removed. A crash before the
-/// commit point leaves the previous save untouched (the staging folder is discarded); a crash after it is
-/// finished by <see cref="Recover"/>, which every writer runs first. Each file in place is always whole.
-/// </summary>
-public static class RunJournal
+/// <summary>A run folder as the commands that write one see it (its saves are <see cref="RunJournal"/>'s, its writer <see cref="RunLock"/>'s).</summary>
+public static class RunFolder
 {
-    public const string StagingFolder = ".checkpoint-staging", CommitFile = ".checkpoint-commit";
-
-    /// <summary>
-    /// Fault injection for tests: VAE_GPU_TEST_CRASH_AT names a step of the save ("staged model.safetensors",
-    /// "committed", "moved metrics.json", ...) at which the process kills itself, as kill -9 would.
-    /// </summary>
-    public const string CrashVariable = "VAE_GPU_TEST_CRASH_AT";
-
-    static void CrashPoint(string step)
-    {
-        if (Environment.GetEnvironmentVariable(CrashVariable) == step)
-            Process.GetCurrentProcess().Kill();
-    }
-
-    /// <summary>Commits the named files, each written by its action into the staging folder.</summary>
-    public static void Commit(string dir, IReadOnlyList<(string Name, Action<string> Write)> files) =>
-        CommitFolder(dir, staging =>
-        {
-            foreach (var (name, write) in files)
-            {
-                write(Path.Combine(staging, name));
-                CrashPoint($"staged {name}");
-            }
-        });
-
-    /// <summary>
-    /// Commits a whole set of files that <paramref name="writeInto"/> writes into an empty staging folder: a
-    /// failure or crash while writing leaves the folder's earlier files as they were.
-    /// </summary>
-    public static void CommitFolder(string dir, Action<string> writeInto)
-    {
-        Recover(dir);
-        string staging = Path.Combine(dir, StagingFolder);
-        Directory.CreateDirectory(staging);
-        try { writeInto(staging); }
-        catch
-        {
-            Directory.Delete(staging, recursive: true);
-            throw;
-        }
-        var names = Directory.GetFiles(staging).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).ToList();
-        AtomicFile.WriteAllText(Path.Combine(dir, CommitFile), string.Join("\n", names));
-        CrashPoint("committed");
-        Finish(dir);
-    }
-
-    /// <summary>Finishes a committed save or discards an uncommitted one; removes temporary files of dead writers.</summary>
-    public static void Recover(string dir)
-    {
-        if (File.Exists(Path.Combine(dir, CommitFile))) Finish(dir);
-        else if (Directory.Exists(Path.Combine(dir, StagingFolder))) Directory.Delete(Path.Combine(dir, StagingFolder), recursive: true);
-        foreach (var temp in Directory.Exists(dir) ? Directory.GetFiles(dir, ".*.tmp") : Array.Empty<string>())
-            if (AtomicFile.WriterOf(temp) is int pid && !RunLock.IsAlive(pid)) File.Delete(temp);
-    }
-
-    /// <summary>True when the folder holds a committed save that <see cref="Recover"/> has not finished yet.</summary>
-    public static bool HasPendingCommit(string dir) => File.Exists(Path.Combine(dir, CommitFile));
-
-    static void Finish(string dir)
-    {
-        string staging = Path.Combine(dir, StagingFolder), commit = Path.Combine(dir, CommitFile);
-        foreach (var name in File.ReadAllLines(commit).Where(n => n.Length > 0))
-        {
-            string staged = Path.Combine(staging, name);
-            if (!File.Exists(staged)) continue; // moved before an interruption
-            File.Move(staged, Path.Combine(dir, name), overwrite: true);
-            CrashPoint($"moved {name}");
-        }
-        File.Delete(commit);
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-    }
-}
-
-/// <summary>
-/// DIR/.vae-gpu.lock while a command writes a run folder: it holds the writer's PID. A second writer fails at
-/// once naming that PID; a lock whose process is gone (killed, machine restarted) is taken over.
-/// </summary>
-public sealed class RunLock : IDisposable
-{
-    public const string FileName = ".vae-gpu.lock";
-    readonly string _path;
-
-    /// <summary>The locked folder, as a full path.</summary>
-    public string Folder { get; }
-
-    RunLock(string path)
-    {
-        _path = path;
-        Folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-    }
-
-    public static RunLock Acquire(string dir)
-    {
-        string path = Path.Combine(dir, FileName);
-        for (int attempt = 0; ; attempt++)
-        {
-            try
-            {
-                using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
-                using (var w = new StreamWriter(f)) w.Write(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
-                return new RunLock(path);
-            }
-            catch (IOException) when (File.Exists(path) && attempt < 3)
-            {
-                int? holder = ReadPid(path);
-                if (holder is int pid && pid != Environment.ProcessId && IsAlive(pid))
-                    throw new VaeException($"{dir} is being written by another vae-gpu (PID {pid}); wait for it to finish, stop it, or choose another --out");
-                // Stale (its process is gone) or half-written by a writer that died: take it over.
-                try { File.Delete(path); } catch (IOException) { }
-            }
-        }
-    }
-
-    static int? ReadPid(string path)
-    {
-        try { return int.TryParse(File.ReadAllText(path).Trim(), out int pid) ? pid : null; }
-        catch (IOException) { return null; }
-    }
-
-    public static bool IsAlive(int pid)
+    /// <summary>Creates the folder and proves a file can be written there, before any work starts.</summary>
+    public static void EnsureWritable(string dir)
     {
         try
         {
-            using var p = Process.GetProcessById(pid);
-            return !p.HasExited;
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
         }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
-    }
-
-    public void Dispose()
-    {
-        if (ReadPid(_path) == Environment.ProcessId)
-            try { File.Delete(_path); } catch (IOException) { }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another --out");
+        }
     }
 }

@@ -22,6 +22,8 @@ public sealed record TrainOptions
     public string? ResumeDir { get; init; }
     /// <summary>Start a new run in an --out folder that already holds one.</summary>
     public bool Overwrite { get; init; }
+    /// <summary>Never tune before training (an accelerator without a measured profile then uses its estimated defaults).</summary>
+    public bool NoTune { get; init; }
     /// <summary>The options the user gave (e.g. "--batch"); null in code, where a value other than the default counts as given.</summary>
     public IReadOnlySet<string>? Explicit { get; init; }
     /// <summary>The device's ring of batch losses; tests shrink it so that an epoch wraps it in a few hundred batches.</summary>

@@ -2,14 +2,15 @@ using System.Diagnostics;
 using System.Text.Json;
 using Vae.Gpu.Data;
 using Vae.Gpu.Devices;
+using Vae.Gpu.Tuning;
 using Vae.Gpu.Model;
 using Vae.Gpu.Optim;
 
 namespace Vae.Gpu.Training;
 
 /// <summary>
-/// The problem set's training loop: per epoch a seeded shuffle; per batch zero_grad, forward, backward,
-/// step; then the test loss. After each epoch metrics.json and the checkpoint are written atomically.
+/// The problem set's training loop: per epoch a seeded shuffle; per batch forward, backward (which sets every
+/// gradient, so no zero_grad pass is needed), step; then the test loss. After each epoch metrics.json and the checkpoint are written atomically.
 /// A NaN or infinite loss stops the run before anything is saved; cancellation finishes the batch,
 /// saves the weights and Adam's state reached, and returns.
 /// </summary>
@@ -62,7 +63,7 @@ public sealed class Trainer
             try
             {
                 MemoryEstimate.EnsureFits(dev, config, _o.BatchSize, trainSplit.Count + testSplit.Count);
-                EnsureWritable(_o.OutDir);
+                RunFolder.EnsureWritable(_o.OutDir);
                 if (!locks.Any(l => l.Folder == Path.GetFullPath(_o.OutDir))) locks.Add(RunLock.Acquire(_o.OutDir));
                 return Train(dev, config, resume, history, startEpoch, trainSplit, testSplit, cancel);
             }
@@ -84,6 +85,7 @@ public sealed class Trainer
         var settings = new TrainingSettings(_o.BatchSize, _o.LearningRate, _o.MaxBatches);
         foreach (var note in dev.Notes) _ui.Log(note);
         _ui.Log($"Accelerator: {dev.Name}");
+        Tuner.Apply(dev, config, _o.BatchSize, allowTuning: !_o.NoTune, _ui.Log);
         string runId = resume?.RunId ?? Guid.NewGuid().ToString("N");
         using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.Vae(dev, config, seed, _o.LossSlots);
         using var adam = new Adam(vae.Parameters, _o.LearningRate);
@@ -237,20 +239,4 @@ public sealed class Trainer
         ["kl"] = JsonSerializer.SerializeToElement(VaeConfig.KlName(c.Kl)),
         ["seed"] = JsonSerializer.SerializeToElement(seed),
     };
-
-    /// <summary>Creates the folder and proves a file can be written there, before any work starts.</summary>
-    public static void EnsureWritable(string dir)
-    {
-        try
-        {
-            Directory.CreateDirectory(dir);
-            string probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another --out");
-        }
-    }
 }

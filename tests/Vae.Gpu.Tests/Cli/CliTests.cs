@@ -139,15 +139,15 @@ public class CliTests
         var (code, output, _) = Run("check", "--seed", "4");
         Assert.Equal(0, code);
         Assert.Contains("all kernels agree with the reference", output);
-        Assert.Contains("cpu     conv2d dweight", output);
-        Assert.Contains("cpu     gemm v2 shared-tiled not run", output);
+        Assert.Contains("cpu     weight-grad v1 Tiled", output);
+        Assert.Matches(@"cpu +gemm v2 SharedTiled \S.* not run: needs 256-thread groups", output);
         foreach (var choice in new[] { AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL })
         {
             string name = choice.ToString().ToLowerInvariant();
             if (ComputeDevice.IsPresent(choice))
             {
-                Assert.Contains($"{name,-7} conv2d dweight", output);
-                Assert.Contains($"{name} vs cpu conv2d dweight", output.Replace("  ", " ").Replace("  ", " "));
+                Assert.Contains($"{name,-7} weight-grad v1 Tiled", output);
+                Assert.Contains($"{name} vs cpu weight-grad v1 Tiled", output.Replace("  ", " ").Replace("  ", " "));
             }
             else
                 Assert.Contains($"{name,-7} absent, skipped", output);

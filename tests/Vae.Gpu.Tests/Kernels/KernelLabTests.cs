@@ -1,38 +1,60 @@
 using Vae.Gpu.Devices;
 using Vae.Gpu.Diagnostics;
+using Vae.Gpu.Kernels;
 
 namespace Vae.Gpu.Tests.Kernels;
 
-/// <summary>The kernel lab behind <c>vae-gpu bench --versions</c>, on a small batch of the default model.</summary>
+/// <summary>The kernel lab behind <c>vae-gpu bench --versions</c> and <c>tune</c>, on a small batch of the default model.</summary>
 public class KernelLabTests
 {
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void EveryVersionIsValidatedOrSaysWhyNotAndOneIsTheDefault(AcceleratorChoice choice)
+    public void EveryVersionAtEveryCallOfTheStepIsValidatedOrSaysWhyNotAndOneIsTheDefault(AcceleratorChoice choice)
     {
         var device = TestDevices.Get(choice);
         var result = Benchmark.Run(device, batch: 3, repeats: 1, print: null, versions: true);
 
-        Assert.True(result.AllAgree);
+        Assert.True(result.AllAgree, "disagree: " + string.Join("; ", result.Checks.Where(c => !c.Passed).Select(c => $"{c.Kernel} {c.RelativeError:E2}")));
         var lab = result.Lab;
-        foreach (var (family, count) in new[] { ("conv", Enum.GetValues<ConvVersion>().Length), ("weight-grad", Enum.GetValues<WeightGradVersion>().Length), ("gemm", Enum.GetValues<GemmVersion>().Length) })
+        foreach (var (family, count) in new[] { (ConvFamily.Name, Enum.GetValues<ConvVersion>().Length), (WeightGradFamily.Name, Enum.GetValues<WeightGradVersion>().Length), (GemmFamily.Name, Enum.GetValues<GemmVersion>().Length) })
         {
-            var shapes = lab.Where(r => r.Family == family).GroupBy(r => r.Shape).ToList();
-            Assert.NotEmpty(shapes);
-            foreach (var shape in shapes)
+            var calls = lab.Where(r => r.Family == family).GroupBy(r => r.Call).ToList();
+            Assert.NotEmpty(calls);
+            foreach (var call in calls)
             {
-                Assert.Equal(Enumerable.Range(1, count), shape.Select(r => r.Version).Order());
-                Assert.Single(shape, r => r.IsDefault);
+                Assert.Equal(Enumerable.Range(1, count), call.Select(r => r.Version).Order());
+                Assert.Single(call, r => r.IsDefault);
             }
         }
         foreach (var row in lab)
         {
             if (row.NotRun is not null) { Assert.False(string.IsNullOrWhiteSpace(row.NotRun)); continue; }
-            Assert.True(row.RelativeError <= KernelCheck.Tolerance, $"{row.Family} v{row.Version} at {row.Shape}: relative error {row.RelativeError}");
-            Assert.True(row.MedianSeconds > 0, $"{row.Family} v{row.Version} at {row.Shape} has no time");
+            Assert.True(row.RelativeError <= KernelCheck.Tolerance, $"{row.Family} v{row.Version} at {row.Call}: relative error {row.RelativeError}");
+            Assert.True(row.MedianSeconds > 0, $"{row.Family} v{row.Version} at {row.Call} has no time");
         }
-        // Versions 3 and 4 of the convolution run with the default model's widths wherever their groups fit.
-        Assert.Contains(lab, r => r.Family == "conv" && r.Version == (int)ConvVersion.Rows && r.NotRun is null);
+        // The lab runs the calls as training makes them: the transposed convolutions' padded, flipped calls too.
+        Assert.Contains(lab, r => r.Family == ConvFamily.Name && r.Call.Contains("pad 2 flipped"));
+        Assert.Contains(lab, r => r.Family == ConvFamily.Name && r.Version == (int)ConvVersion.Rows && r.NotRun is null);
         Assert.Contains("\"versions\"", result.ToJson());
         Assert.Contains("\"launches_per_step\"", result.ToJson());
+        Assert.Contains("\"source\": \"defaults\"", result.ToJson());
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void TimingAVersionThatPadsIncludesItsPaddingLaunches(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var padded = new ConvCase(new ConvCall(new ConvShape(4, 16, 8, 20, 20, 3), 2, true, EpilogueFlags.Bias));
+        // One call of v2 on a padded, flipped input is three launches (pad, flip, convolution); the harness times the whole call.
+        var launches = new List<KernelLaunch>();
+        device.Ops.Profiler = launches.Add;
+        try
+        {
+            using var forced = padded.Force(device.Versions, (int)ConvVersion.Coalesced);
+            using var call = padded.Prepare(device, new Random(2));
+            call.Run();
+        }
+        finally { device.Ops.Profiler = null; }
+        Assert.Equal(new[] { nameof(ConvKernels.Pad), nameof(ConvKernels.FlipTranspose), nameof(ConvVersion.Coalesced) }, launches.Select(l => l.Kernel));
+        Assert.True(KernelHarness.Time(device, padded, (int)ConvVersion.Coalesced, 1) > 0);
     }
 }

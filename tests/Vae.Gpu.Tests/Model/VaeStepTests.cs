@@ -103,4 +103,32 @@ public class ProblemSetApiTests
         double bound = 1 / Math.Sqrt(1 * 5 * 5);
         Assert.All(encoder.Conv1.Weight.Value.ToArray(), w => Assert.InRange(Math.Abs(w), 0, bound));
     }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void RLossKlLossAndGaussianAreTheProblemSetsFormulas(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(8);
+        foreach (var kl in new[] { KlKind.Seed, KlKind.Standard })
+        {
+            using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(3, 4, 5, 3, kl), seed: 2);
+            var x = Numeric.Representable(Numeric.Random(rng, 3 * 784, 0, 1));
+            var y = Numeric.Representable(Numeric.Random(rng, 3 * 784, 0.01, 0.99));
+            using var xt = Numeric.Upload(device, x, 3, 1, 28, 28);
+            using var yt = Numeric.Upload(device, y, 3, 1, 28, 28);
+            double bce = ReferenceOps.BinaryCrossEntropy(x, y);
+            Assert.InRange(vae.RLoss(xt, yt), bce * (1 - 1e-5), bce * (1 + 1e-5));
+
+            var mu = Numeric.Representable(Numeric.Random(rng, 15, -2, 2));
+            var sigma = Numeric.Representable(Numeric.Random(rng, 15, 0.2, 2));
+            using var mt = Numeric.Upload(device, mu, 3, 5);
+            using var st = Numeric.Upload(device, sigma, 3, 5);
+            double klRef = ReferenceOps.Kl(mu, sigma, kl);
+            Assert.True(Math.Abs(vae.KlLoss(mt, st) - klRef) <= 1e-5 * Math.Abs(klRef), $"{kl}: {vae.KlLoss(mt, st)} vs {klRef}");
+
+            var z = vae.Gaussian(mt, st, step: 7).ToArray();
+            var expected = mu.Select((m, i) => m + sigma[i] * ReferenceOps.Normal(vae.NoiseSeed, 7, (uint)i)).ToArray();
+            Numeric.AssertClose(z, expected, $"Gaussian ({kl})");
+        }
+    }
 }

@@ -29,6 +29,7 @@ public static class Philox
         Bits(seed, step, index, out uint r0, out uint r1);
         float u1 = ((r0 >> 8) + 1) * (1f / 16777216f);
         float u2 = (r1 >> 8) * (1f / 16777216f);
-        return MathF.Sqrt(-2f * MathF.Log(u1)) * MathF.Cos(2f * MathF.PI * u2);
+        // CUDA's approximate log can return a tiny positive value for u1 just below 1: clamp, or sqrt gives NaN.
+        return MathF.Sqrt(MathF.Max(0f, -2f * MathF.Log(u1))) * MathF.Cos(2f * MathF.PI * u2);
     }
 }

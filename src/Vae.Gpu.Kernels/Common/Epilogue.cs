@@ -59,3 +59,12 @@ internal static class Epilogue
         for (int x = 0; x < width; x++) output[at + x] = row[from + x];
     }
 }
+
+/// <summary>The epilogue's flags as words, for launch labels and the lab's tables.</summary>
+public static class EpilogueNames
+{
+    /// <summary>" +bias +relu" and the like; empty for none.</summary>
+    public static string Suffix(EpilogueFlags flags) =>
+        flags == EpilogueFlags.None ? "" : " " + string.Join(" ", Enum.GetValues<EpilogueFlags>()
+            .Where(f => f != EpilogueFlags.None && flags.HasFlag(f)).Select(f => "+" + f.ToString().ToLowerInvariant()));
+}

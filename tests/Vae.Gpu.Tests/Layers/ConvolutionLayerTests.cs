@@ -5,34 +5,21 @@ using Vae.Gpu.Layers;
 using Vae.Gpu.Tensors;
 using static Vae.Gpu.Tests.Numeric;
 
-namespace Vae.Gpu.Tests.Kernels;
+namespace Vae.Gpu.Tests.Layers;
 
-/// <summary>Conv2d and ConvTranspose2d, forward and every gradient, against the oracle on shapes that fit no tile.</summary>
-public class ConvolutionTests
+/// <summary>
+/// Conv2d and ConvTranspose2d, forward and every gradient, against the oracle on shapes that fit no tile, with the
+/// versions dispatch picks on each accelerator. Every version of the kernels behind them is tested on the same
+/// calls by <see cref="Kernels.KernelFamilyTests"/>.
+/// </summary>
+public class ConvolutionLayerTests
 {
     // (batch, in, out, height, width, kernel): odd sizes so every tile edge is exercised; width 37 is past
     // the 32 columns of conv v4 and weight-gradient v2 (a transposed convolution's output is wider still).
     public static IEnumerable<object[]> Cases() =>
         from choice in new[] { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL }
-        from version in Enum.GetValues<ConvVersion>()
         from shape in new[] { new[] { 3, 5, 7, 11, 13, 3 }, new[] { 2, 1, 6, 9, 7, 4 }, new[] { 5, 6, 1, 8, 10, 1 }, new[] { 4, 3, 9, 14, 12, 5 }, new[] { 2, 2, 3, 5, 37, 3 } }
-        select new object[] { choice, version, shape };
-
-    /// <summary>
-    /// Runs <paramref name="body"/> with the device's convolutions in <paramref name="version"/> and the weight
-    /// gradients in v2 beside conv v4, v1 beside the others (so both weight-gradient versions are tested too).
-    /// Skips a version that cannot run here, with the reason.
-    /// </summary>
-    static void WithVersion(ComputeDevice device, ConvVersion version, int[] shape, Action body)
-    {
-        var s = new ConvShape(shape[0], shape[1], shape[2], shape[3] + 2 * (shape[5] - 1), shape[4] + 2 * (shape[5] - 1), shape[5]);
-        Skip.IfNot(device.Ops.ConvFits(s, version),
-            $"conv v{(int)version} does not run at {s} on the {device.Type} accelerator ({device.Accelerator.MaxNumThreadsPerGroup}-thread groups); the dispatcher uses v2 there");
-        device.Ops.ConvOverride = version;
-        device.Ops.WeightGradOverride = version == ConvVersion.Rows ? WeightGradVersion.Rows : WeightGradVersion.Tiled;
-        try { body(); }
-        finally { device.Ops.ConvOverride = null; device.Ops.WeightGradOverride = null; }
-    }
+        select new object[] { choice, shape };
 
     static ParameterStore Store(ComputeDevice device, IEnumerable<(string, int[])> specs, Random rng, out Dictionary<string, double[]> values)
     {
@@ -43,11 +30,7 @@ public class ConvolutionTests
     }
 
     [SkippableTheory, MemberData(nameof(Cases))]
-    public void Conv2dForwardAndBackwardMatchReference(AcceleratorChoice choice, ConvVersion version, int[] shape)
-    {
-        var device = TestDevices.Get(choice);
-        WithVersion(device, version, shape, () => Conv2dCase(device, shape));
-    }
+    public void Conv2dForwardAndBackwardMatchReference(AcceleratorChoice choice, int[] shape) => Conv2dCase(TestDevices.Get(choice), shape);
 
     static void Conv2dCase(ComputeDevice device, int[] shape)
     {
@@ -72,11 +55,7 @@ public class ConvolutionTests
     }
 
     [SkippableTheory, MemberData(nameof(Cases))]
-    public void ConvTranspose2dForwardAndBackwardMatchReference(AcceleratorChoice choice, ConvVersion version, int[] shape)
-    {
-        var device = TestDevices.Get(choice);
-        WithVersion(device, version, shape, () => ConvTranspose2dCase(device, shape));
-    }
+    public void ConvTranspose2dForwardAndBackwardMatchReference(AcceleratorChoice choice, int[] shape) => ConvTranspose2dCase(TestDevices.Get(choice), shape);
 
     static void ConvTranspose2dCase(ComputeDevice device, int[] shape)
     {
@@ -127,35 +106,5 @@ public class ConvolutionTests
         var dh1 = sigmoid.Backward(dyt, needInputGrad: true, inputReluOutput: h1)!;
         var (rdh1, _, _) = ReferenceOps.ConvTranspose2dBackward(rh1, p["s.weight"], dy, b, co, 2, h - k + 1, w - k + 1, k);
         AssertClose(dh1.ToArray(), ReferenceOps.ReluBackward(rh1, rdh1), "relu backward (fused mask)");
-    }
-
-    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void PadAndFlipTransposeAreExact(AcceleratorChoice choice)
-    {
-        var device = TestDevices.Get(choice);
-        var rng = new Random(3);
-        var x = Representable(Random(rng, 2 * 3 * 5 * 4));
-        using var xt = Upload(device, x, 6, 5, 4);
-        using var padded = Poisoned(device, 6, 9, 8);
-        device.Ops.Pad(xt.View, 6, 5, 4, 2, padded.View);
-        var pd = padded.ToArray();
-        for (int pl = 0; pl < 6; pl++)
-            for (int r = 0; r < 9; r++)
-                for (int c = 0; c < 8; c++)
-                {
-                    bool inside = r >= 2 && r < 7 && c >= 2 && c < 6;
-                    Assert.Equal(inside ? (float)x[(pl * 5 + r - 2) * 4 + c - 2] : 0f, pd[(pl * 9 + r) * 8 + c]);
-                }
-
-        var wt = Representable(Random(rng, 3 * 2 * 4 * 4));
-        using var wtt = Upload(device, wt, 3, 2, 4, 4);
-        using var flipped = Poisoned(device, 2, 3, 4, 4);
-        device.Ops.FlipTranspose(wtt.View, 3, 2, 4, flipped.View);
-        var f = flipped.ToArray();
-        for (int q = 0; q < 2; q++)
-            for (int pp = 0; pp < 3; pp++)
-                for (int u = 0; u < 4; u++)
-                    for (int v = 0; v < 4; v++)
-                        Assert.Equal((float)wt[((pp * 2 + q) * 4 + 3 - u) * 4 + 3 - v], f[((q * 3 + pp) * 4 + u) * 4 + v]);
     }
 }

@@ -7,7 +7,7 @@ namespace Vae.Gpu.Kernels;
 /// Deterministic sums. Each partial covers a fixed set of elements in a fixed order and the partials are
 /// added in a fixed order, so a rerun gives the same bits (ILGPU.Algorithms' reductions end in atomics).
 /// </summary>
-public static class ReductionKernels
+public static partial class ReductionKernels
 {
     /// <summary>
     /// output[i] = epilogue(sum_{s &lt; slices} partials[s * length + i]) where the bias index is

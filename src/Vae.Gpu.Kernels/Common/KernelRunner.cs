@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>What a version's "why not" rule may ask of the accelerator it would run on.</summary>
+/// <param name="MaxGroupSize">the most work-items in one group.</param>
+/// <param name="MaxGridZ">the largest grid extent in Z (65,535 on CUDA).</param>
+public readonly record struct DeviceLimits(int MaxGroupSize, int MaxGridZ);
+
+/// <summary>
+/// One launch as the profiler reports it: the family and version that ran, the call exactly as the caller made
+/// it (a <see cref="ConvCall"/>, <see cref="WeightGradCall"/>, <see cref="GemmCall"/>, or null for the
+/// single-version kernels), its FLOP and byte counts and, when profiled, its time.
+/// </summary>
+public sealed record KernelLaunch(string Family, string Kernel, int Version, object? Call, KernelCost Cost, double Seconds)
+{
+    /// <summary>The row label of the benchmark's per-kernel table: family, version and call.</summary>
+    public string Label => Call is null ? Kernel : $"{Family} v{Version} {Kernel} {Call}";
+}
+
+/// <summary>
+/// Loads kernels on one accelerator (once each: loading compiles) and sizes their launches; each family's
+/// launcher asks it for its kernels, thread counts and scratch buffers. Everything is queued on the
+/// accelerator's default stream, so scratch can be reused from one launch to the next.
+/// </summary>
+public abstract class KernelRunner
+{
+    readonly Dictionary<MethodInfo, Delegate> _loaded = new();
+
+    protected KernelRunner(Accelerator accelerator, int groupSize)
+    {
+        Accelerator = accelerator;
+        GroupSize = groupSize;
+    }
+
+    public Accelerator Accelerator { get; }
+
+    /// <summary>Work-items per group of the implicitly grouped kernels; 0 lets ILGPU choose.</summary>
+    public int GroupSize { get; }
+
+    public DeviceLimits Limits => new(Accelerator.MaxNumThreadsPerGroup, Accelerator.MaxGridSize.Z);
+
+    /// <summary>Threads to start for <paramref name="work"/> items of a grid-stride kernel.</summary>
+    public abstract int Threads(long work);
+
+    /// <summary>How many slices to split a reduction of <paramref name="extent"/> into so that
+    /// <paramref name="baseThreads"/> threads per slice fill the accelerator.</summary>
+    public abstract int Slices(int baseThreads, int extent, int minPerSlice);
+
+    /// <summary>A reusable buffer of at least <paramref name="length"/> floats; <paramref name="slot"/> names
+    /// buffers that must not alias within one call (partial sums, a padded input, a flipped weight).</summary>
+    public abstract ArrayView<float> Scratch(ScratchSlot slot, long length);
+
+    /// <summary>A one-element buffer for arguments a launch does not use.</summary>
+    public abstract ArrayView<float> None { get; }
+
+    /// <summary>The sum of partial results over slices, with the epilogue (the second launch of a split reduction).</summary>
+    public abstract void SumPartials(ArrayView<float> partials, int slices, int length, int columns,
+        ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output);
+
+    /// <summary>Set while profiling: every launch waits for the device before and after and is reported.</summary>
+    public Action<KernelLaunch>? Profiler { get; set; }
+
+    /// <summary>Before a launch: 0 when not profiling, else waits for the device and returns the start time.</summary>
+    public long Begin()
+    {
+        if (Profiler is null) return 0;
+        Accelerator.Synchronize();
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>After a launch that <see cref="Begin"/> timed: waits for it and reports it.</summary>
+    public void End(long start, KernelLaunch launch)
+    {
+        if (start == 0) return;
+        Accelerator.Synchronize();
+        Profiler?.Invoke(launch with { Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds });
+    }
+
+    T Cached<T>(Delegate kernel, Func<T> load) where T : Delegate
+    {
+        lock (_loaded)
+        {
+            if (!_loaded.TryGetValue(kernel.Method, out var loaded)) _loaded[kernel.Method] = loaded = load();
+            return (T)loaded;
+        }
+    }
+
+    // Grid-stride (implicitly grouped) kernels: the first parameter is the index.
+    public Action<Index1D, T2, T3> Stream<T2, T3>(Action<Index1D, T2, T3> k)
+        where T2 : struct where T3 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4> Stream<T2, T3, T4>(Action<Index1D, T2, T3, T4> k)
+        where T2 : struct where T3 : struct where T4 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5> Stream<T2, T3, T4, T5>(Action<Index1D, T2, T3, T4, T5> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6> Stream<T2, T3, T4, T5, T6>(Action<Index1D, T2, T3, T4, T5, T6> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6, T7> Stream<T2, T3, T4, T5, T6, T7>(Action<Index1D, T2, T3, T4, T5, T6, T7> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6, T7, T8> Stream<T2, T3, T4, T5, T6, T7, T8>(Action<Index1D, T2, T3, T4, T5, T6, T7, T8> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9> Stream<T2, T3, T4, T5, T6, T7, T8, T9>(Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9, T10> Stream<T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9, T10> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+    public Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Stream<T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<Index1D, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> k)
+        where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct =>
+        Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
+
+    // Explicitly grouped kernels: launched with a KernelConfig.
+    public Action<KernelConfig, T1, T2, T3, T4, T5, T6> Grouped<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
+        Cached(k, () => Accelerator.LoadStreamKernel(k));
+    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> Grouped<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct =>
+        Cached(k, () => Accelerator.LoadStreamKernel(k));
+    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Grouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> k)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
+        Cached(k, () => Accelerator.LoadStreamKernel(k));
+}
+
+/// <summary>Scratch buffers that one call may hold at the same time.</summary>
+public enum ScratchSlot { Partials, PaddedInput, FlippedWeight }

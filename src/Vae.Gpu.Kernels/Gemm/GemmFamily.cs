@@ -1,0 +1,90 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3 }
+
+/// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
+public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
+{
+    public int ALength => (Shape.M - 1) * Shape.StrideAm + (Shape.K - 1) * Shape.StrideAk + 1;
+    public int BLength => (Shape.K - 1) * Shape.StrideBk + (Shape.N - 1) * Shape.StrideBn + 1;
+
+    // The step runs some shapes twice with different strides (a transposed operand).
+    public override string ToString() =>
+        $"{Shape} strides {Shape.StrideAm},{Shape.StrideAk},{Shape.StrideBk},{Shape.StrideBn}{EpilogueNames.Suffix(Flags)}";
+}
+
+/// <summary>The GEMM family: its versions, the rule that says where each cannot run, and the launcher.</summary>
+public static class GemmFamily
+{
+    public const string Name = "gemm";
+    public const GemmVersion Fallback = GemmVersion.RegisterTiled;
+
+    public static string Describe(GemmVersion v) => v switch
+    {
+        GemmVersion.RegisterTiled => "register-tiled 4x4",
+        GemmVersion.SharedTiled => "shared-memory 16x16 tiles",
+        GemmVersion.Rows => "rows: 8x32 per work-item, SIMD over columns",
+        _ => throw new ArgumentOutOfRangeException(nameof(v)),
+    };
+
+    /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
+    public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => v switch
+    {
+        GemmVersion.SharedTiled when limits.MaxGroupSize < GemmKernels.SharedTile * GemmKernels.SharedTile =>
+            $"needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups; this accelerator allows {limits.MaxGroupSize}",
+        _ => null,
+    };
+
+    /// <summary>
+    /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>: version 3 only where it
+    /// pays (enough rows to tile, and either a short K or B's columns contiguous for its SIMD loads; measured on
+    /// PoCL, see the README), version 1 elsewhere. A tuned choice replaces this rule.
+    /// </summary>
+    public static GemmVersion Default(GemmVersion preferred, GemmShape s) =>
+        preferred == GemmVersion.Rows && !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) ? GemmVersion.RegisterTiled : preferred;
+
+    static int BaseThreads(GemmVersion v, GemmShape s) => v switch
+    {
+        GemmVersion.RegisterTiled => GemmKernels.RegisterTiledThreads(s, 1),
+        GemmVersion.Rows => GemmKernels.RowsThreads(s, 1),
+        _ => s.M * s.N,
+    };
+
+    /// <summary>Runs the call with version <paramref name="v"/>: K split into slices that fill the accelerator,
+    /// then (with more than one) one fixed-order sum of the slices that applies the epilogue.</summary>
+    public static void Launch(KernelRunner r, GemmVersion v, GemmCall c, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float>? bias, ArrayView<float>? mask, ArrayView<float> output)
+    {
+        var s = c.Shape;
+        int splits = r.Slices(BaseThreads(v, s), s.K, 64);
+        var target = splits == 1 ? output : r.Scratch(ScratchSlot.Partials, (long)splits * s.M * s.N);
+        ArrayView<float> bv = bias ?? r.None, mv = mask ?? r.None;
+        int flags = (int)c.Flags;
+        long t = r.Begin();
+        switch (v)
+        {
+            case GemmVersion.SharedTiled:
+                r.Grouped<GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.SharedTiled)(
+                    GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bv, mv, flags, target);
+                break;
+            case GemmVersion.RegisterTiled:
+            case GemmVersion.Rows:
+            {
+                bool rows = v == GemmVersion.Rows;
+                int n = r.Threads(rows ? GemmKernels.RowsThreads(s, splits) : GemmKernels.RegisterTiledThreads(s, splits));
+                var kernel = rows
+                    ? r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.Rows)
+                    : r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.RegisterTiled);
+                kernel(n, n, s, a, b, splits, bv, mv, flags, target);
+                break;
+            }
+            default: throw new ArgumentOutOfRangeException(nameof(v));
+        }
+        r.End(t, new KernelLaunch(Name, v.ToString(), (int)v, c, KernelCost.Gemm(s, splits), 0));
+        if (splits > 1) r.SumPartials(target, splits, s.M * s.N, s.N, bias, mask, c.Flags, output);
+    }
+}

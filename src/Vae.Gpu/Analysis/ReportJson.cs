@@ -1,0 +1,56 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Vae.Gpu.IO;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Model;
+
+namespace Vae.Gpu.Analysis;
+
+/// <summary><c>report.json</c>: the contract other tools read (field names fixed); non-finite numbers are written as null.</summary>
+public static class ReportJson
+{
+    public static string Write(AnalysisReport r) => ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    static JsonNode? N(double v) => JsonNumbers.Finite(v) is { } x ? JsonValue.Create(x) : null;
+    static JsonArray Numbers(IEnumerable<double> values) => new(values.Select(N).ToArray());
+
+    public static JsonObject ToJson(AnalysisReport r) => new()
+    {
+        ["dims"] = new JsonArray(r.Dims.Select(d => (JsonNode)d).ToArray()),
+        ["variances"] = Numbers(r.Variances),
+        ["traversal_values"] = Numbers(r.TraversalValues),
+        ["stats"] = new JsonObject
+        {
+            ["dims"] = new JsonArray(r.Stats.Select(s => (JsonNode)Stats(s)).ToArray()),
+            ["central_mass_radius_1"] = N(r.CentralMass),
+            ["central_mass_radius_1_if_standard_normal"] = N(r.CentralMassStandardNormal),
+            ["kl"] = VaeConfig.KlName(r.Config.Kl),
+            ["kl_optimal_sigma"] = r.Config.Kl == KlKind.Seed ? 1 / Math.Sqrt(2) : 1.0,
+        },
+        ["traversal"] = Traversal(r.Traversal),
+        ["epochs_trained"] = r.Metrics?.Epochs.Count ?? 0,
+    };
+
+    static JsonObject Stats(DimensionStats s) => new()
+    {
+        ["dim"] = s.Dimension, ["mean"] = N(s.Mean), ["std"] = N(s.Std), ["skewness"] = N(s.Skewness), ["excess_kurtosis"] = N(s.ExcessKurtosis),
+        ["ks_statistic_vs_fitted_normal"] = N(s.KsStatistic), ["ks_p_value_vs_fitted_normal"] = N(s.KsPValue),
+        ["ks_statistic_vs_standard_normal"] = N(s.KsStandardStatistic), ["ks_p_value_vs_standard_normal"] = N(s.KsStandardPValue),
+        ["mean_sigma"] = N(s.MeanSigma),
+    };
+
+    static JsonObject Traversal(TraversalReport t) => new()
+    {
+        ["one_dim"] = new JsonObject
+        {
+            ["neighbour_distances"] = Numbers(t.OneDim.NeighbourDistances),
+            ["distance_from_first_monotonic"] = t.OneDim.Monotonic,
+            ["spearman_position_vs_distance"] = N(t.OneDim.Spearman),
+        },
+        ["grid_rows_monotonic_fraction"] = N(t.RowsMonotonicFraction),
+        ["grid_columns_monotonic_fraction"] = N(t.ColumnsMonotonicFraction),
+        ["grid_rows_mean_spearman"] = N(t.RowsMeanSpearman),
+        ["grid_columns_mean_spearman"] = N(t.ColumnsMeanSpearman),
+        ["grid_mean_neighbour_distance"] = N(t.MeanNeighbourDistance),
+    };
+}

@@ -1,0 +1,153 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Diagnostics;
+
+/// <summary>
+/// One call of a versioned kernel family (<see cref="ConvCall"/>, <see cref="WeightGradCall"/>, <see cref="GemmCall"/>)
+/// as the tests, <c>vae-gpu check</c>, the kernel lab and <c>vae-gpu tune</c> all run it: every version the family
+/// declares, the family's rule for where each cannot run, random inputs on a device, and the double-precision
+/// reference. A new version is picked up from its enum: nothing here names one.
+/// </summary>
+public abstract class KernelCase
+{
+    public abstract string Family { get; }
+    public abstract object Call { get; }
+    public abstract IReadOnlyList<int> Versions { get; }
+    public abstract string Describe(int version);
+    /// <summary>The version's kernel method (its enum member's name).</summary>
+    public abstract string Kernel(int version);
+    public abstract string? WhyNot(int version, DeviceLimits limits);
+    /// <summary>The version dispatch runs for this call now (forced, tuned or default).</summary>
+    public abstract int Chosen(KernelVersions versions);
+    /// <summary>The profile's version for this call, before tuning.</summary>
+    public abstract int Default(KernelVersions versions);
+    public abstract IDisposable Force(KernelVersions versions, int version);
+    public abstract KernelCost Cost { get; }
+    /// <summary>The same call on fewer images (the lab validates step-sized calls on a slice of the batch).</summary>
+    public abstract KernelCase WithBatch(int batch);
+    /// <summary>Random inputs for the call on the device (the same on every accelerator for the same generator).</summary>
+    public abstract PreparedCall Prepare(ComputeDevice device, Random rng);
+
+    public string Key => TunedVersions.Key(Family, Call);
+    public override string ToString() => Key;
+}
+
+/// <summary>A <see cref="KernelCase"/> with its inputs on a device: <see cref="Run"/> launches the call.</summary>
+public sealed class PreparedCall(Action run, Tensor output, Func<double[]> reference, IReadOnlyList<Tensor> owned) : IDisposable
+{
+    public void Run() => run();
+    public float[] Result() => output.ToArray();
+    /// <summary>What the call should produce, in double precision (computed on first use).</summary>
+    public double[] Reference => _reference ??= reference();
+    double[]? _reference;
+
+    public void Dispose()
+    {
+        foreach (var t in owned) t.Dispose();
+    }
+}
+
+/// <summary>What the three families' cases share: versions from the enum, forcing and choosing through <see cref="KernelVersions"/>.</summary>
+public abstract class KernelCase<TVersion, TCall> : KernelCase where TVersion : struct, Enum where TCall : struct
+{
+    protected KernelCase(TCall call) => TypedCall = call;
+    public TCall TypedCall { get; }
+    public override object Call => TypedCall;
+    public override IReadOnlyList<int> Versions => Enum.GetValues<TVersion>().Select(v => Convert.ToInt32(v)).ToList();
+    protected static TVersion V(int version) => (TVersion)Enum.ToObject(typeof(TVersion), version);
+    public override string Kernel(int version) => V(version).ToString();
+    public override IDisposable Force(KernelVersions versions, int version) => versions.Force(V(version));
+
+    protected static double[] Uniform(Random rng, int n, double lo = -1, double hi = 1) =>
+        Enumerable.Range(0, n).Select(_ => (double)(float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
+    protected static Tensor Upload(ComputeDevice device, double[] values) =>
+        Tensor.FromArray(device, Array.ConvertAll(values, v => (float)v), values.Length);
+}
+
+public sealed class ConvCase(ConvCall call) : KernelCase<ConvVersion, ConvCall>(call)
+{
+    public override string Family => ConvFamily.Name;
+    public override string Describe(int version) => ConvFamily.Describe(V(version));
+    public override string? WhyNot(int version, DeviceLimits limits) => ConvFamily.WhyNot(V(version), TypedCall.Shape, limits);
+    public override int Chosen(KernelVersions versions) => (int)versions.Conv(TypedCall);
+    public override int Default(KernelVersions versions) => (int)versions.DefaultConv(TypedCall);
+    public override KernelCost Cost => ConvFamily.Cost(TypedCall);
+
+    public override KernelCase WithBatch(int batch)
+    {
+        var s = TypedCall.Shape;
+        return new ConvCase(TypedCall with { Shape = new ConvShape(Math.Min(batch, s.Batch), s.InChannels, s.OutChannels, s.InHeight, s.InWidth, s.Kernel) });
+    }
+
+    public override PreparedCall Prepare(ComputeDevice device, Random rng)
+    {
+        var c = TypedCall;
+        var s = c.Shape;
+        var x = Uniform(rng, c.StoredInputLength);
+        var w = Uniform(rng, s.WeightLength);
+        var bias = Uniform(rng, s.OutChannels);
+        var prior = Uniform(rng, s.OutputLength);
+        var mask = Uniform(rng, s.OutputLength);
+        var tensors = new[] { Upload(device, x), Upload(device, w), Upload(device, bias), Upload(device, mask), Upload(device, prior) };
+        var (xt, wt, bt, mt, yt) = (tensors[0], tensors[1], tensors[2], tensors[3], tensors[4]);
+        return new PreparedCall(() => device.Ops.Conv(c, xt.View, wt.View, bt.View, mt.View, yt.View), yt,
+            () => Kernels.Reference.ReferenceCalls.Conv(c, x, w, bias, prior, mask), tensors);
+    }
+}
+
+public sealed class WeightGradCase(WeightGradCall call) : KernelCase<WeightGradVersion, WeightGradCall>(call)
+{
+    public override string Family => WeightGradFamily.Name;
+    public override string Describe(int version) => WeightGradFamily.Describe(V(version));
+    public override string? WhyNot(int version, DeviceLimits limits) => WeightGradFamily.WhyNot(V(version), TypedCall.Shape, limits);
+    public override int Chosen(KernelVersions versions) => (int)versions.WeightGrad(TypedCall);
+    public override int Default(KernelVersions versions) => (int)versions.DefaultWeightGrad(TypedCall);
+    public override KernelCost Cost => KernelCost.WeightGrad(TypedCall.Shape, 1);
+
+    public override KernelCase WithBatch(int batch)
+    {
+        var s = TypedCall.Shape;
+        return new WeightGradCase(TypedCall with { Shape = new ConvShape(Math.Min(batch, s.Batch), s.InChannels, s.OutChannels, s.InHeight, s.InWidth, s.Kernel) });
+    }
+
+    public override PreparedCall Prepare(ComputeDevice device, Random rng)
+    {
+        var c = TypedCall;
+        var g = Uniform(rng, c.Shape.OutputLength);
+        var x = Uniform(rng, c.Shape.InputLength);
+        var tensors = new[] { Upload(device, g), Upload(device, x), Tensor.Zeros(device, c.Length) };
+        var (gt, xt, dw) = (tensors[0], tensors[1], tensors[2]);
+        return new PreparedCall(() => device.Ops.ConvWeightGrad(c, gt.View, xt.View, dw.View), dw,
+            () => Kernels.Reference.ReferenceCalls.WeightGrad(c, g, x), tensors);
+    }
+}
+
+public sealed class GemmCase(GemmCall call) : KernelCase<GemmVersion, GemmCall>(call)
+{
+    public override string Family => GemmFamily.Name;
+    public override string Describe(int version) => GemmFamily.Describe(V(version));
+    public override string? WhyNot(int version, DeviceLimits limits) => GemmFamily.WhyNot(V(version), TypedCall.Shape, limits);
+    public override int Chosen(KernelVersions versions) => (int)versions.Gemm(TypedCall);
+    public override int Default(KernelVersions versions) => (int)versions.DefaultGemm(TypedCall);
+    public override KernelCost Cost => KernelCost.Gemm(TypedCall.Shape, 1);
+
+    // A GEMM's rows are not always the batch, and the step's products are small enough to check whole.
+    public override KernelCase WithBatch(int batch) => this;
+
+    public override PreparedCall Prepare(ComputeDevice device, Random rng)
+    {
+        var c = TypedCall;
+        var s = c.Shape;
+        var a = Uniform(rng, c.ALength);
+        var b = Uniform(rng, c.BLength);
+        var bias = Uniform(rng, s.N);
+        var prior = Uniform(rng, s.M * s.N);
+        var mask = Uniform(rng, s.M * s.N);
+        var tensors = new[] { Upload(device, a), Upload(device, b), Upload(device, bias), Upload(device, mask), Upload(device, prior) };
+        var (at, bt, biast, mt, ct) = (tensors[0], tensors[1], tensors[2], tensors[3], tensors[4]);
+        return new PreparedCall(() => device.Ops.Gemm(s, at.View, bt.View, biast.View, mt.View, c.Flags, ct.View), ct,
+            () => Kernels.Reference.ReferenceCalls.Gemm(c, a, b, bias, prior, mask), tensors);
+    }
+}

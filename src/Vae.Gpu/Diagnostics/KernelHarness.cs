@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using Vae.Gpu.Devices;
+
+namespace Vae.Gpu.Diagnostics;
+
+/// <summary>
+/// Validates and times one version of one <see cref="KernelCase"/> on a device: the one harness of the tests,
+/// <c>check</c>, the lab and <c>tune</c>. A call is timed as training makes it, extra launches included
+/// (versions 1 and 2 of the convolution pad the input and flip the weight first).
+/// </summary>
+public static class KernelHarness
+{
+    /// <summary>Relative error (<see cref="KernelCheck.RelativeError"/>) of the version's result against the reference, and the result itself.</summary>
+    public static (double Error, float[] Result, double[] Reference) Validate(ComputeDevice device, KernelCase c, int version, int seed)
+    {
+        using var forced = c.Force(device.Versions, version);
+        using var call = c.Prepare(device, new Random(seed));
+        call.Run();
+        var result = call.Result();
+        return (KernelCheck.RelativeError(result, call.Reference), result, call.Reference);
+    }
+
+    /// <summary>Median wall time of one call with the version (after one warm-up call that also compiles).</summary>
+    public static double Time(ComputeDevice device, KernelCase c, int version, int repeats)
+    {
+        using var forced = c.Force(device.Versions, version);
+        using var call = c.Prepare(device, new Random(4));
+        call.Run();
+        device.Synchronize();
+        var times = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call.Run();
+            device.Synchronize();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+}

@@ -1,0 +1,42 @@
+namespace Vae.Gpu;
+
+/// <summary>
+/// Every environment variable the library reads, in one place (the README's "Environment" table lists the same).
+/// The kernel switches are for experiments; a run that uses one says so through <c>bench</c>'s profile line.
+/// </summary>
+public static class EnvironmentSwitches
+{
+    /// <summary>VAE_CONV=N: the convolution version a profile prefers (a tuned choice still wins).</summary>
+    public const string Conv = "VAE_CONV";
+    /// <summary>VAE_GEMM=N: the GEMM version a profile prefers.</summary>
+    public const string Gemm = "VAE_GEMM";
+    /// <summary>VAE_WGRAD=N: the weight-gradient version a profile prefers.</summary>
+    public const string WeightGrad = "VAE_WGRAD";
+    /// <summary>VAE_GROUP=N: work-items per group of the implicitly grouped kernels (0: ILGPU chooses).</summary>
+    public const string GroupSize = "VAE_GROUP";
+    /// <summary>VAE_TARGET=N: threads a launch offers (sets split-K and batch chunks).</summary>
+    public const string TargetThreads = "VAE_TARGET";
+    /// <summary>VAE_CPU_DEVICE=warp,warps,multiprocessors: the shape of ILGPU's CPU accelerator.</summary>
+    public const string CpuDevice = "VAE_CPU_DEVICE";
+    /// <summary>VAE_GPU_NO_TUNE=1: never read or write the tuning cache (every run uses the profile's defaults).</summary>
+    public const string NoTune = "VAE_GPU_NO_TUNE";
+    /// <summary>VAE_GPU_DEBUG=1: an unexpected error prints its whole exception, not one line.</summary>
+    public const string Debug = "VAE_GPU_DEBUG";
+    /// <summary>VAE_GPU_TEST_CRASH_AT=STEP: tests only; the process kills itself at that step of a save.</summary>
+    public const string TestCrashAt = "VAE_GPU_TEST_CRASH_AT";
+    /// <summary>FASHION_MNIST_DIR: the data folder when --data is not given.</summary>
+    public const string DataDir = "FASHION_MNIST_DIR";
+    /// <summary>XDG_CACHE_HOME: the tuning cache lives in $XDG_CACHE_HOME/vae-gpu (else ~/.cache/vae-gpu).</summary>
+    public const string CacheHome = "XDG_CACHE_HOME";
+
+    public static string? Text(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    public static bool Flag(string name) => Text(name) is { } v && v != "0";
+
+    /// <summary>The variable as a whole number of at least <paramref name="min"/>; null when unset or not one.</summary>
+    public static int? Int(string name, int min) => int.TryParse(Text(name), out int v) && v >= min ? v : null;
+
+    /// <summary>The variable as a member of a version enum, by number; null when unset or not one.</summary>
+    public static T? Version<T>(string name) where T : struct, Enum =>
+        Int(name, 1) is { } v && Enum.IsDefined(typeof(T), v) ? (T)Enum.ToObject(typeof(T), v) : null;
+}

@@ -1,0 +1,108 @@
+using System.Text.Json.Nodes;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Diagnostics;
+using Vae.Gpu.Model;
+using Vae.Gpu.Tuning;
+
+namespace Vae.Gpu.Tests.Tuning;
+
+/// <summary><c>vae-gpu tune</c>: the choice by measurement, its cache, and the runs that use it.</summary>
+public class TuningTests
+{
+    static readonly VaeConfig Small = new(4, 6, 3, 3);
+
+    /// <summary>Runs <paramref name="body"/> and leaves the shared test device on its profile's defaults again.</summary>
+    static void OnDefaultsAfter(ComputeDevice device, Action body)
+    {
+        try { body(); }
+        finally { device.Versions.Tuned = null; }
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void TuneChoosesPerCallNeverWorseThanTheDefaultAndARunUsesIt(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        OnDefaultsAfter(device, () =>
+        {
+            var result = Tuner.Run(device, Small, batch: 3, repeats: 3);
+            var step = KernelCases.Step(device, Small, 3);
+            Assert.Equal(step.Select(c => c.Key).Order(), result.Choices.Select(c => $"{c.Family} {c.Call}").Order());
+            foreach (var c in result.Choices)
+            {
+                // Kept where the default is within the noise; replaced only by a faster version that agrees with the reference.
+                Assert.True(c.Version == c.Default || c.Seconds < c.DefaultSeconds * (1 - Tuner.Noise), $"{c.Family} {c.Call}: v{c.Version} {c.Seconds} vs default v{c.Default} {c.DefaultSeconds}");
+                Assert.Contains(result.Lab, r => r.Family == c.Family && r.Call == c.Call && r.Version == c.Version && r.Passed && r.Ran);
+            }
+
+            var key = TuningCache.Key(device, Small, 3);
+            string path = TuningCache.Save(key, result);
+            Assert.StartsWith(TuningCache.Folder(), path);
+            var notes = new List<string>();
+            Tuner.Apply(device, Small, 3, allowTuning: false, notes.Add);
+            Assert.NotNull(device.Versions.Tuned);
+            Assert.Equal(new[] { $"kernel versions: tuned on {result.Date:yyyy-MM-dd}" }, notes);
+            foreach (var c in step)
+                Assert.Equal(result.Choices.Single(x => $"{x.Family} {x.Call}" == c.Key).Version, c.Chosen(device.Versions));
+
+            // Another batch size has no entry: the profile's defaults, said so.
+            notes.Clear();
+            Tuner.Apply(device, Small, 5, allowTuning: false, notes.Add);
+            Assert.Null(device.Versions.Tuned);
+            Assert.Equal(new[] { "kernel versions: profile defaults" }, notes);
+            File.Delete(path);
+        });
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void BenchReportsTheTunedSourceAndTheChosenVersions(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        OnDefaultsAfter(device, () =>
+        {
+            var config = new VaeConfig();
+            var result = Tuner.Run(device, config, batch: 2, repeats: 1);
+            device.Versions.Tuned = result.ToVersions();
+            var bench = Benchmark.Run(device, batch: 2, repeats: 1, print: null);
+            var json = JsonNode.Parse(bench.ToJson())!;
+            Assert.Equal("tuned", json["profile"]!["source"]!.GetValue<string>());
+            var chosen = json["profile"]!["chosen"]!.AsArray();
+            Assert.Equal(result.Choices.Count, chosen.Count);
+            foreach (var c in result.Choices)
+                Assert.Contains(chosen, n => n!["call"]!.GetValue<string>() == c.Call && n["version"]!.GetValue<int>() == c.Version);
+        });
+    }
+
+    [SkippableFact]
+    public void ACorruptOrStaleEntryIsIgnoredWithOneNote()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        OnDefaultsAfter(device, () =>
+        {
+            var key = TuningCache.Key(device, Small, 7);
+            string path = TuningCache.PathFor(key);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var good = new TuneResult(DateTime.UtcNow, new[] { new TunedChoice("conv", "x", 1, "Tiled", 1, 1e-3, 1e-3) }, Array.Empty<LabRow>());
+            TuningCache.Save(key, good);
+            string valid = File.ReadAllText(path);
+            var stale = JsonNode.Parse(valid)!;
+            stale["key"]!["kernels"] = "another build";
+            var mutations = new[]
+            {
+                "", "{", "null", "[]", "{\"format\": 2}", valid.Replace("\"version\": 1", "\"version\": 0"), valid.Replace("\"version\": 1", "\"version\": \"one\""),
+                valid.Replace("\"tuned_at\"", "\"tuned\""), valid.Replace("\"choices\"", "\"choice\""), stale.ToJsonString(),
+            };
+            foreach (var text in mutations)
+            {
+                File.WriteAllText(path, text);
+                var notes = new List<string>();
+                Assert.Null(TuningCache.Load(device, Small, 7, notes.Add));
+                Assert.Single(notes);
+                Assert.Contains("ignoring the tuning cache entry", notes[0]);
+                Assert.Equal(text, File.ReadAllText(path));
+            }
+            File.WriteAllText(path, valid);
+            Assert.NotNull(TuningCache.Load(device, Small, 7, _ => Assert.Fail("a valid entry needs no note")));
+            File.Delete(path);
+        });
+    }
+}
