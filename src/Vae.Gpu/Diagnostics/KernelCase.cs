@@ -64,6 +64,22 @@ public abstract class KernelCase<TVersion, TCall> : KernelCase where TVersion : 
         Enumerable.Range(0, n).Select(_ => (double)(float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
     protected static Tensor Upload(ComputeDevice device, double[] values) =>
         Tensor.FromArray(device, Array.ConvertAll(values, v => (float)v), values.Length);
+
+    /// <summary>
+    /// A call of two operands with a fused epilogue (a convolution, a GEMM): random operands, bias, mask, and an
+    /// output that starts random (what <see cref="EpilogueFlags.Accumulate"/> adds to, and what shows an unwritten element).
+    /// </summary>
+    protected static PreparedCall WithEpilogue(ComputeDevice device, Random rng, int lengthA, int lengthB, int biasLength, int outputLength,
+        Action<Tensor, Tensor, Tensor, Tensor, Tensor> run, Func<double[], double[], double[], double[], double[], double[]> reference)
+    {
+        var a = Uniform(rng, lengthA);
+        var b = Uniform(rng, lengthB);
+        var bias = Uniform(rng, biasLength);
+        var prior = Uniform(rng, outputLength);
+        var mask = Uniform(rng, outputLength);
+        var t = new[] { Upload(device, a), Upload(device, b), Upload(device, bias), Upload(device, mask), Upload(device, prior) };
+        return new PreparedCall(() => run(t[0], t[1], t[2], t[3], t[4]), t[4], () => reference(a, b, bias, prior, mask), t);
+    }
 }
 
 public sealed class ConvCase(ConvCall call) : KernelCase<ConvVersion, ConvCall>(call)
@@ -84,16 +100,9 @@ public sealed class ConvCase(ConvCall call) : KernelCase<ConvVersion, ConvCall>(
     public override PreparedCall Prepare(ComputeDevice device, Random rng)
     {
         var c = TypedCall;
-        var s = c.Shape;
-        var x = Uniform(rng, c.StoredInputLength);
-        var w = Uniform(rng, s.WeightLength);
-        var bias = Uniform(rng, s.OutChannels);
-        var prior = Uniform(rng, s.OutputLength);
-        var mask = Uniform(rng, s.OutputLength);
-        var tensors = new[] { Upload(device, x), Upload(device, w), Upload(device, bias), Upload(device, mask), Upload(device, prior) };
-        var (xt, wt, bt, mt, yt) = (tensors[0], tensors[1], tensors[2], tensors[3], tensors[4]);
-        return new PreparedCall(() => device.Ops.Conv(c, xt.View, wt.View, bt.View, mt.View, yt.View), yt,
-            () => Kernels.Reference.ReferenceCalls.Conv(c, x, w, bias, prior, mask), tensors);
+        return WithEpilogue(device, rng, c.StoredInputLength, c.Shape.WeightLength, c.Shape.OutChannels, c.Shape.OutputLength,
+            (x, w, bias, mask, y) => device.Ops.Conv(c, x.View, w.View, bias.View, mask.View, y.View),
+            (x, w, bias, prior, mask) => Kernels.Reference.ReferenceCalls.Conv(c, x, w, bias, prior, mask));
     }
 }
 
@@ -139,15 +148,8 @@ public sealed class GemmCase(GemmCall call) : KernelCase<GemmVersion, GemmCall>(
     public override PreparedCall Prepare(ComputeDevice device, Random rng)
     {
         var c = TypedCall;
-        var s = c.Shape;
-        var a = Uniform(rng, c.ALength);
-        var b = Uniform(rng, c.BLength);
-        var bias = Uniform(rng, s.N);
-        var prior = Uniform(rng, s.M * s.N);
-        var mask = Uniform(rng, s.M * s.N);
-        var tensors = new[] { Upload(device, a), Upload(device, b), Upload(device, bias), Upload(device, mask), Upload(device, prior) };
-        var (at, bt, biast, mt, ct) = (tensors[0], tensors[1], tensors[2], tensors[3], tensors[4]);
-        return new PreparedCall(() => device.Ops.Gemm(s, at.View, bt.View, biast.View, mt.View, c.Flags, ct.View), ct,
-            () => Kernels.Reference.ReferenceCalls.Gemm(c, a, b, bias, prior, mask), tensors);
+        return WithEpilogue(device, rng, c.ALength, c.BLength, c.Shape.N, c.Shape.M * c.Shape.N,
+            (a, b, bias, mask, y) => device.Ops.Gemm(c.Shape, a.View, b.View, bias.View, mask.View, c.Flags, y.View),
+            (a, b, bias, prior, mask) => Kernels.Reference.ReferenceCalls.Gemm(c, a, b, bias, prior, mask));
     }
 }
