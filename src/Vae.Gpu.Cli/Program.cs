@@ -227,7 +227,7 @@ public static class Program
     {
         var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
         var batchOption = new Option<int>("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
-        var versionsOption = new Option<bool>("--versions") { Description = "also run the kernel lab: validate then time every version of the convolution, weight gradient and GEMM at the step's shapes" };
+        var versionsOption = new Option<bool>("--versions") { Description = "also run the kernel lab: validate, then time as training makes them, every version of the convolution, weight gradient and GEMM at each call of the step" };
         var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption };
         cmd.SetAction(p => Guard(() =>
         {

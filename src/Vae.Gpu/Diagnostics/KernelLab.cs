@@ -60,7 +60,7 @@ public static class KernelLab
     {
         foreach (var family in rows.GroupBy(r => r.Family))
         {
-            print($"{"kernel lab: " + family.Key,-84} {"rel. error",10} {"ms",8} {"GFLOP/s",8}");
+            print($"{"kernel lab: " + family.Key,-100} {"rel. error",10} {"ms",8} {"GFLOP/s",8}");
             foreach (var call in family.GroupBy(r => r.Call))
             {
                 print($"  {call.Key}");
@@ -68,8 +68,8 @@ public static class KernelLab
                 {
                     string name = $"    v{r.Version} {r.Kernel}{(r.IsDefault ? " (default)" : "")}: {r.Description}";
                     print(r.NotRun is not null
-                        ? $"{name,-84} not run: {r.NotRun}"
-                        : $"{name,-84} {r.RelativeError,10:E1} {r.MedianSeconds * 1e3,8:F2} {r.GflopsPerSecond,8:F2}");
+                        ? $"{name,-100} not run: {r.NotRun}"
+                        : $"{name,-100} {r.RelativeError,10:E1} {r.MedianSeconds * 1e3,8:F2} {r.GflopsPerSecond,8:F2}");
                 }
             }
         }
