@@ -57,4 +57,18 @@ public class KernelLabTests
         Assert.Equal(new[] { nameof(ConvKernels.Pad), nameof(ConvKernels.FlipTranspose), nameof(ConvVersion.Coalesced) }, launches.Select(l => l.Kernel));
         Assert.True(KernelHarness.Time(device, padded, (int)ConvVersion.Coalesced, 1) > 0);
     }
+
+    [Fact]
+    public void AKernelThatReturnsNaNIsWrittenAsNullNotAnException()
+    {
+        // A GPU kernel gone wrong gives NaN; System.Text.Json refuses non-finite numbers, so they are written as null.
+        var row = new LabRow("conv", 1, "Tiled", "d", "(1,1,3,3)*(1,1,3,3)", true, double.PositiveInfinity, double.NaN, 18, null);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(row.ToJson().ToJsonString())!;
+        Assert.Null(json["relative_error"]);
+        Assert.Null(json["median_ms"]);
+        Assert.Null(json["gflop_per_second"]);
+        Assert.False(row.Passed);
+        var choice = new Vae.Gpu.Tuning.TunedChoice("conv", "c", 2, "Coalesced", 1, 1e-3, double.NaN);
+        Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(choice.ToJson().ToJsonString())!["default_ms"]);
+    }
 }
