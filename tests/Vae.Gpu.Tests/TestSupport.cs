@@ -69,21 +69,23 @@ public static class Numeric
         return t;
     }
 
-    /// <summary>max |actual - expected| / max |expected| (infinite on a NaN): the library's own measure.</summary>
-    public static double RelativeError(float[] actual, double[] expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        return Diagnostics.KernelCheck.RelativeError(actual, expected);
-    }
-
-    /// <summary>Float32 kernels summing a few thousand terms agree with the double oracle to well under 1e-4.</summary>
+    /// <summary>
+    /// Whole layers and models whose sums are not counted are held to their own scale: per element
+    /// |got - ref| &lt;= tolerance x (max |ref| + |ref|) (<see cref="Diagnostics.Tolerance.OfScale"/>); float32 kernels summing a
+    /// few thousand terms stay well inside 2e-5.
+    /// </summary>
     public const double Tolerance = 2e-5;
 
-    public static void AssertClose(float[] actual, double[] expected, string what, double tolerance = Tolerance)
+    public static void AssertClose(float[] actual, double[] expected, string what, double tolerance = Tolerance) =>
+        AssertClose(actual, expected, what, Diagnostics.Tolerance.OfScale(tolerance, expected));
+
+    /// <summary>The library's one measure (<see cref="Diagnostics.Tolerance"/>): every element within atol + rtol |ref|.</summary>
+    public static void AssertClose(float[] actual, double[] expected, string what, Diagnostics.Tolerance tolerance)
     {
+        Assert.Equal(expected.Length, actual.Length);
         Assert.True(expected.Any(v => v != 0), $"{what}: the reference is all zeros, so the test proves nothing");
-        double err = RelativeError(actual, expected);
-        Assert.True(err <= tolerance, $"{what}: relative error {err:E2} exceeds {tolerance:E1}; {WorstElements(actual, expected)}");
+        double err = tolerance.Error(actual, expected);
+        Assert.True(err <= 1, $"{what}: error {err:F2} of the tolerance ({tolerance}); {WorstElements(actual, expected)}");
     }
 
     /// <summary>Where a mismatch is (unwritten NaNs, one stray block, or noise everywhere), for a failure message.</summary>

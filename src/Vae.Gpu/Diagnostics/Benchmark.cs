@@ -56,7 +56,7 @@ public sealed record BenchResult(
             },
             ["check"] = new JsonObject
             {
-                ["all_agree"] = AllAgree, ["worst_relative_error"] = JsonNumbers.Finite(Checks.Max(c => c.RelativeError)),
+                ["all_agree"] = AllAgree, ["worst_error"] = JsonNumbers.Finite(Checks.Max(c => c.Error)),
             },
         };
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -81,7 +81,7 @@ public static class Benchmark
         print?.Invoke(device.Versions.Source);
         var checks = KernelCheck.Run(device, seed: 1).ToList();
         print?.Invoke(checks.All(c => c.Passed)
-            ? $"reference check: all {checks.Count} kernels agree (worst relative error {checks.Max(c => c.RelativeError):E1})"
+            ? $"reference check: all {checks.Count} kernels agree (worst error {checks.Max(c => c.Error):F3} of its tolerance)"
             : "reference check: DISAGREEMENT in " + string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel)));
         foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
 

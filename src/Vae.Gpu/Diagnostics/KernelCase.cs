@@ -25,6 +25,8 @@ public abstract class KernelCase
     public abstract int Default(KernelVersions versions);
     public abstract IDisposable Force(KernelVersions versions, int version);
     public abstract KernelCost Cost { get; }
+    /// <summary>How close to the reference the call must come (<see cref="Tolerance.ForSums"/> of its reduction length).</summary>
+    public abstract Tolerance Tolerance { get; }
     /// <summary>The same call on fewer images (the lab validates step-sized calls on a slice of the batch).</summary>
     public abstract KernelCase WithBatch(int batch);
     /// <summary>Random inputs for the call on the device (the same on every accelerator for the same generator).</summary>
@@ -90,6 +92,7 @@ public sealed class ConvCase(ConvCall call) : KernelCase<ConvVersion, ConvCall>(
     public override int Chosen(KernelVersions versions) => (int)versions.Conv(TypedCall);
     public override int Default(KernelVersions versions) => (int)versions.DefaultConv(TypedCall);
     public override KernelCost Cost => ConvFamily.Cost(TypedCall);
+    public override Tolerance Tolerance => Tolerance.ForSums(TypedCall.Shape.InChannels * TypedCall.Shape.Kernel * TypedCall.Shape.Kernel);
 
     public override KernelCase WithBatch(int batch)
     {
@@ -114,6 +117,7 @@ public sealed class WeightGradCase(WeightGradCall call) : KernelCase<WeightGradV
     public override int Chosen(KernelVersions versions) => (int)versions.WeightGrad(TypedCall);
     public override int Default(KernelVersions versions) => (int)versions.DefaultWeightGrad(TypedCall);
     public override KernelCost Cost => KernelCost.WeightGrad(TypedCall.Shape, 1);
+    public override Tolerance Tolerance => Tolerance.ForSums((long)TypedCall.Shape.Batch * Math.Max(TypedCall.Shape.OutHeight * TypedCall.Shape.OutWidth, TypedCall.BiasPlane));
 
     public override KernelCase WithBatch(int batch)
     {
@@ -141,6 +145,7 @@ public sealed class GemmCase(GemmCall call) : KernelCase<GemmVersion, GemmCall>(
     public override int Chosen(KernelVersions versions) => (int)versions.Gemm(TypedCall);
     public override int Default(KernelVersions versions) => (int)versions.DefaultGemm(TypedCall);
     public override KernelCost Cost => KernelCost.Gemm(TypedCall.Shape, 1);
+    public override Tolerance Tolerance => Tolerance.ForSums(TypedCall.Shape.K);
 
     // A GEMM's rows are not always the batch, and the step's products are small enough to check whole.
     public override KernelCase WithBatch(int batch) => this;

@@ -10,14 +10,14 @@ namespace Vae.Gpu.Diagnostics;
 /// </summary>
 public static class KernelHarness
 {
-    /// <summary>Relative error (<see cref="KernelCheck.RelativeError"/>) of the version's result against the reference, and the result itself.</summary>
+    /// <summary>The error (<see cref="Diagnostics.Tolerance"/>, at most 1 agrees) of the version's result against the reference, the result and the reference.</summary>
     public static (double Error, float[] Result, double[] Reference) Validate(ComputeDevice device, KernelCase c, int version, int seed)
     {
         using var forced = c.Force(device.Versions, version);
         using var call = c.Prepare(device, new Random(seed));
         call.Run();
         var result = call.Result();
-        return (KernelCheck.RelativeError(result, call.Reference), result, call.Reference);
+        return (c.Tolerance.Error(result, call.Reference), result, call.Reference);
     }
 
     /// <summary>Median wall time of one call with the version (after one warm-up call that also compiles).</summary>

@@ -59,7 +59,7 @@ public class KernelFamilyTests
         var why = c.WhyNot(version, device.Versions.Limits);
         Skip.If(why is not null, $"{c.Family} v{version} {c.Kernel(version)} on the {choice} accelerator: {why}");
         var (_, result, reference) = KernelHarness.Validate(device, c, version, SeedOf(key));
-        AssertClose(result, reference, $"{c.Family} v{version} {c.Kernel(version)} at {c.Call}");
+        AssertClose(result, reference, $"{c.Family} v{version} {c.Kernel(version)} at {c.Call}", c.Tolerance);
     }
 
     [SkippableTheory, MemberData(nameof(TestDevices.Pairs), MemberType = typeof(TestDevices))]
@@ -74,9 +74,9 @@ public class KernelFamilyTests
             {
                 var x = KernelHarness.Validate(first, c, v, SeedOf(c.Key)).Result;
                 var y = KernelHarness.Validate(second, c, v, SeedOf(c.Key)).Result;
-                double difference = KernelCheck.RelativeError(x, ToDouble(y));
+                double difference = c.Tolerance.Doubled.Error(x, ToDouble(y));
                 compared++;
-                if (!(difference <= KernelCheck.Tolerance)) disagreements.Add($"{c.Family} v{v} at {c.Call}: {difference:E2}");
+                if (!(difference <= 1)) disagreements.Add($"{c.Family} v{v} at {c.Call}: {difference:F2} of {c.Tolerance.Doubled}");
             }
         Assert.True(compared > 0);
         Assert.True(disagreements.Count == 0, $"{a} vs {b}: " + string.Join("; ", disagreements));

@@ -35,7 +35,7 @@ public class CrossAcceleratorTests
         var comparisons = KernelCheck.Compare(KernelCheck.Run(a, seed), KernelCheck.Run(b, seed));
         Assert.True(comparisons.Count >= 25, $"only {comparisons.Count} kernels ran on both");
         foreach (var c in comparisons)
-            Assert.True(c.Passed, $"seed {seed}: {c.Kernel} differs between {c.Accelerator} by {c.RelativeError:E2} (tolerance {c.Tolerance:E0})");
+            Assert.True(c.Passed, $"seed {seed}: {c.Kernel} differs between {c.Accelerator} by {c.Error:F2} of its tolerance ({c.Tolerance})");
     }
 
     /// <summary>Fashion-MNIST-like images: a bright blob on a dark background.</summary>
