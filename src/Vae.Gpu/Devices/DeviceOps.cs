@@ -1,14 +1,15 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Vae.Gpu.Kernels;
+using Vae.Gpu.Layers;
 
 namespace Vae.Gpu.Devices;
 
 /// <summary>
 /// The kernels of <see cref="Vae.Gpu.Kernels"/> on one accelerator: what layers call. It loads (through
 /// <see cref="KernelRunner"/>) and launches; the versioned families (convolution, weight gradient, GEMM) are
-/// launched by their own launchers with the version <see cref="ComputeDevice.Versions"/> picks. One scratch pool
-/// serves every launch.
+/// launched by their own launchers with the version <see cref="ComputeDevice.Versions"/> picks. Their scratch buffers
+/// are <see cref="Workspace"/>s, the layers' own mechanism: grown to the largest size asked, then reused.
 /// </summary>
 public sealed class DeviceOps : KernelRunner, IDisposable
 {
@@ -16,12 +17,13 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     readonly ComputeDevice _device;
     readonly MemoryBuffer1D<float, Stride1D.Dense> _none;
-    readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _scratch = new MemoryBuffer1D<float, Stride1D.Dense>?[Enum.GetValues<ScratchSlot>().Length];
+    readonly Workspace[] _scratch;
 
     internal DeviceOps(ComputeDevice device) : base(device.Accelerator, device.Profile.GroupSize)
     {
         _device = device;
         _none = Accelerator.Allocate1D<float>(1);
+        _scratch = Enum.GetValues<ScratchSlot>().Select(_ => new Workspace(device)).ToArray();
     }
 
     public override ArrayView<float> None => _none.View;
@@ -39,18 +41,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         return Math.Clamp(Math.Min(wanted, extent / Math.Max(1, minPerSlice)), 1, Math.Max(1, extent));
     }
 
-    public override ArrayView<float> Scratch(ScratchSlot slot, long length)
-    {
-        ref var buffer = ref _scratch[(int)slot];
-        if (buffer is null || buffer.Length < length)
-        {
-            // Launches queued before may still read the old buffer (the CPU accelerator runs them on its own
-            // threads too): wait for them before freeing it. This happens only while the buffer grows.
-            if (buffer is not null) { Accelerator.Synchronize(); _device.Released(buffer.LengthInBytes); buffer.Dispose(); }
-            buffer = _device.Allocate<float>(Math.Max(length, 1 << 16));
-        }
-        return buffer.View.SubView(0, length);
-    }
+    public override ArrayView<float> Scratch(ScratchSlot slot, long length) => _scratch[(int)slot].Get(checked((int)length)).View;
 
     static KernelLaunch Single(string family, string kernel, KernelCost cost) => new(family, kernel, 0, null, cost, 0);
 
@@ -196,6 +187,6 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public void Dispose()
     {
         _none.Dispose();
-        foreach (var buffer in _scratch) buffer?.Dispose();
+        foreach (var workspace in _scratch) workspace.Dispose();
     }
 }
