@@ -86,11 +86,8 @@ public static class Benchmark
         foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
 
         device.ResetPeak();
-        using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(), seed: 1);
-        using var adam = new Adam(vae.Parameters);
-        var rng = new Random(1);
-        using var x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);
-        void Step() { vae.Forward(x); vae.Backward(); adam.Step(); } // as the trainer: Backward sets every gradient
+        using var step = new TrainingStep(device, new VaeConfig(), batch);
+        void Step() => step.Run();
         Step();
         device.Synchronize();
 

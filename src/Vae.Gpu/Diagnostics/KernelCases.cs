@@ -63,13 +63,10 @@ public static class KernelCases
     /// <paramref name="batch"/>, in order, recorded with the profiler (each launch waits for the one before).</summary>
     public static List<KernelLaunch> RecordStep(ComputeDevice device, VaeConfig config, int batch)
     {
-        using var vae = new Vae.Gpu.Model.Vae(device, config, seed: 1);
-        using var adam = new Adam(vae.Parameters);
-        var rng = new Random(1);
-        using var x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);
+        using var step = new TrainingStep(device, config, batch);
         var launches = new List<KernelLaunch>();
         device.Ops.Profiler = launches.Add;
-        try { vae.Forward(x); vae.Backward(); adam.Step(); }
+        try { step.Run(); }
         finally { device.Ops.Profiler = null; }
         return launches;
     }
