@@ -44,6 +44,7 @@ public static class Program
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(BenchCommand());
         root.Subcommands.Add(TuneCommand());
+        root.Subcommands.Add(PtxCommand());
         return root;
     }
 
@@ -107,6 +108,39 @@ public static class Program
             int seed = p.GetValue(seedOption) ?? Environment.TickCount & 0x7fffffff;
             bool ok = KernelCheck.RunEveryAccelerator(seed, Console.WriteLine);
             return ok ? 0 : 2;
+        }));
+        return cmd;
+    }
+
+    static Command PtxCommand()
+    {
+        var ptxasOption = new Option<string?>("--ptxas") { Description = $"NVIDIA's PTX assembler (default: ${EnvironmentSwitches.Ptxas}, the PATH, or scripts/get-ptxas's cache)" };
+        var cmd = new Command("ptx", $"compile every kernel to PTX for {PtxAssembly.Architecture} and assemble it with ptxas: registers, shared memory, stack frame and spills per kernel (no GPU needed)")
+            { ptxasOption, JsonOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            string ptxas = p.GetValue(ptxasOption) ?? PtxAssembly.FindPtxas()
+                ?? throw new VaeException($"no ptxas found; fetch one with scripts/get-ptxas, or give its path with --ptxas or {EnvironmentSwitches.Ptxas}");
+            if (!File.Exists(ptxas)) throw new VaeException($"--ptxas {ptxas} does not exist");
+            var kernels = PtxAssembly.AssembleAll(ptxas);
+            var problems = PtxAssembly.Problems(kernels).ToList();
+            if (p.GetValue(JsonOption))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    architecture = PtxAssembly.Architecture, summary = PtxAssembly.Summary(kernels), problems,
+                    kernels = kernels.Select(k => new
+                    {
+                        kernel = k.Label, gpu_may_pick = k.GpuMayPick, registers = k.Registers, shared_bytes = k.SharedBytes,
+                        stack_bytes = k.StackBytes, spill_store_bytes = k.SpillStoreBytes, spill_load_bytes = k.SpillLoadBytes, error = k.Error,
+                    }),
+                }, new JsonSerializerOptions { WriteIndented = true }));
+            else
+            {
+                foreach (var line in PtxAssembly.Table(kernels)) Console.WriteLine(line);
+                foreach (var problem in problems) Console.WriteLine($"problem: {problem}");
+                Console.WriteLine(PtxAssembly.Summary(kernels));
+            }
+            return problems.Count == 0 ? 0 : 2;
         }));
         return cmd;
     }

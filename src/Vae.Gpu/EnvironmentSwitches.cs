@@ -24,6 +24,10 @@ public static class EnvironmentSwitches
     public const string Debug = "VAE_GPU_DEBUG";
     /// <summary>VAE_GPU_TEST_CRASH_AT=STEP: tests only; the process kills itself at that step of a save.</summary>
     public const string TestCrashAt = "VAE_GPU_TEST_CRASH_AT";
+    /// <summary>VAE_GPU_PTXAS=PATH: NVIDIA's PTX assembler for <c>vae-gpu ptx</c> (scripts/get-ptxas fetches one).</summary>
+    public const string Ptxas = "VAE_GPU_PTXAS";
+    /// <summary>VAE_GPU_REQUIRE_PTXAS=1: CI; the ptxas test fails instead of skipping where no ptxas is found.</summary>
+    public const string RequirePtxas = "VAE_GPU_REQUIRE_PTXAS";
     /// <summary>FASHION_MNIST_DIR: the data folder when --data is not given.</summary>
     public const string DataDir = "FASHION_MNIST_DIR";
     /// <summary>XDG_CACHE_HOME: the tuning cache lives in $XDG_CACHE_HOME/vae-gpu (else ~/.cache/vae-gpu).</summary>

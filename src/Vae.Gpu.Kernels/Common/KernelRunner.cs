@@ -8,7 +8,13 @@ namespace Vae.Gpu.Kernels;
 /// <summary>What a version's "why not" rule may ask of the accelerator it would run on.</summary>
 /// <param name="MaxGroupSize">the most work-items in one group.</param>
 /// <param name="MaxGridZ">the largest grid extent in Z (65,535 on CUDA).</param>
-public readonly record struct DeviceLimits(int MaxGroupSize, int MaxGridZ);
+/// <param name="IsGpu">a GPU, which places a work-item's private arrays in off-chip local memory (a stack
+/// frame: ptxas shows it) rather than registers; the CPU-shaped "rows" versions keep one such array.</param>
+public readonly record struct DeviceLimits(int MaxGroupSize, int MaxGridZ, bool IsGpu = false)
+{
+    /// <summary>Why a version shaped for CPUs (one private accumulator array per work-item) is not run on a GPU.</summary>
+    public const string CpuShapedReason = "keeps a private accumulator array per work-item, which a GPU places in local memory; a CPU-shaped version";
+}
 
 /// <summary>
 /// One launch as the profiler reports it: the family and version that ran, the call exactly as the caller made
@@ -41,7 +47,15 @@ public abstract class KernelRunner
     /// <summary>Work-items per group of the implicitly grouped kernels; 0 lets ILGPU choose.</summary>
     public int GroupSize { get; }
 
-    public DeviceLimits Limits => new(Accelerator.MaxNumThreadsPerGroup, Accelerator.MaxGridSize.Z);
+    public DeviceLimits Limits => new(Accelerator.MaxNumThreadsPerGroup, Accelerator.MaxGridSize.Z, IsGpu(Accelerator));
+
+    /// <summary>CUDA, or an OpenCL device that is not a CPU.</summary>
+    public static bool IsGpu(Accelerator accelerator) => accelerator switch
+    {
+        { AcceleratorType: AcceleratorType.Cuda } => true,
+        ILGPU.Runtime.OpenCL.CLAccelerator cl => !cl.DeviceType.HasFlag(ILGPU.Runtime.OpenCL.CLDeviceType.CL_DEVICE_TYPE_CPU),
+        _ => false,
+    };
 
     /// <summary>Threads to start for <paramref name="work"/> items of a grid-stride kernel.</summary>
     public abstract int Threads(long work);
@@ -61,23 +75,44 @@ public abstract class KernelRunner
     public abstract void SumPartials(ArrayView<float> partials, int slices, int length, int columns,
         ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output);
 
-    /// <summary>Set while profiling: every launch waits for the device before and after and is reported.</summary>
+    /// <summary>Set while profiling: every launch is timed and reported.</summary>
     public Action<KernelLaunch>? Profiler { get; set; }
 
-    /// <summary>Before a launch: 0 when not profiling, else waits for the device and returns the start time.</summary>
-    public long Begin()
+    /// <summary>
+    /// Whether profiled launches are timed by device events around the launch on its stream (GPUs, where a
+    /// host stopwatch around a device-wide wait measures mostly the wait) rather than by the host's clock
+    /// between two waits (CPUs, where the launch runs on the host anyway). Needs a context with profiling.
+    /// </summary>
+    public bool TimesWithDeviceEvents { get; init; }
+
+    /// <summary>Before a launch: makes this accelerator current on the calling thread (a CUDA launch after work
+    /// on another accelerator would otherwise go to that one's context) and, when profiling, starts the timer.</summary>
+    public LaunchTimer Begin()
     {
-        if (Profiler is null) return 0;
+        Accelerator.Bind();
+        if (Profiler is null) return default;
+        if (TimesWithDeviceEvents) return new(0, Accelerator.AddProfilingMarker());
         Accelerator.Synchronize();
-        return Stopwatch.GetTimestamp();
+        return new(Stopwatch.GetTimestamp(), null);
     }
 
     /// <summary>After a launch that <see cref="Begin"/> timed: waits for it and reports it.</summary>
-    public void End(long start, KernelLaunch launch)
+    public void End(LaunchTimer start, KernelLaunch launch)
     {
-        if (start == 0) return;
-        Accelerator.Synchronize();
-        Profiler?.Invoke(launch with { Seconds = Stopwatch.GetElapsedTime(start).TotalSeconds });
+        if (!start.Running) return;
+        double seconds;
+        if (start.Marker is { } first)
+        {
+            using var last = Accelerator.AddProfilingMarker();
+            seconds = last.MeasureFrom(first).TotalSeconds;
+            first.Dispose();
+        }
+        else
+        {
+            Accelerator.Synchronize();
+            seconds = Stopwatch.GetElapsedTime(start.Ticks).TotalSeconds;
+        }
+        Profiler?.Invoke(launch with { Seconds = seconds });
     }
 
     T Cached<T>(Delegate kernel, Func<T> load) where T : Delegate
@@ -128,6 +163,12 @@ public abstract class KernelRunner
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Grouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
         Cached(k, () => Accelerator.LoadStreamKernel(k));
+}
+
+/// <summary>A profiled launch's start: a host timestamp or a device event; default when not profiling.</summary>
+public readonly record struct LaunchTimer(long Ticks, ProfilingMarker? Marker)
+{
+    public bool Running => Ticks != 0 || Marker is not null;
 }
 
 /// <summary>Scratch buffers that one call may hold at the same time.</summary>

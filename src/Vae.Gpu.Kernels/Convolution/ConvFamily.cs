@@ -37,6 +37,9 @@ public static class ConvFamily
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
+    /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
+    public static bool CpuShaped(ConvVersion v) => v == ConvVersion.Rows;
+
     /// <summary>Why version <paramref name="v"/> cannot run the call at shape <paramref name="s"/> on an accelerator with
     /// <paramref name="limits"/>; null when it can.</summary>
     public static string? WhyNot(ConvVersion v, ConvShape s, DeviceLimits limits)
@@ -50,6 +53,7 @@ public static class ConvFamily
                 $"needs groups of Wo x {ConvKernels.StagedRows} = {s.OutWidth * ConvKernels.StagedRows} work-items; this accelerator allows {limits.MaxGroupSize}",
             ConvVersion.Staged when (long)s.Batch * KernelIndex.DivUp(s.OutChannels, ConvKernels.StagedChannels) > limits.MaxGridZ =>
                 $"puts batch x output-channel tiles ({(long)s.Batch * KernelIndex.DivUp(s.OutChannels, ConvKernels.StagedChannels)}) in grid Z, whose limit here is {limits.MaxGridZ}",
+            _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
             ConvVersion.Rows when s.OutWidth > ConvKernels.RowLanes =>
                 $"keeps rows of at most {ConvKernels.RowLanes} columns; this output is {s.OutWidth} wide",
             _ => null,
@@ -90,7 +94,7 @@ public static class ConvFamily
         var b = bias ?? r.None;
         var m = mask ?? r.None;
         int flags = (int)c.Flags;
-        long t = r.Begin();
+        var t = r.Begin();
         switch (v)
         {
             case ConvVersion.Tiled:
@@ -126,7 +130,7 @@ public static class ConvFamily
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
     public static void Pad(KernelRunner r, ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output)
     {
-        long t = r.Begin();
+        var t = r.Begin();
         long items = (long)planes * (height + 2 * pad) * (width + 2 * pad);
         int n = r.Threads(items);
         r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad)(n, n, input, height, width, pad, output);
@@ -136,7 +140,7 @@ public static class ConvFamily
     /// <summary>output (Q, P, K, K) = weight (P, Q, K, K) transposed in its first two axes and rotated 180 degrees.</summary>
     public static void FlipTranspose(KernelRunner r, ArrayView<float> weight, int p, int q, int k, ArrayView<float> output)
     {
-        long t = r.Begin();
+        var t = r.Begin();
         int n = r.Threads(p * q * k * k);
         r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.FlipTranspose)(n, n, weight, p, q, k, output);
         r.End(t, new KernelLaunch(Name, nameof(ConvKernels.FlipTranspose), 0, null, KernelCost.Elementwise(p * q * k * k, 0, 2), 0));

@@ -52,14 +52,21 @@ public static partial class ConvKernels
 
         int plane = b * ic;
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        // Tap j = (channel i, row u, column v), counted up alongside j rather than divided out of it: two
+        // integer divisions by runtime values per tap cost more on a GPU than the multiply-adds they feed.
+        int ci = 0, u = 0, v = 0;
         for (int j = 0; j < taps; j++)
         {
-            int i = j / kk, r = j - i * kk, u = r / k, v = r - u * k;
             int iy = y + u - pad, ix = x + v - pad;
-            float p = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[((plane + i) * h + iy) * w + ix] : 0f;
+            float p = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[((plane + ci) * h + iy) * w + ix] : 0f;
             int q = j * StagedChannels;
             a0 += staged[q] * p; a1 += staged[q + 1] * p; a2 += staged[q + 2] * p; a3 += staged[q + 3] * p;
             a4 += staged[q + 4] * p; a5 += staged[q + 5] * p; a6 += staged[q + 6] * p; a7 += staged[q + 7] * p;
+            if (++v == k)
+            {
+                v = 0;
+                if (++u == k) { u = 0; ci++; }
+            }
         }
         if (yOut >= ho) return;
         StoreChannels(output, ((b * oc + o0) * ho + y) * wo + x, ho * wo, o0, oc, a0, a1, a2, a3, a4, a5, a6, a7, bias, mask, flags);

@@ -31,11 +31,15 @@ public static class GemmFamily
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
+    /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
+    public static bool CpuShaped(GemmVersion v) => v == GemmVersion.Rows;
+
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => v switch
     {
         GemmVersion.SharedTiled when limits.MaxGroupSize < GemmKernels.SharedTile * GemmKernels.SharedTile =>
             $"needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups; this accelerator allows {limits.MaxGroupSize}",
+        _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
         _ => null,
     };
 
@@ -64,7 +68,7 @@ public static class GemmFamily
         var target = splits == 1 ? output : r.Scratch(ScratchSlot.Partials, (long)splits * s.M * s.N);
         ArrayView<float> bv = bias ?? r.None, mv = mask ?? r.None;
         int flags = (int)c.Flags;
-        long t = r.Begin();
+        var t = r.Begin();
         switch (v)
         {
             case GemmVersion.SharedTiled:

@@ -61,4 +61,18 @@ public static partial class ReductionKernels
     }
 
     public static KernelConfig FinishLossConfig => new(1, LossLanes);
+
+    /// <summary>Above this many partials <see cref="FinishLoss"/> reads <see cref="FoldedPartials"/> sums of
+    /// them (<see cref="FoldPartials"/>) instead.</summary>
+    public const int FoldAbove = 4096, FoldedPartials = 1024;
+
+    /// <summary>folded[t] = sum of partials[t], partials[t + F], ... in order, F = folded's length: the first
+    /// level of a two-level loss sum.</summary>
+    public static void FoldPartials(Index1D index, ArrayView<float> partials, ArrayView<float> folded)
+    {
+        int stride = folded.IntLength;
+        float sum = 0;
+        for (int i = index; i < partials.IntLength; i += stride) sum += partials[i];
+        folded[index] = sum;
+    }
 }

@@ -34,9 +34,13 @@ public static class WeightGradFamily
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
+    /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
+    public static bool CpuShaped(WeightGradVersion v) => v == WeightGradVersion.Rows;
+
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => v switch
     {
+        _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
         WeightGradVersion.Rows when s.OutWidth > ConvKernels.RowLanes =>
             $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide",
         _ => null,
@@ -56,7 +60,7 @@ public static class WeightGradFamily
         int chunks = r.Slices(BaseThreads(v, s, 1), s.Batch, 1);
         var target = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
         var biasSource = c.BiasChannels == 0 ? r.None : c.BiasFromInput ? input : grad;
-        long t = r.Begin();
+        var t = r.Begin();
         int n = r.Threads(Math.Max(BaseThreads(v, s, chunks), chunks * c.BiasChannels));
         var kernel = v switch
         {

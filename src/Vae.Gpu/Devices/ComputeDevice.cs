@@ -61,12 +61,27 @@ public sealed class ComputeDevice : IDisposable
     static Context CreateContext()
     {
         RegisterNativeResolver();
-        return Context.Create(builder => builder
-        .Cuda()
-        .OpenCL()
-        .CPU(CpuDevice())
-        .EnableAlgorithms()
-        .Optimize(OptimizationLevel.O1));
+        // Profiling lets the profiler time launches with device events; it is switched on only where CUDA is
+        // present, because on OpenCL it turns on profiling for every command of the queue.
+        bool cuda = CudaPresent();
+        return Context.Create(builder =>
+        {
+            builder.Cuda().OpenCL().CPU(CpuDevice()).EnableAlgorithms().Optimize(OptimizationLevel.O1);
+            if (cuda) builder.Profiling();
+        });
+    }
+
+    static bool CudaPresent()
+    {
+        try
+        {
+            using var probe = Context.Create(builder => builder.Cuda());
+            return probe.Devices.Length > 0;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -189,12 +204,16 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <summary>
-    /// Memory a run can still allocate: on a GPU its memory less what this process holds; on the CPU
+    /// Memory a run can still allocate: on CUDA the driver's free memory (other processes' buffers count); on
+    /// OpenCL, which has no such query, the device's memory less what this process holds; on the CPU
     /// accelerator the host's physical memory less what the machine uses now.
     /// </summary>
-    public long AvailableBytes => Type == AcceleratorType.CPU
-        ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetGCMemoryInfo().MemoryLoadBytes
-        : Accelerator.MemorySize - BytesInUse;
+    public long AvailableBytes => Accelerator switch
+    {
+        CudaAccelerator cuda => cuda.GetFreeMemory(),
+        { AcceleratorType: AcceleratorType.CPU } => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetGCMemoryInfo().MemoryLoadBytes,
+        _ => Accelerator.MemorySize - BytesInUse,
+    };
 
     internal void Released(long bytes) => Interlocked.Add(ref _bytesInUse, -bytes);
 

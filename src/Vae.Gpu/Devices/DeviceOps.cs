@@ -13,8 +13,6 @@ namespace Vae.Gpu.Devices;
 /// </summary>
 public sealed class DeviceOps : KernelRunner, IDisposable
 {
-    public const int LossPartials = 1024;
-
     readonly ComputeDevice _device;
     readonly MemoryBuffer1D<float, Stride1D.Dense> _none;
     readonly Workspace[] _scratch;
@@ -22,11 +20,15 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     internal DeviceOps(ComputeDevice device) : base(device.Accelerator, device.Profile.GroupSize)
     {
         _device = device;
+        TimesWithDeviceEvents = Limits.IsGpu && Accelerator.Context.Properties.EnableProfiling;
         _none = Accelerator.Allocate1D<float>(1);
         _scratch = Enum.GetValues<ScratchSlot>().Select(_ => new Workspace(device)).ToArray();
     }
 
     public override ArrayView<float> None => _none.View;
+
+    /// <summary>Length of the partials buffer <see cref="BcePartials"/> fills (the profile's).</summary>
+    public int LossPartials => _device.Profile.LossPartials;
 
     /// <summary>
     /// Threads to launch for <paramref name="work"/> items; the kernels loop over their items with this as
@@ -83,7 +85,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         // speed, and skipping the chunks saves the launch that sums them.
         int chunks = _device.Profile.ChunkBiasSums ? Slices(channels, batch, 1) : 1;
         var target = chunks == 1 ? dBias : Scratch(ScratchSlot.Partials, (long)chunks * channels);
-        long t = Begin();
+        var t = Begin();
         int n = Threads(chunks * channels);
         Stream<int, ArrayView<float>, int, int, int, int, ArrayView<float>>(ReductionKernels.ChannelSumPartials)(n, n, grad, batch, channels, plane, chunks, target);
         End(t, Single("reduction", nameof(ReductionKernels.ChannelSumPartials), KernelCost.Elementwise((long)batch * channels * plane, 1, 1)));
@@ -93,7 +95,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public override void SumPartials(ArrayView<float> partials, int slices, int length, int columns,
         ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
     {
-        long t = Begin();
+        var t = Begin();
         int n = Threads(length);
         Stream<int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ReductionKernels.SumPartials)(
             n, n, partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output);
@@ -106,7 +108,17 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// </summary>
     public void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> totals, int slot)
     {
-        long t = Begin();
+        // One group of 16 lanes reads a few thousand partials quickly; a GPU's hundreds of thousands are first
+        // folded to a fixed count by a full launch (a fixed order again).
+        if (partials.Length > ReductionKernels.FoldAbove)
+        {
+            var folded = Scratch(ScratchSlot.Partials, ReductionKernels.FoldedPartials).SubView(0, ReductionKernels.FoldedPartials);
+            var f = Begin();
+            Stream<ArrayView<float>, ArrayView<float>>(ReductionKernels.FoldPartials)(ReductionKernels.FoldedPartials, partials, folded);
+            End(f, Single("reduction", nameof(ReductionKernels.FoldPartials), KernelCost.Elementwise(partials.Length, 1, 1)));
+            partials = folded;
+        }
+        var t = Begin();
         Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int>(ReductionKernels.FinishLoss)(
             ReductionKernels.FinishLossConfig, partials, mu, sigma, (int)kind, totals, slot);
         End(t, Single("reduction", nameof(ReductionKernels.FinishLoss), KernelCost.Elementwise(partials.Length + 2 * mu.Length, 4, 1)));
@@ -117,14 +129,14 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// <summary>Partial sums of the BCE into <paramref name="partials"/> (length <see cref="LossPartials"/>).</summary>
     public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
     {
-        long t = Begin();
+        var t = Begin();
         Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials)((int)partials.Length, target, recon, partials);
         End(t, Single("loss", nameof(LossKernels.BcePartials), KernelCost.Elementwise(target.Length, 8, 2)));
     }
 
     public void BceSigmoidBackward(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit)
     {
-        long t = Begin();
+        var t = Begin();
         int n = Threads(target.Length);
         Stream<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BceSigmoidBackward)(n, n, target, recon, dLogit);
         End(t, Single("loss", nameof(LossKernels.BceSigmoidBackward), KernelCost.Elementwise(target.Length, 10, 3)));
@@ -142,7 +154,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     void SplitHeads(ArrayView<float> heads, int latent, bool sample, ulong seed, ulong step,
         ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps, ArrayView<float> z)
     {
-        long t = Begin();
+        var t = Begin();
         Stream<ArrayView<float>, int, int, ulong, ulong, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.SplitHeads)(
             (int)mu.Length, heads, latent, sample ? 1 : 0, seed, step, mu, sigma, eps, z);
         End(t, Single("latent", sample ? "SplitHeads+Gaussian" : nameof(LossKernels.SplitHeads), KernelCost.Elementwise(mu.Length, sample ? 41 : 1, sample ? 6 : 4)));
@@ -151,7 +163,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// <summary>eps = N(0, 1) from (seed, step, index); z = mu + sigma * eps.</summary>
     public void Gaussian(ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ulong step, ArrayView<float> eps, ArrayView<float> z)
     {
-        long t = Begin();
+        var t = Begin();
         Stream<ArrayView<float>, ArrayView<float>, ulong, ulong, ArrayView<float>, ArrayView<float>>(LossKernels.Gaussian)((int)mu.Length, mu, sigma, seed, step, eps, z);
         End(t, Single("latent", nameof(LossKernels.Gaussian), KernelCost.Elementwise(mu.Length, 40, 4)));
     }
@@ -160,7 +172,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public void GaussianBackward(ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
         KlKind kind, int latent, ArrayView<float> dHeads)
     {
-        long t = Begin();
+        var t = Begin();
         Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(LossKernels.GaussianBackward)(
             (int)dz.Length, dz, mu, sigma, eps, (int)kind, latent, dHeads);
         End(t, Single("latent", nameof(LossKernels.GaussianBackward), KernelCost.Elementwise(dz.Length, 10, 6)));
@@ -170,7 +182,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
     {
-        long t = Begin();
+        var t = Begin();
         int n = Threads(param.Length);
         Stream<int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(OptimizerKernels.Adam)(n, n, step, param, grad, m, v);
         End(t, Single("optimizer", nameof(OptimizerKernels.Adam), KernelCost.Elementwise(param.Length, 12, 7)));
@@ -178,7 +190,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     public void GatherImages(ArrayView<byte> images, ArrayView<int> order, int first, int count, int pixels, ArrayView<float> output)
     {
-        long t = Begin();
+        var t = Begin();
         int n = Threads((long)count * pixels);
         Stream<int, ArrayView<byte>, ArrayView<int>, int, int, ArrayView<float>>(DataKernels.GatherImages)(n, n, images, order, first, pixels, output);
         End(t, Single("data", nameof(DataKernels.GatherImages), KernelCost.Elementwise((long)count * pixels, 1, 1.25)));

@@ -19,10 +19,27 @@ namespace Vae.Gpu.Devices;
 /// <param name="GroupSize">work-items per group of the implicitly grouped kernels; 0 lets ILGPU choose.</param>
 /// <param name="WeightGrad">the kernel of the convolutions' weight gradients.</param>
 /// <param name="ChunkBiasSums">split bias-gradient sums over batch chunks (then sum the chunks): for GPUs.</param>
+/// <param name="LossPartials">threads (and partial sums) of the BCE's first pass.</param>
 public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch, GemmVersion Gemm, int LossReadInterval,
     ConvVersion Conv = ConvVersion.Tiled, int GroupSize = 0, WeightGradVersion WeightGrad = WeightGradVersion.Tiled,
-    bool ChunkBiasSums = true)
+    bool ChunkBiasSums = true, int LossPartials = 1024)
 {
+    /// <summary>Work-items per group on GPUs: small enough that a launch of a few thousand threads spreads
+    /// over many multiprocessors (ILGPU's occupancy-maximising choice is 640-1024), large enough for full occupancy.</summary>
+    public const int GpuGroupSize = 256;
+
+    /// <summary>
+    /// A GPU's profile from its size: the thread target (split-K slices, batch chunks) and the most threads a
+    /// grid-stride launch starts are four waves of every multiprocessor's resident threads, and the BCE's partial
+    /// sums one wave (FinishLoss folds them in two levels).
+    /// </summary>
+    public static DeviceProfile Gpu(string kind, int multiprocessors, int threadsPerMultiprocessor)
+    {
+        int wave = Math.Max(1, multiprocessors) * Math.Max(GpuGroupSize, threadsPerMultiprocessor);
+        return new(kind, 4 * wave, 4 * wave, GemmVersion.SharedTiled, 25, ConvVersion.Staged, GpuGroupSize, WeightGradVersion.Tiled,
+            ChunkBiasSums: true, LossPartials: wave);
+    }
+
     public static DeviceProfile For(Accelerator accelerator)
     {
         var profile = ForKind(accelerator);
@@ -61,8 +78,8 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).
             { AcceleratorType: AcceleratorType.OpenCL } =>
-                new("opencl-gpu", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Staged),
-            _ => new("cuda", 64 * 1024, 4 * accelerator.MaxNumThreads, GemmVersion.SharedTiled, 25, ConvVersion.Staged),
+                Gpu("opencl-gpu", accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerMultiprocessor),
+            _ => Gpu("cuda", accelerator.NumMultiprocessors, accelerator.MaxNumThreadsPerMultiprocessor),
         };
     }
 }

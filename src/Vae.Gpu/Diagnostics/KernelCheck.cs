@@ -122,12 +122,23 @@ public static class KernelCheck
         var x = Rand(rng, n, 0, 1); var y = Rand(rng, n, 0.01, 0.99);
         using var xt = Tensor.FromArray(device, F(x), n);
         using var yt = Tensor.FromArray(device, F(y), n);
-        using var partials = Tensor.Zeros(device, DeviceOps.LossPartials);
+        using var partials = Tensor.Zeros(device, device.Ops.LossPartials);
         using var none = Tensor.Zeros(device, 0);
         using var total = Tensor.Zeros(device, 1);
         ops.BcePartials(xt.View, yt.View, partials.View);
         ops.FinishLoss(partials.View, none.View, none.View, KlKind.Seed, total.View, 0);
         addWith("bce (summed)", total.ToArray(), new[] { ReferenceOps.BinaryCrossEntropy(x, y) }, new(0, 1e-5));
+        // A GPU's partial count (an H200's one wave): FinishLoss sums them in two levels.
+        int big = 128 * 784;
+        var bx = Rand(rng, big, 0, 1); var by = Rand(rng, big, 0.01, 0.99);
+        using (var bxt = Tensor.FromArray(device, F(bx), big))
+        using (var byt = Tensor.FromArray(device, F(by), big))
+        using (var wave = Tensor.Zeros(device, 132 * 2048))
+        {
+            ops.BcePartials(bxt.View, byt.View, wave.View);
+            ops.FinishLoss(wave.View, none.View, none.View, KlKind.Seed, total.View, 0);
+            addWith("bce (summed in two levels)", total.ToArray(), new[] { ReferenceOps.BinaryCrossEntropy(bx, by) }, new(0, 1e-5));
+        }
         using var dLogit = Tensor.Zeros(device, n);
         ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
         add("bce + sigmoid backward", dLogit.ToArray(), ReferenceOps.SigmoidBackward(y, ReferenceOps.BinaryCrossEntropyGrad(x, y)));

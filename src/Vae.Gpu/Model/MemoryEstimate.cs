@@ -27,9 +27,31 @@ public static class MemoryEstimate
         return 4 * floats + (long)images * (784 + 4) + 4 * 4 * Math.Max((long)c.Features * c.Latent, (long)c.C1 * c.C2 * c.Kernel * c.Kernel * 64);
     }
 
-    /// <summary>Throws a <see cref="VaeException"/> with both sizes when the run cannot fit on the device.</summary>
+    /// <summary>
+    /// The largest tensors a run at <paramref name="batch"/> holds, named, with their element counts: element
+    /// counts, shapes and kernel indices are 32-bit, so none may reach 2^31 (a 140 GB GPU would accept
+    /// the bytes of a run that overflows them).
+    /// </summary>
+    public static IEnumerable<(string Name, long Elements)> LargestTensors(VaeConfig c, int batch)
+    {
+        long b = Math.Max(batch, EvaluationBatch);
+        int k1 = c.Kernel - 1, h1 = VaeConfig.ImageSide - k1, h2 = c.FeatureSide;
+        yield return ("the first convolution's output (batch, c1, h1, h1)", b * c.C1 * h1 * h1);
+        yield return ("the second convolution's output (batch, c2, h2, h2)", b * c.C2 * h2 * h2);
+        yield return ("the decoder's padded input (batch, c2, h2 + 2(k-1), h2 + 2(k-1))", b * c.C2 * (h2 + 2L * k1) * (h2 + 2L * k1));
+        yield return ("the decoder's second padded input (batch, c1, h1 + 2(k-1), h1 + 2(k-1))", b * c.C1 * (h1 + 2L * k1) * (h1 + 2L * k1));
+        yield return ("the linear heads' weight (2 latent, c2 h2 h2)", 2L * c.Latent * c.Features);
+        yield return ("the second convolution's weight (c2, c1, k, k)", (long)c.C2 * c.C1 * c.Kernel * c.Kernel);
+    }
+
+    /// <summary>Throws a <see cref="VaeException"/> naming the tensor when one would reach 2^31 elements, and
+    /// with both sizes when the run cannot fit on the device.</summary>
     public static void EnsureFits(ComputeDevice device, VaeConfig config, int batch, int images)
     {
+        foreach (var (name, elements) in LargestTensors(config, batch))
+            if (elements > int.MaxValue)
+                throw new VaeException(
+                    $"a run with --batch {batch} --c1 {config.C1} --c2 {config.C2} --latent {config.Latent} --kernel {config.Kernel} would hold {name} of {elements:N0} elements, more than the 2^31 - 1 a tensor may have; use a smaller --batch or model");
         long needed = TrainingBytes(config, batch, images), available = device.AvailableBytes;
         if (needed > available)
             throw new VaeException(

@@ -55,7 +55,7 @@ public sealed class Vae : IDisposable
         Decoder = new Decoder(Parameters, config);
         NoiseSeed = (ulong)seed;
         _dLogits = new(device);
-        _bcePartials = Tensor.Zeros(device, DeviceOps.LossPartials);
+        _bcePartials = Tensor.Zeros(device, device.Ops.LossPartials);
         _none = Tensor.Zeros(device, 0);
         _scalar = Tensor.Zeros(device, 1);
         LossTotals = Tensor.Zeros(device, lossCapacity);

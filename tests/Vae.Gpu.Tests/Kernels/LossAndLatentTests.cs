@@ -28,7 +28,7 @@ public class LossAndLatentTests
         var y = Representable(Random(rng, n, 0.001, 0.999));
         using var xt = Upload(device, x, n);
         using var yt = Upload(device, y, n);
-        using var partials = Poisoned(device, DeviceOps.LossPartials);
+        using var partials = Poisoned(device, device.Ops.LossPartials);
         using var none = Tensor.Zeros(device, 0);
         device.Ops.BcePartials(xt.View, yt.View, partials.View);
         double expected = ReferenceOps.BinaryCrossEntropy(x, y);
@@ -37,6 +37,21 @@ public class LossAndLatentTests
         using var dLogit = Poisoned(device, n);
         device.Ops.BceSigmoidBackward(xt.View, yt.View, dLogit.View);
         AssertClose(dLogit.ToArray(), ReferenceOps.SigmoidBackward(y, ReferenceOps.BinaryCrossEntropyGrad(x, y)), "bce+sigmoid backward");
+    }
+
+    /// <summary>A GPU's partial count (one wave of an H200) is summed in two levels: fold, then the 16 lanes.</summary>
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void ManyLossPartialsAreSummedInTwoLevels(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(14);
+        int n = 132 * 2048 + 17;
+        Assert.True(n > ReductionKernels.FoldAbove);
+        var partials = Representable(Random(rng, n, 0, 2));
+        using var pt = Upload(device, partials, n);
+        using var none = Tensor.Zeros(device, 0);
+        double expected = partials.Sum();
+        Assert.InRange(Sum(device, pt, none, none), expected * (1 - 1e-5), expected * (1 + 1e-5));
     }
 
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
