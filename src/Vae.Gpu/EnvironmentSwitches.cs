@@ -28,6 +28,8 @@ public static class EnvironmentSwitches
     public const string Ptxas = "VAE_GPU_PTXAS";
     /// <summary>VAE_GPU_REQUIRE_PTXAS=1: CI; the ptxas test fails instead of skipping where no ptxas is found.</summary>
     public const string RequirePtxas = "VAE_GPU_REQUIRE_PTXAS";
+    /// <summary>VAE_GPU_TEST_HOLD_AT=STEP: tests only; the process waits for a line on stdin at that step ("before lock").</summary>
+    public const string TestHoldAt = "VAE_GPU_TEST_HOLD_AT";
     /// <summary>FASHION_MNIST_DIR: the data folder when --data is not given.</summary>
     public const string DataDir = "FASHION_MNIST_DIR";
     /// <summary>XDG_CACHE_HOME: the tuning cache lives in $XDG_CACHE_HOME/vae-gpu (else ~/.cache/vae-gpu).</summary>

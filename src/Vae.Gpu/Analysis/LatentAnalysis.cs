@@ -22,7 +22,8 @@ public static class LatentAnalysis
 
     public static AnalysisReport Run(AnalysisOptions o, Action<string>? log = null, ComputeDevice? device = null, Split? testSplit = null)
     {
-        var checkpoint = Checkpoint.Load(o.RunDir);
+        // Model and metrics of one committed save, even while a writer saves into the run.
+        var (checkpoint, metrics) = Checkpoint.ReadSave(o.RunDir, forResume: false);
         var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
         if (bad.Key is not null)
             throw new VaeException($"the weights in {Checkpoint.ModelPath(o.RunDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
@@ -40,7 +41,7 @@ public static class LatentAnalysis
             // Every output is written into a staging folder and moved into place as a set, so a failure
             // part-way (a full disk) never leaves new figures beside an old report.
             AnalysisReport? report = null;
-            RunJournal.CommitFolder(o.OutDir, staging => report = Analyze(vae, test, o with { OutDir = staging }, log, origin));
+            RunJournal.CommitFolder(o.OutDir, staging => report = Analyze(vae, metrics, test, o with { OutDir = staging }, log, origin));
             return report!;
         }
         finally { own?.Dispose(); }
@@ -53,7 +54,7 @@ public static class LatentAnalysis
         return FashionMnist.LoadSplit(dir, "t10k", 10_000);
     }
 
-    static AnalysisReport Analyze(Vae.Gpu.Model.Vae vae, Split test, AnalysisOptions o, Action<string>? log, string origin)
+    static AnalysisReport Analyze(Vae.Gpu.Model.VAE vae, Metrics? metrics, Split test, AnalysisOptions o, Action<string>? log, string origin)
     {
         int lat = vae.Config.Latent, n = test.Count;
         string Out(string name) => Path.Combine(o.OutDir, name);
@@ -100,7 +101,6 @@ public static class LatentAnalysis
         var samples = Decode(vae, PriorSamples(lat, 64, seed: 7));
         Npy.Write(Out("samples.npy"), samples.SelectMany(a => a).ToArray(), 64, 28, 28);
         Figures.ImageGrid(Out("samples.png"), samples, 8, 8, "Decoded samples z ~ N(0, I)");
-        var metrics = Metrics.TryLoad(o.RunDir);
         if (metrics is { Epochs.Count: > 0 })
             Figures.LossCurve(Out("loss.png"), metrics.Epochs.Select(e => (double)e.Epoch).ToArray(),
                 metrics.Epochs.Select(e => e.TrainLoss).ToArray(), metrics.Epochs.Select(e => e.TestLoss).ToArray());
@@ -112,7 +112,7 @@ public static class LatentAnalysis
     }
 
     /// <summary>Encoder and Gaussian over the test set in file order, batch by batch; noise step = batch index.</summary>
-    public static (float[] Mu, float[] Sigma, float[] Embeddings) Encode(Vae.Gpu.Model.Vae vae, Split test)
+    public static (float[] Mu, float[] Sigma, float[] Embeddings) Encode(Vae.Gpu.Model.VAE vae, Split test)
     {
         int lat = vae.Config.Latent;
         var mu = new float[test.Count * lat]; var sigma = new float[mu.Length]; var emb = new float[mu.Length];
@@ -138,7 +138,7 @@ public static class LatentAnalysis
     }
 
     /// <summary>Decoder applied to each latent vector; returns one 28x28 image per vector.</summary>
-    public static List<float[]> Decode(Vae.Gpu.Model.Vae vae, IReadOnlyList<float[]> latents)
+    public static List<float[]> Decode(Vae.Gpu.Model.VAE vae, IReadOnlyList<float[]> latents)
     {
         int lat = vae.Config.Latent;
         using var z = Tensor.FromArray(vae.Device, latents.SelectMany(a => a).ToArray(), latents.Count, lat);
@@ -150,7 +150,7 @@ public static class LatentAnalysis
     /// The first test images and decoder(mu) of each: the deterministic reconstruction, so that any
     /// implementation of the model (PyTorch's, in examples/pytorch) gives the same images.
     /// </summary>
-    static (List<float[]>, List<float[]>) Reconstruct(Vae.Gpu.Model.Vae vae, Split test, int count)
+    static (List<float[]>, List<float[]>) Reconstruct(Vae.Gpu.Model.VAE vae, Split test, int count)
     {
         var originals = Enumerable.Range(0, count).Select(i => test.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray()).ToList();
         using var x = Tensor.FromArray(vae.Device, originals.SelectMany(a => a).ToArray(), count, 1, 28, 28);

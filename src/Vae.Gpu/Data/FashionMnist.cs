@@ -7,6 +7,17 @@ namespace Vae.Gpu.Data;
 public sealed record Split(string Name, int Count, byte[] Pixels, byte[] Labels)
 {
     public const int Side = 28, PixelsPerImage = Side * Side;
+
+    /// <summary>Images [first, first + count) as floats in [0, 1], image after image: a batch for
+    /// <c>Tensor.FromArray(device, split.Images(first, count), count, 1, 28, 28)</c>.</summary>
+    public float[] Images(int first, int count)
+    {
+        if (first < 0 || count < 0 || (long)first + count > Count)
+            throw new ArgumentOutOfRangeException(nameof(count), $"images {first}..{first + count} lie outside the {Count} of {Name}");
+        var x = new float[count * PixelsPerImage];
+        for (int i = 0; i < x.Length; i++) x[i] = Pixels[first * PixelsPerImage + i] / 255f;
+        return x;
+    }
 }
 
 /// <summary>

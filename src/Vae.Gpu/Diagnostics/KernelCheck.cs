@@ -204,7 +204,7 @@ public static class KernelCheck
     {
         const int batch = 4;
         var config = new VaeConfig(4, 6, 3, 3);
-        using var vae = new Vae.Gpu.Model.Vae(device, config, rng.Next());
+        using var vae = new Vae.Gpu.Model.VAE(device, config, rng.Next());
         var x = Rand(rng, batch * 784, 0, 1);
         using var xt = Tensor.FromArray(device, F(x), batch, 1, 28, 28);
         vae.Forward(xt);

@@ -9,13 +9,13 @@ namespace Vae.Gpu.Diagnostics;
 /// gradient, so no zeroing): what the benchmark times and what the kernel cases are recorded from.</summary>
 public sealed class TrainingStep : IDisposable
 {
-    readonly Vae.Gpu.Model.Vae _vae;
+    readonly Vae.Gpu.Model.VAE _vae;
     readonly Adam _adam;
     readonly Tensor _x;
 
     public TrainingStep(ComputeDevice device, VaeConfig config, int batch)
     {
-        _vae = new Vae.Gpu.Model.Vae(device, config, seed: 1);
+        _vae = new Vae.Gpu.Model.VAE(device, config, seed: 1);
         _adam = new Adam(_vae.Parameters);
         var rng = new Random(1);
         _x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);

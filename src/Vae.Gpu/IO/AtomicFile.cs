@@ -26,13 +26,6 @@ public static class AtomicFile
         }
     }
 
-    /// <summary>The PID in the name of one of our temporary files (.NAME.PID.tmp), or null.</summary>
-    public static int? WriterOf(string tempPath)
-    {
-        var parts = Path.GetFileName(tempPath).Split('.');
-        return parts.Length >= 4 && parts[^1] == "tmp" && int.TryParse(parts[^2], out int pid) ? pid : null;
-    }
-
     public static void WriteAllText(string path, string text) =>
         Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
 

@@ -75,6 +75,18 @@ public static class Safetensors
         var tensors = new Dictionary<string, NamedTensor>();
         var metadata = new Dictionary<string, string>();
         var seen = new HashSet<string>();
+        try
+        {
+            ReadHeader();
+        }
+        catch (InvalidOperationException) // JsonDocument parses lazily: a name or string that is not UTF-8 shows only when read
+        {
+            throw Bad("its header holds text that is not valid UTF-8");
+        }
+        return (tensors, metadata);
+
+        void ReadHeader()
+        {
         foreach (var entry in doc.RootElement.EnumerateObject())
         {
             string name = entry.Name;
@@ -91,7 +103,7 @@ public static class Safetensors
             }
             tensors[name] = ReadTensor(entry.Value, name, all, dataStart, dataLength, Bad);
         }
-        return (tensors, metadata);
+        }
     }
 
     public static VaeException Corrupt(string path, string why) =>

@@ -26,7 +26,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     public bool FromPyTorch { get; init; }
 
     /// <summary>Commits model, optimizer state and metrics of one epoch together: a crash at any instant leaves this save or the previous one, whole.</summary>
-    public static void Save(string dir, Vae.Gpu.Model.Vae vae, Adam adam, int epoch, int seed, string runId, TrainingSettings settings, Metrics metrics)
+    public static void Save(string dir, Vae.Gpu.Model.VAE vae, Adam adam, int epoch, int seed, string runId, TrainingSettings settings, Metrics metrics)
     {
         var c = vae.Config;
         string I(long v) => v.ToString(CultureInfo.InvariantCulture);
@@ -68,9 +68,36 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     /// (<c>safetensors.torch.save_file(vae.state_dict(), ...)</c>): c1, c2, lat and k are read from the shapes,
     /// the KL is the problem set's, and it has no epoch.
     /// </summary>
-    public static Checkpoint Load(string dir, bool readOptimizer = false)
+    public static Checkpoint Load(string dir, bool readOptimizer = false) =>
+        RunJournal.ReadCommitted(dir, pathOf => Load(dir, readOptimizer, pathOf));
+
+    /// <summary>
+    /// The checkpoint and metrics.json of one committed save (<see cref="RunJournal.ReadCommitted{T}"/>): the
+    /// metrics must end at the model's epoch. Resuming needs both files and the optimizer state, all finite.
+    /// </summary>
+    public static (Checkpoint Checkpoint, Metrics? Metrics) ReadSave(string dir, bool forResume) =>
+        RunJournal.ReadCommitted(dir, pathOf =>
+        {
+            var checkpoint = Load(dir, forResume, pathOf);
+            string metricsPath = pathOf(Metrics.FileName);
+            var metrics = File.Exists(metricsPath) ? Metrics.Load(metricsPath) : null;
+            if (checkpoint.FromPyTorch) return (checkpoint, metrics);
+            if (metrics is null)
+            {
+                if (forResume)
+                    throw new VaeException($"{dir} holds a checkpoint but no {Metrics.FileName}, which is saved with it; restore the file from the same save, or start a new run with --overwrite");
+                return (checkpoint, null);
+            }
+            int last = metrics.Epochs.Count == 0 ? 0 : metrics.Epochs[^1].Epoch;
+            if (last != checkpoint.Epoch)
+                throw new MixedSaveException(
+                    $"{ModelPath(dir)} is from epoch {checkpoint.Epoch} but {metricsPath} ends at epoch {last}: files of different saves; restore both from one save, or start a new run with --overwrite");
+            return (checkpoint, metrics);
+        });
+
+    static Checkpoint Load(string dir, bool readOptimizer, Func<string, string> pathOf)
     {
-        string path = ModelPath(dir);
+        string path = pathOf(ModelFile);
         var (tensors, meta) = Safetensors.Read(path);
         bool ours = meta.ContainsKey("c1");
         var m = new MetadataReader(path, meta);
@@ -84,7 +111,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
         string? runId = meta.GetValueOrDefault("run_id");
 
         OptimizerState? optimizer = null;
-        string optPath = Path.Combine(dir, OptimizerFile);
+        string optPath = pathOf(OptimizerFile);
         if (readOptimizer)
         {
             if (!ours)
@@ -105,6 +132,13 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
                 foreach (var prefix in new[] { "m.", "v." })
                     if (!moments.TryGetValue(prefix + name, out var t) || !t.Shape.SequenceEqual(shape))
                         throw Safetensors.Corrupt(optPath, $"it lacks {prefix}{name} of shape [{string.Join(",", shape)}]");
+            // A resume would train on from these and save over the last good checkpoint: they must be numbers.
+            var badWeight = tensors.FirstOrDefault(kv => kv.Value.Data.Any(x => !float.IsFinite(x)));
+            if (badWeight.Key is not null)
+                throw Safetensors.Corrupt(path, $"{badWeight.Key} holds NaN or infinite values, so training cannot resume from it");
+            var badMoment = moments.FirstOrDefault(kv => kv.Value.Data.Any(x => !float.IsFinite(x) || (kv.Key.StartsWith("v.") && x < 0)));
+            if (badMoment.Key is not null)
+                throw Safetensors.Corrupt(optPath, $"{badMoment.Key} holds {(badMoment.Key.StartsWith("v.") ? "negative, " : "")}NaN or infinite values, which Adam never writes");
             optimizer = new OptimizerState(
                 moments.Where(kv => kv.Key.StartsWith("m.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value.Data),
                 moments.Where(kv => kv.Key.StartsWith("v.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value.Data),
@@ -182,15 +216,15 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     }
 
     /// <summary>A model on <paramref name="device"/> with this checkpoint's weights.</summary>
-    public Vae.Gpu.Model.Vae CreateModel(ComputeDevice device, int lossCapacity = Vae.Gpu.Model.Vae.DefaultLossCapacity)
+    public Vae.Gpu.Model.VAE CreateModel(ComputeDevice device, int lossCapacity = Vae.Gpu.Model.VAE.DefaultLossCapacity)
     {
-        var vae = new Vae.Gpu.Model.Vae(device, Config, Seed, lossCapacity);
+        var vae = new Vae.Gpu.Model.VAE(device, Config, Seed, lossCapacity);
         vae.Parameters.Load(Parameters);
         return vae;
     }
 
     /// <summary>Restores Adam's moments and step, and the noise counter, for an exact resume.</summary>
-    public void Restore(Vae.Gpu.Model.Vae vae, Adam adam)
+    public void Restore(Vae.Gpu.Model.VAE vae, Adam adam)
     {
         if (Optimizer is null) return;
         var store = vae.Parameters;

@@ -8,16 +8,31 @@ public static class RunFolder
     /// <summary>Creates the folder and proves a file can be written there, before any work starts.</summary>
     public static void EnsureWritable(string dir)
     {
+        if (string.IsNullOrWhiteSpace(dir)) throw new VaeException("--out is empty; give the folder to write the run to");
         try
         {
             Directory.CreateDirectory(dir);
             string probe = Path.Combine(dir, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
+            try { File.WriteAllText(probe, ""); }
+            finally { File.Delete(probe); }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another --out");
         }
+    }
+
+    /// <summary>Removes a folder this command created when it holds nothing but the lock file (a run refused before its first save).</summary>
+    public static void RemoveIfUnused(string dir)
+    {
+        try
+        {
+            if (!Directory.Exists(dir)) return;
+            var entries = Directory.GetFileSystemEntries(dir);
+            if (entries.Any(e => Path.GetFileName(e) != RunLock.FileName)) return;
+            foreach (var e in entries) File.Delete(e);
+            Directory.Delete(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

@@ -28,6 +28,19 @@ public static class RunJournal
             Process.GetCurrentProcess().Kill();
     }
 
+    /// <summary>
+    /// Fault injection for tests: with VAE_GPU_TEST_HOLD_AT naming <paramref name="step"/> ("before lock"), the
+    /// process says "holding at STEP" on stderr and waits for a line on stdin, so a test can let another
+    /// writer run in between.
+    /// </summary>
+    public static void HoldPoint(string step)
+    {
+        if (Environment.GetEnvironmentVariable(EnvironmentSwitches.TestHoldAt) != step) return;
+        Console.Error.WriteLine($"holding at {step}");
+        Console.Error.Flush();
+        Console.In.ReadLine();
+    }
+
     /// <summary>Commits the named files, each written by its action into the staging folder.</summary>
     public static void Commit(string dir, IReadOnlyList<(string Name, Action<string> Write)> files) =>
         CommitFolder(dir, staging =>
@@ -55,18 +68,66 @@ public static class RunJournal
             throw;
         }
         var names = Directory.GetFiles(staging).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).ToList();
-        AtomicFile.WriteAllText(Path.Combine(dir, CommitFile), string.Join("\n", names));
+        try { AtomicFile.WriteAllText(Path.Combine(dir, CommitFile), string.Join("\n", names)); }
+        catch
+        {
+            // Not committed (a full disk): the previous save stays, and the staged copies go now, not at the next writer.
+            Directory.Delete(staging, recursive: true);
+            throw;
+        }
         CrashPoint("committed");
         Finish(dir);
     }
 
-    /// <summary>Finishes a committed save or discards an uncommitted one; removes temporary files of dead writers.</summary>
+    /// <summary>
+    /// Finishes a committed save or discards an uncommitted one, and removes the temporary files of writers
+    /// that died. The caller holds the folder's <see cref="RunLock"/>, so no other writer is at work in it.
+    /// </summary>
     public static void Recover(string dir)
     {
         if (File.Exists(Path.Combine(dir, CommitFile))) Finish(dir);
         else if (Directory.Exists(Path.Combine(dir, StagingFolder))) Directory.Delete(Path.Combine(dir, StagingFolder), recursive: true);
-        foreach (var temp in Directory.Exists(dir) ? Directory.GetFiles(dir, ".*.tmp") : Array.Empty<string>())
-            if (AtomicFile.WriterOf(temp) is int pid && !RunLock.IsAlive(pid)) File.Delete(temp);
+        if (!Directory.Exists(dir)) return;
+        foreach (var temp in Directory.GetFiles(dir, ".*.tmp").Concat(Directory.GetFiles(dir, ".write-test-*")))
+            File.Delete(temp);
+    }
+
+    /// <summary>The files a commit lists: plain names inside the folder; anything else means the journal is corrupt.</summary>
+    static List<string> CommittedNames(string dir)
+    {
+        string commit = Path.Combine(dir, CommitFile);
+        var names = File.ReadAllLines(commit).Where(n => n.Length > 0).ToList();
+        var bad = names.FirstOrDefault(n => n != Path.GetFileName(n) || n.StartsWith('.') || n.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0);
+        if (bad is not null)
+            throw new VaeException($"corrupt save journal {commit}: it names '{bad}', which is not a file of the run folder; delete {commit} and {Path.Combine(dir, StagingFolder)} (the last finished save stays)");
+        return names;
+    }
+
+    /// <summary>
+    /// Reads one committed save without writing or locking (the folder may be read-only, or being written):
+    /// <paramref name="read"/> gets the path to read each file from, the staged copy where a committed save is
+    /// not yet moved into place. A read that overlaps a writer's moves, or finds files of two saves
+    /// (<see cref="MixedSaveException"/>), is tried again.
+    /// </summary>
+    public static T ReadCommitted<T>(string dir, Func<Func<string, string>, T> read)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var pending = File.Exists(Path.Combine(dir, CommitFile)) ? CommittedNames(dir) : new List<string>();
+                string PathOf(string name)
+                {
+                    string staged = Path.Combine(dir, StagingFolder, name);
+                    return pending.Contains(name) && File.Exists(staged) ? staged : Path.Combine(dir, name);
+                }
+                return read(PathOf);
+            }
+            catch (Exception e) when (attempt < 8 && (e is MixedSaveException || (e is IOException && HasPendingCommit(dir))))
+            {
+                Thread.Sleep(50 * attempt);
+            }
+        }
     }
 
     /// <summary>True when the folder holds a committed save that <see cref="Recover"/> has not finished yet.</summary>
@@ -75,7 +136,7 @@ public static class RunJournal
     static void Finish(string dir)
     {
         string staging = Path.Combine(dir, StagingFolder), commit = Path.Combine(dir, CommitFile);
-        foreach (var name in File.ReadAllLines(commit).Where(n => n.Length > 0))
+        foreach (var name in CommittedNames(dir))
         {
             string staged = Path.Combine(staging, name);
             if (!File.Exists(staged)) continue; // moved before an interruption
@@ -86,3 +147,6 @@ public static class RunJournal
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
     }
 }
+
+/// <summary>Files of two different saves were read together (a writer saved in between); the read is retried.</summary>
+public sealed class MixedSaveException(string message) : VaeException(message);

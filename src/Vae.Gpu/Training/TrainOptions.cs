@@ -27,11 +27,13 @@ public sealed record TrainOptions
     /// <summary>The options the user gave (e.g. "--batch"); null in code, where a value other than the default counts as given.</summary>
     public IReadOnlySet<string>? Explicit { get; init; }
     /// <summary>The device's ring of batch losses; tests shrink it so that an epoch wraps it in a few hundred batches.</summary>
-    internal int LossSlots { get; init; } = Vae.Gpu.Model.Vae.DefaultLossCapacity;
+    internal int LossSlots { get; init; } = Vae.Gpu.Model.VAE.DefaultLossCapacity;
 
     /// <summary>Checks what does not depend on a checkpoint; throws <see cref="VaeException"/> naming the option.</summary>
     public void Validate()
     {
+        if (string.IsNullOrWhiteSpace(OutDir)) throw new VaeException("--out is empty; give the folder to write the run to");
+        if (ResumeDir is not null && string.IsNullOrWhiteSpace(ResumeDir)) throw new VaeException("--resume is empty; give the folder of the run to continue");
         if (Epochs < 1 || Epochs > 10_000) throw new VaeException($"--epochs {Epochs} is out of range; use 1..10000");
         if (BatchSize < 1 || BatchSize > 60_000) throw new VaeException($"--batch {BatchSize} is out of range; use 1..60000 (the training set has 60,000 images)");
         if (!(LearningRate > 0) || LearningRate > 10 || float.IsNaN(LearningRate)) throw new VaeException($"--lr {LearningRate} is out of range; use a positive number such as 1e-3");

@@ -35,24 +35,25 @@ public sealed class Trainer
     public Result Run(CancellationToken cancel = default, ComputeDevice? device = null, (Split Train, Split Test)? data = null)
     {
         _o.Validate();
-        var locks = new List<RunLock>();
+        string outDir = Path.GetFullPath(_o.OutDir);
+        bool created = !Directory.Exists(outDir);
+        RunLock? writing = null;
         try
         {
-            // A folder that exists is locked and any interrupted save in it finished before it is read.
-            foreach (var dir in new[] { _o.OutDir, _o.ResumeDir }.OfType<string>().Select(Path.GetFullPath).Distinct())
-                if (Directory.Exists(dir))
-                {
-                    locks.Add(RunLock.Acquire(dir));
-                    RunJournal.Recover(dir);
-                }
-            // Everything that can fail on bad input is checked before the output folder is created.
-            var resume = _o.ResumeDir is null ? null : Checkpoint.Load(_o.ResumeDir, readOptimizer: true);
-            bool resumingInPlace = resume is not null && Path.GetFullPath(_o.ResumeDir!) == Path.GetFullPath(_o.OutDir);
-            if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(_o.OutDir)))
+            // The output folder is locked first and only then checked: a writer that started earlier cannot
+            // pass the same checks and then replace what this one wrote. An interrupted save in it is finished.
+            RunFolder.EnsureWritable(outDir);
+            RunJournal.HoldPoint("before lock");
+            writing = RunLock.Acquire(outDir);
+            RunJournal.Recover(outDir);
+            bool resumingInPlace = _o.ResumeDir is not null && Path.GetFullPath(_o.ResumeDir) == outDir;
+            if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(outDir)))
                 throw new VaeException($"{_o.OutDir} already holds a run; continue it with --resume {_o.OutDir}, start over with --overwrite, or choose another --out");
+            // The run resumed from is only read (it may sit on read-only storage): one committed save, model,
+            // optimizer state and metrics together, even while another writer saves into it.
+            var (resume, history) = _o.ResumeDir is null ? (null, null) : Checkpoint.ReadSave(_o.ResumeDir, forResume: true);
             var config = _o.Config(resume?.Config).Validate();
             _o = FollowRun(resume);
-            var history = _o.ResumeDir is null ? null : Metrics.TryLoad(_o.ResumeDir);
             int startEpoch = resume?.Epoch ?? 0;
             if (startEpoch >= _o.Epochs)
                 throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with --epochs N (N > {startEpoch})");
@@ -63,8 +64,6 @@ public sealed class Trainer
             try
             {
                 MemoryEstimate.EnsureFits(dev, config, _o.BatchSize, trainSplit.Count + testSplit.Count);
-                RunFolder.EnsureWritable(_o.OutDir);
-                if (!locks.Any(l => l.Folder == Path.GetFullPath(_o.OutDir))) locks.Add(RunLock.Acquire(_o.OutDir));
                 return Train(dev, config, resume, history, startEpoch, trainSplit, testSplit, cancel);
             }
             finally
@@ -74,7 +73,9 @@ public sealed class Trainer
         }
         finally
         {
-            foreach (var l in locks) l.Dispose();
+            writing?.Dispose();
+            // A run refused before it saved anything leaves no folder behind.
+            if (created) RunFolder.RemoveIfUnused(outDir);
         }
     }
 
@@ -87,7 +88,7 @@ public sealed class Trainer
         _ui.Log($"Accelerator: {dev.Name}");
         Tuner.Apply(dev, config, _o.BatchSize, allowTuning: !_o.NoTune, _ui.Log);
         string runId = resume?.RunId ?? Guid.NewGuid().ToString("N");
-        using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.Vae(dev, config, seed, _o.LossSlots);
+        using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.VAE(dev, config, seed, _o.LossSlots);
         using var adam = new Adam(vae.Parameters, _o.LearningRate);
         resume?.Restore(vae, adam);
         using var train = new DeviceDataset(dev, trainSplit);
@@ -108,6 +109,7 @@ public sealed class Trainer
                 _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' repeats epoch {epoch} from them");
                 return new Result(metrics, true, _o.OutDir);
             }
+            m.Accelerator = dev.Name;
             metrics.Epochs.Add(m);
             Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed, runId, settings, metrics);
             _ui.EpochDone(m, _o.Epochs);
@@ -143,7 +145,7 @@ public sealed class Trainer
         return run;
     }
 
-    (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.Vae vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)
+    (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.VAE vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)
     {
         var device = vae.Device;
         // Reading the loss waits for the device, so a GPU reads a block of batch losses now and then.
@@ -178,6 +180,9 @@ public sealed class Trainer
         int testBatches = Math.Min(test.BatchCount(500), _o.MaxBatches ?? int.MaxValue);
         _ui.Log($"  epoch {epoch}/{_o.Epochs}: test loss over {Math.Min(test.Count, testBatches * 500):N0} test images ({seconds:F0} s of training, {images / seconds:F1} images/s)");
         var (testLoss, testImages) = Evaluate(vae, test, _o.MaxBatches);
+        if (!double.IsFinite(testLoss))
+            throw new VaeException(
+                $"the test loss became {testLoss} after epoch {epoch}; stopped without saving, so the last good checkpoint in {_o.OutDir} (if any) is intact; {Advice}");
         return (new EpochMetrics
         {
             Epoch = epoch, TrainLoss = lossSum / images, TestLoss = testLoss, ImagesPerSecond = images / seconds,
@@ -185,11 +190,16 @@ public sealed class Trainer
         }, false);
     }
 
+    /// <summary>What to try after a loss stops being finite: a resume keeps the run's learning rate, so it cannot change it.</summary>
+    string Advice => _o.ResumeDir is null
+        ? $"try a smaller --lr than {_o.LearningRate}"
+        : $"the resumed run keeps its --lr {_o.LearningRate}: start a new run with a smaller --lr, or resume an earlier checkpoint";
+
     /// <summary>
     /// Sums the losses of batches [from, to), which lie in one unwrapped run of slots; a NaN or infinity
     /// stops the run, naming epoch and batch.
     /// </summary>
-    double ReadLosses(Vae.Gpu.Model.Vae vae, int from, int to, int epoch)
+    double ReadLosses(Vae.Gpu.Model.VAE vae, int from, int to, int epoch)
     {
         double sum = 0;
         int first = from % vae.LossCapacity;
@@ -201,14 +211,14 @@ public sealed class Trainer
             if (!float.IsFinite(losses[i]))
                 throw new VaeException(
                     $"the loss became {losses[i]} at epoch {epoch}, batch {from + i + 1}; stopped without saving, so the last good checkpoint in {_o.OutDir} " +
-                    $"(if any) is intact; try a smaller --lr than {_o.LearningRate}");
+                    $"(if any) is intact; {Advice}");
             sum += losses[i];
         }
         return sum;
     }
 
     /// <summary>Mean loss per image over the test set (or its first <paramref name="maxBatches"/> batches), file order.</summary>
-    public static (double LossPerImage, int Images) Evaluate(Vae.Gpu.Model.Vae vae, DeviceDataset test, int? maxBatches, int batchSize = 500)
+    public static (double LossPerImage, int Images) Evaluate(Vae.Gpu.Model.VAE vae, DeviceDataset test, int? maxBatches, int batchSize = 500)
     {
         test.InFileOrder();
         int batches = Math.Min(test.BatchCount(batchSize), maxBatches ?? int.MaxValue), images = 0;

@@ -11,6 +11,31 @@ public static class CliProcess
     /// <summary>Starts vae-gpu; <paramref name="crashAt"/> names a save step at which it kills itself (<see cref="RunJournal.CrashVariable"/>).</summary>
     public static Process Start(IEnumerable<string> args, string? crashAt = null) => Process.Start(Info(args, crashAt))!;
 
+    /// <summary>Starts vae-gpu held at <paramref name="step"/> (<see cref="RunJournal.HoldPoint"/>); returns once it is
+    /// waiting there. A line on its standard input lets it go on.</summary>
+    public static Process StartHeld(IEnumerable<string> args, string step)
+    {
+        var info = Info(args, null);
+        info.RedirectStandardInput = true;
+        info.Environment[EnvironmentSwitches.TestHoldAt] = step;
+        var p = Process.Start(info)!;
+        string? line;
+        while ((line = p.StandardError.ReadLine()) is not null && line != $"holding at {step}") { }
+        if (line is null) Assert.Fail($"vae-gpu ended before reaching '{step}': {p.StandardOutput.ReadToEnd()}");
+        return p;
+    }
+
+    /// <summary>A command line run through <paramref name="wrapper"/> (e.g. unshare): the wrapper's process.</summary>
+    public static Process StartWrapped(IEnumerable<string> wrapper, IEnumerable<string> args)
+    {
+        var inner = Info(args, null);
+        var info = new ProcessStartInfo(wrapper.First()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var w in wrapper.Skip(1)) info.ArgumentList.Add(w);
+        info.ArgumentList.Add(inner.FileName);
+        foreach (var a in inner.ArgumentList) info.ArgumentList.Add(a);
+        return Process.Start(info)!;
+    }
+
     /// <summary>Runs vae-gpu to its end (at most 3 minutes): exit code, stdout then stderr.</summary>
     public static (int Code, string Output) RunToEnd(IEnumerable<string> args, string? crashAt = null)
     {

@@ -126,7 +126,7 @@ public class StateDictImportTests
         var device = TestDevices.Get(AcceleratorChoice.Cpu);
         using var dir = new TempDir();
         var config = new VaeConfig(8, 12, 6, 5);
-        using (var source = new Vae.Gpu.Model.Vae(device, config, seed: 4))
+        using (var source = new Vae.Gpu.Model.VAE(device, config, seed: 4))
         {
             var values = source.Parameters.ToHost();
             // PyTorch's save_file: tensors sorted by name, no __metadata__ of ours.

@@ -46,7 +46,7 @@ public class CrossAcceleratorTests
         Math.Sqrt(a.Zip(b).Sum(p => (double)(p.First - p.Second) * (p.First - p.Second)) / b.Sum(v => (double)v * v));
 
     /// <summary>The default model's shapes at a small batch, from one seed's weights.</summary>
-    static Vae.Gpu.Model.Vae Model(ComputeDevice device) => new(device, new VaeConfig(16, 32, 16, 3), seed: 8);
+    static Vae.Gpu.Model.VAE Model(ComputeDevice device) => new(device, new VaeConfig(16, 32, 16, 3), seed: 8);
 
     [SkippableTheory, MemberData(nameof(TestDevices.Pairs), MemberType = typeof(TestDevices))]
     public void OneTrainingStepAgreesAcrossAccelerators(AcceleratorChoice first, AcceleratorChoice second)
@@ -129,7 +129,7 @@ public class LongEpochTests
         Assert.True(double.IsFinite(wrapped.TrainLoss) && wrapped.TrainLoss > 0, $"train loss {wrapped.TrainLoss}");
         // Every batch's loss is read exactly once: the same run with a ring that never wraps sums the same
         // float losses (in double, grouped by read blocks, so equal to rounding).
-        var unwrapped = Train(Vae.Gpu.Model.Vae.DefaultLossCapacity);
+        var unwrapped = Train(Vae.Gpu.Model.VAE.DefaultLossCapacity);
         Assert.True(Math.Abs(unwrapped.TrainLoss - wrapped.TrainLoss) <= 1e-12 * unwrapped.TrainLoss, $"{wrapped.TrainLoss} vs {unwrapped.TrainLoss}");
         Assert.Equal(unwrapped.TestLoss, wrapped.TestLoss);
     }

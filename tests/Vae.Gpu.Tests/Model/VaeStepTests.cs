@@ -28,7 +28,7 @@ public class VaeStepTests
         var device = TestDevices.Get(choice);
         const int batch = 5;
         var config = new VaeConfig(4, 6, 3, 3, kl);
-        using var vae = new Vae.Gpu.Model.Vae(device, config, seed: 21);
+        using var vae = new Vae.Gpu.Model.VAE(device, config, seed: 21);
         var x = Images(batch, 3);
         using var xt = Vae.Gpu.Tensors.Tensor.FromArray(device, x, batch, 1, 28, 28);
         vae.Forward(xt);
@@ -53,7 +53,7 @@ public class VaeStepTests
         var device = TestDevices.Get(choice);
         (float[] Losses, float[] Noise, float[] Params) Run()
         {
-            using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(4, 8, 4, 3), seed: 5);
+            using var vae = new Vae.Gpu.Model.VAE(device, new VaeConfig(4, 8, 4, 3), seed: 5);
             using var adam = new Adam(vae.Parameters);
             var losses = new List<float>();
             float[] noise = Array.Empty<float>();
@@ -111,7 +111,7 @@ public class ProblemSetApiTests
         var rng = new Random(8);
         foreach (var kl in new[] { KlKind.Seed, KlKind.Standard })
         {
-            using var vae = new Vae.Gpu.Model.Vae(device, new VaeConfig(3, 4, 5, 3, kl), seed: 2);
+            using var vae = new Vae.Gpu.Model.VAE(device, new VaeConfig(3, 4, 5, 3, kl), seed: 2);
             var x = Numeric.Representable(Numeric.Random(rng, 3 * 784, 0, 1));
             var y = Numeric.Representable(Numeric.Random(rng, 3 * 784, 0.01, 0.99));
             using var xt = Numeric.Upload(device, x, 3, 1, 28, 28);

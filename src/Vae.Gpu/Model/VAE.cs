@@ -12,7 +12,7 @@ namespace Vae.Gpu.Model;
 /// The loss stays on the device in <see cref="LossTotals"/>[<see cref="LossSlot"/>]; reading
 /// <see cref="Loss"/> waits for the accelerator, so a training loop reads the totals only now and then.
 /// </summary>
-public sealed class Vae : IDisposable
+public sealed class VAE : IDisposable
 {
     /// <summary>Slots in the device's ring of batch losses; an epoch may have more batches (it wraps).</summary>
     public const int DefaultLossCapacity = 4096;
@@ -39,13 +39,13 @@ public sealed class Vae : IDisposable
     public int LossSlot { get; set; }
     public int LossCapacity => LossTotals.Length;
 
-    public Vae(ComputeDevice device, int c1, int c2, int lat, int k, int seed = 0)
+    public VAE(ComputeDevice device, int c1, int c2, int lat, int k, int seed = 0)
         : this(device, new VaeConfig(c1, c2, lat, k), seed) { }
 
-    public Vae(ComputeDevice device, VaeConfig config, int seed = 0) : this(device, config, seed, DefaultLossCapacity) { }
+    public VAE(ComputeDevice device, VaeConfig config, int seed = 0) : this(device, config, seed, DefaultLossCapacity) { }
 
     /// <summary>With a ring of <paramref name="lossCapacity"/> batch losses (tests use a small one to make it wrap quickly).</summary>
-    internal Vae(ComputeDevice device, VaeConfig config, int seed, int lossCapacity)
+    internal VAE(ComputeDevice device, VaeConfig config, int seed, int lossCapacity)
     {
         _device = device;
         Config = config.Validate();

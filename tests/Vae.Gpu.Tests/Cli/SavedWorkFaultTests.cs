@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Vae.Gpu.IO;
+using Vae.Gpu.Training;
+
+using static Vae.Gpu.Tests.Cli.CliProcess;
+
+namespace Vae.Gpu.Tests.Cli;
+
+/// <summary>
+/// The cases an adversarial run found (issue 21): locks across PID namespaces and with unrelated PIDs, a writer
+/// paused before its lock, non-finite checkpoints, mixed or half-finished saves read by another command,
+/// corrupt metrics and journals. Each ends in one line and a non-zero exit, with the saved work intact.
+/// </summary>
+public class SavedWorkFaultTests
+{
+    static void SkipWithoutData() =>
+        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+
+    static string Which(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists) ?? "";
+
+    static void AssertOneLineError(int code, string output, string expected)
+    {
+        Assert.True(code == 1, $"exit {code}: {output}");
+        Assert.Contains(expected, output);
+        Assert.DoesNotContain("unexpected", output);
+    }
+
+    [SkippableFact]
+    public void ALockHeldInAnotherPidNamespaceStopsASecondWriterAndEndsWithItsProcess()
+    {
+        SkipWithoutData();
+        Skip.IfNot(OperatingSystem.IsLinux() && Environment.UserName == "root" && Which("unshare") != "", "needs root and unshare(1) for a PID namespace, as scripts/with-pocl makes");
+        using var dir = new TempDir();
+        var longRun = Tiny(dir.Path, 5);
+        longRun[longRun.IndexOf("--max-batches") + 1] = "100000";
+        // vae-gpu is PID 1 of its own namespace, as under scripts/with-pocl.
+        using var first = StartWrapped(new[] { "unshare", "--pid", "--fork", "--kill-child" }, longRun);
+        WaitForTraining(first);
+
+        var (code, output) = RunToEnd(Tiny(dir.Path, 1, "--overwrite"));
+        AssertOneLineError(code, output, "is being written by another vae-gpu (PID 1 on");
+
+        first.Kill(); // kill -9 of the namespace: the OS lock ends with it
+        first.WaitForExit();
+        Thread.Sleep(500);
+        (code, output) = RunToEnd(Tiny(dir.Path, 1, "--overwrite"));
+        Assert.True(code == 0, output);
+    }
+
+    [SkippableFact]
+    public void ALockFileNamingALiveUnrelatedProcessDoesNotBlock()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        Assert.Equal(0, RunToEnd(Tiny(dir.Path, 1)).Code);
+        File.WriteAllText(dir[RunLock.FileName], "1");  // init: alive, and not a vae-gpu
+        var (code, output) = RunToEnd(Tiny(dir.Path, 2, "--resume", dir.Path));
+        Assert.True(code == 0, output);
+        Assert.Equal(2, Checkpoint.Load(dir.Path).Epoch);
+    }
+
+    [SkippableFact]
+    public void AWriterPausedBeforeItsLockCannotReplaceARunFinishedMeanwhile()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        using var late = StartHeld(Tiny(run, 1, "--seed", "9"), "before lock");
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        var finished = TempDir.Snapshot(run);
+
+        late.StandardInput.WriteLine();
+        string output = late.StandardOutput.ReadToEnd() + late.StandardError.ReadToEnd();
+        Assert.True(late.WaitForExit(120_000));
+        AssertOneLineError(late.ExitCode, output, "already holds a run");
+        Assert.Equal(finished, TempDir.Snapshot(run));
+    }
+
+    public static IEnumerable<object[]> NonFiniteSaves() => new[]
+    {
+        new object[] { Checkpoint.ModelFile, "encoder.conv1.weight", float.NaN },
+        new object[] { Checkpoint.ModelFile, "decoder.deconv2.bias", float.PositiveInfinity },
+        new object[] { Checkpoint.OptimizerFile, "v.encoder.mean.weight", -1f },
+        new object[] { Checkpoint.OptimizerFile, "m.decoder.linear.bias", float.NaN },
+    };
+
+    [SkippableTheory, MemberData(nameof(NonFiniteSaves))]
+    public void AResumeRefusesNonFiniteWeightsOrAdamStateBeforeWritingAnything(string file, string tensor, float value)
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        Assert.Equal(0, RunToEnd(Tiny(dir.Path, 1)).Code);
+        var (tensors, meta) = Safetensors.Read(dir[file]);
+        tensors[tensor].Data[0] = value;
+        Safetensors.Write(dir[file], tensors.Values, meta);
+        var before = TempDir.Snapshot(dir.Path);
+
+        var (code, output) = RunToEnd(Tiny(dir.Path, 2, "--resume", dir.Path));
+        AssertOneLineError(code, output, $"corrupt checkpoint {dir[file]}: {tensor} holds");
+        Assert.Equal(before, TempDir.Snapshot(dir.Path));
+    }
+
+    public static IEnumerable<object[]> CorruptMetrics() => new[]
+    {
+        new object[] { "null", "it is null" },
+        new object[] { """{"config": {}, "accelerator": "cpu", "epochs": null}""", "'epochs' is missing or null" },
+        new object[] { """{"config": {}, "accelerator": "cpu", "epochs": [null]}""", "epochs[0] is null" },
+        new object[] { """{"config": null, "accelerator": "cpu", "epochs": []}""", "'config' is missing or null" },
+        new object[] { """{"config": {}, "accelerator": "cpu", "epochs": [{"epoch": "one"}]}""", "not valid metrics JSON" },
+        new object[] { "", "no metrics.json" },
+    };
+
+    [SkippableTheory, MemberData(nameof(CorruptMetrics))]
+    public void CorruptOrMissingMetricsStopAResumeWithOneLineAndNoChange(string json, string expected)
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        Assert.Equal(0, RunToEnd(Tiny(dir.Path, 1)).Code);
+        if (json == "") File.Delete(dir[Metrics.FileName]);
+        else File.WriteAllText(dir[Metrics.FileName], json);
+        var before = TempDir.Snapshot(dir.Path);
+
+        var (code, output) = RunToEnd(Tiny(dir.Path, 2, "--resume", dir.Path));
+        AssertOneLineError(code, output, expected);
+        Assert.Equal(before, TempDir.Snapshot(dir.Path));
+    }
+
+    [SkippableFact]
+    public void ANonFiniteLossLearningRateTenEndsInOneLineKeepingTheLastGoodSave()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        var (code, output) = RunToEnd(new[] { "train", "--out", dir.Path, "--lr", "10", "--epochs", "3", "--max-batches", "1", "--batch", "16", "--accelerator", "cpu" });
+        if (code == 0) return;  // this seed stayed finite: nothing to refuse
+        AssertOneLineError(code, output, "became");
+        if (File.Exists(Checkpoint.ModelPath(dir.Path)))
+            Assert.All(Checkpoint.Load(dir.Path).Parameters.Values, p => Assert.All(p, x => Assert.True(float.IsFinite(x))));
+    }
+
+    [SkippableFact]
+    public void HugeFiniteWeightsAreAnalyzedWithNullsForNumbersThatOverflow()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
+        Array.Fill(tensors["encoder.mean.bias"].Data, 1e30f);
+        Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
+        var (code, output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu" });
+        Assert.DoesNotContain("unexpected", output);
+        if (code == 0) Assert.True(File.Exists(Path.Combine(dir["a"], "report.json")));
+        else AssertOneLineError(code, output, "error:");
+    }
+
+    [Fact]
+    public void AnEmptyOutFolderIsABadOption()
+    {
+        var (code, output) = RunToEnd(new[] { "train", "--out", "", "--accelerator", "cpu" });
+        AssertOneLineError(code, output, "--out is empty");
+    }
+
+    [SkippableFact]
+    public void AJournalNamingAFileOutsideTheRunIsRefusedAndMovesNothing()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        File.WriteAllText(dir["metrics.json"], "outside");
+        Directory.CreateDirectory(Path.Combine(run, RunJournal.StagingFolder));
+        File.WriteAllText(Path.Combine(run, RunJournal.StagingFolder, "x"), "staged");
+        File.WriteAllText(Path.Combine(run, RunJournal.CommitFile), "../metrics.json");
+        var (code, output) = RunToEnd(Tiny(run, 2, "--resume", run));
+        AssertOneLineError(code, output, "corrupt save journal");
+        Assert.Equal("outside", File.ReadAllText(dir["metrics.json"]));
+    }
+
+    [SkippableFact]
+    public void AReaderSeesTheCommittedSaveOfAnInterruptedWriterAndWritesNothingThere()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        // Killed right after the commit point: the epoch-2 save is committed but still staged.
+        var (code, _) = RunToEnd(Tiny(run, 2, "--resume", run), crashAt: "committed");
+        Assert.NotEqual(0, code);
+        Assert.True(RunJournal.HasPendingCommit(run));
+        var before = TempDir.Snapshot(run);
+
+        (code, var output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu" });
+        Assert.True(code == 0, output);
+        Assert.Contains("epoch 2", output);
+        var report = File.ReadAllText(Path.Combine(dir["a"], "report.md"));
+        Assert.Contains("epoch 2", report);
+        Assert.Equal(before, TempDir.Snapshot(run));
+        Assert.Equal(2, Checkpoint.ReadSave(run, forResume: true).Metrics!.Epochs.Count);
+    }
+
+    [SkippableFact]
+    public void AModelAndMetricsOfDifferentSavesAreRefusedNamingBoth()
+    {
+        SkipWithoutData();
+        using var dir = new TempDir();
+        string run = dir["run"], other = dir["other"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        Assert.Equal(0, RunToEnd(Tiny(other, 2)).Code);
+        File.Copy(Path.Combine(other, Metrics.FileName), Path.Combine(run, Metrics.FileName), overwrite: true);
+        var (code, output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu" });
+        AssertOneLineError(code, output, "files of different saves");
+        Assert.False(Directory.Exists(dir["a"]));
+    }
+}
