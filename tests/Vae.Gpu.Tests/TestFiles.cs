@@ -37,4 +37,8 @@ public static class SyntheticData
     }
 
     public static string? RealDataDir => FashionMnist.Find(null);
+
+    /// <summary>Skips a test that needs the real data set where it is not installed.</summary>
+    public static void SkipWithoutRealData() =>
+        Skip.If(RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
 }

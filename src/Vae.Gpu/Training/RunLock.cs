@@ -87,18 +87,6 @@ public sealed class RunLock : IDisposable
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return ""; }
     }
 
-    /// <summary>Whether a process with that PID runs here (in this PID namespace); for temporary files' owners.</summary>
-    public static bool IsAlive(int pid)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
-    }
-
     public void Dispose()
     {
         try { _held.SetLength(0); } catch (IOException) { }

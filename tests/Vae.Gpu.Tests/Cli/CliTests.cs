@@ -157,7 +157,7 @@ public class CliTests
     [SkippableFact]
     public void TrainOnRealDataWritesTheContractFiles()
     {
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         var (code, output, err) = Run("train", "--out", dir.Path, "--epochs", "1", "--max-batches", "2", "--batch", "32", "--accelerator", "cpu", "--c1", "4", "--c2", "8");
         Assert.True(code == 0, err);

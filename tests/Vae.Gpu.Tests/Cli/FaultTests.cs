@@ -15,7 +15,7 @@ public class FaultTests
     [SkippableFact]
     public void NanLossThroughTheCliNamesEpochAndBatchAndKeepsTheCheckpoint()
     {
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         using (var first = Start(Tiny(dir.Path, 1))) { first.WaitForExit(); Assert.Equal(0, first.ExitCode); }
         var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(dir.Path));
@@ -35,7 +35,7 @@ public class FaultTests
     [SkippableFact]
     public void CtrlCFinishesTheBatchSavesAndExitsWith130()
     {
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         Skip.IfNot(OperatingSystem.IsLinux(), "sends SIGINT with kill(1)");
         using var dir = new TempDir();
         var args = Tiny(dir.Path, 5).ToList();

@@ -14,9 +14,6 @@ namespace Vae.Gpu.Tests.Cli;
 /// </summary>
 public class SavedWorkFaultTests
 {
-    static void SkipWithoutData() =>
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
-
     static string Which(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists) ?? "";
 
@@ -41,7 +38,7 @@ public class SavedWorkFaultTests
     [SkippableFact]
     public void ALockHeldInAnotherPidNamespaceStopsASecondWriterAndEndsWithItsProcess()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         Skip.IfNot(OperatingSystem.IsLinux() && Environment.UserName == "root" && Which("unshare") != "", "needs root and unshare(1) for a PID namespace, as scripts/with-pocl makes");
         using var dir = new TempDir();
         var longRun = Tiny(dir.Path, 5);
@@ -73,7 +70,7 @@ public class SavedWorkFaultTests
     [SkippableFact]
     public void AWriterPausedBeforeItsLockCannotReplaceARunFinishedMeanwhile()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         string run = dir["run"];
         using var late = StartHeld(Tiny(run, 1, "--seed", "9"), "before lock");
@@ -147,7 +144,7 @@ public class SavedWorkFaultTests
     [SkippableFact]
     public void HugeFiniteWeightsAreAnalyzedWithNullsForNumbersThatOverflow()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         string run = dir["run"];
         Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
@@ -185,7 +182,7 @@ public class SavedWorkFaultTests
     [SkippableFact]
     public void AReaderSeesTheCommittedSaveOfAnInterruptedWriterAndWritesNothingThere()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         string run = dir["run"];
         Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);

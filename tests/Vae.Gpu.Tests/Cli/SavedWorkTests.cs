@@ -17,9 +17,6 @@ namespace Vae.Gpu.Tests.Cli;
 /// </summary>
 public class SavedWorkTests
 {
-    static void SkipWithoutData() =>
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
-
     public static IEnumerable<object[]> SaveSteps() => new[]
     {
         "staged optimizer.safetensors", "staged model.safetensors", "staged metrics.json", "committed",
@@ -29,7 +26,7 @@ public class SavedWorkTests
     [SkippableTheory, MemberData(nameof(SaveSteps))]
     public void KillNineAtEveryStepOfTheSaveLeavesTheLastCompleteEpochLoadable(string step)
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         Assert.Equal(0, RunToEnd(Tiny(dir.Path, 1)).Code);
         var (code, output) = RunToEnd(Tiny(dir.Path, 2, "--resume", dir.Path), crashAt: step);
@@ -53,7 +50,7 @@ public class SavedWorkTests
     [SkippableFact]
     public void ASecondWriterFailsAtOnceNamingTheHolderAndTheLockEndsWithItsProcess()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         Skip.IfNot(OperatingSystem.IsLinux(), "kills with kill(1)");
         using var dir = new TempDir();
         var longRun = Tiny(dir.Path, 5);
@@ -78,7 +75,7 @@ public class SavedWorkTests
     [SkippableFact]
     public void ADoubleCtrlCLeavesNoSaveOrOneConsistentSave()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         Skip.IfNot(OperatingSystem.IsLinux(), "sends SIGINT with kill(1)");
         using var dir = new TempDir();
         var args = Tiny(dir.Path, 5);
@@ -106,7 +103,7 @@ public class SavedWorkTests
     [SkippableFact]
     public void ResumeKeepsTheRunsSettingsRefusesContradictionsAndTrainRefusesToOverwrite()
     {
-        SkipWithoutData();
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         Assert.Equal(0, RunToEnd(Tiny(dir.Path, 1, "--lr", "0.002", "--seed", "5")).Code);
         var before = TempDir.Snapshot(dir.Path);

@@ -29,7 +29,7 @@ public class LibraryExampleTests
     [SkippableFact]
     public void TheExampleBuildsAgainstThePackedPackagesAndTrains()
     {
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         using var tmp = new TempDir();
         // A version of its own, so no package cached from an earlier pack can stand in for this one.
         string version = $"0.2.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}", packages = tmp["nupkgs"];

@@ -90,7 +90,7 @@ public class PyTorchInteropTests
     public void AVaeGpuRunLoadsIntoThePyTorchClassesAndGivesTheSameImages()
     {
         Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         var (code, _, err) = Cli.CliTests.Run("run", "--out", dir.Path, "--epochs", "1", "--max-batches", "3", "--batch", "32",
             "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu");
@@ -102,7 +102,7 @@ public class PyTorchInteropTests
     public void AStateDictSavedByPyTorchIsAnalyzedAndAgreesWithPyTorch()
     {
         Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
-        Skip.If(SyntheticData.RealDataDir is null, "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it");
+        SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         var (pyCode, pyOut) = Repo.Run("python3", $"\"{Example("save_state_dict.py")}\" \"{dir["torch"]}\" --c1 8 --c2 12 --lat 6 --k 5 --seed 3");
         Assert.True(pyCode == 0, pyOut);
