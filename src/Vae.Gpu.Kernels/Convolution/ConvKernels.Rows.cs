@@ -27,12 +27,21 @@ public static partial class ConvKernels
         var acc = LocalMemory.Allocate<float>(RowChannels * RowLanes);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad, chanTiles = DivUp(oc, RowChannels);
+        // Tap (i, u, v) of a channel is at base + i * iStep + sign * (u * K + v): (Out, In, K, K) directly, or
+        // (In, Out, K, K) rotated 180 degrees when flipped.
+        int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         for (int item = index; item < RowsThreads(s); item += stride)
         {
             int t = item;
             int y = t % ho; t /= ho;
             int o0 = (t % chanTiles) * RowChannels;
             int b = t / chanTiles;
+            // Where channel o0 + c's weights start (channels past OutChannels read the last one's, never
+            // stored), so the tap loop below indexes them without a division.
+            int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
+            int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
+            int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
+            int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
             for (int j = 0; j < RowChannels * RowLanes; j++) acc[j] = 0f;
             for (int i = 0; i < ic; i++)
             {
@@ -45,16 +54,17 @@ public static partial class ConvKernels
                     // Taps past K get weight 0 (and a masked read), so any K works.
                     for (int v = 0; v < k; v += 3)
                     {
-                        int tap = i * kk + u * k + v;
+                        int tap = u * k + v;
                         bool has1 = v + 1 < k, has2 = v + 2 < k;
-                        float q00 = RowWeight(weight, flipped, o0, oc, ic, kk, tap, true), q01 = RowWeight(weight, flipped, o0, oc, ic, kk, tap + 1, has1), q02 = RowWeight(weight, flipped, o0, oc, ic, kk, tap + 2, has2);
-                        float q10 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap, true), q11 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap + 1, has1), q12 = RowWeight(weight, flipped, o0 + 1, oc, ic, kk, tap + 2, has2);
-                        float q20 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap, true), q21 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap + 1, has1), q22 = RowWeight(weight, flipped, o0 + 2, oc, ic, kk, tap + 2, has2);
-                        float q30 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap, true), q31 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap + 1, has1), q32 = RowWeight(weight, flipped, o0 + 3, oc, ic, kk, tap + 2, has2);
-                        float q40 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap, true), q41 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap + 1, has1), q42 = RowWeight(weight, flipped, o0 + 4, oc, ic, kk, tap + 2, has2);
-                        float q50 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap, true), q51 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap + 1, has1), q52 = RowWeight(weight, flipped, o0 + 5, oc, ic, kk, tap + 2, has2);
-                        float q60 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap, true), q61 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap + 1, has1), q62 = RowWeight(weight, flipped, o0 + 6, oc, ic, kk, tap + 2, has2);
-                        float q70 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap, true), q71 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap + 1, has1), q72 = RowWeight(weight, flipped, o0 + 7, oc, ic, kk, tap + 2, has2);
+                        int at = i * iStep + sign * tap, at1 = at + sign, at2 = at + 2 * sign;
+                        float q00 = weight[w0 + at], q01 = has1 ? weight[w0 + at1] : 0f, q02 = has2 ? weight[w0 + at2] : 0f;
+                        float q10 = weight[w1 + at], q11 = has1 ? weight[w1 + at1] : 0f, q12 = has2 ? weight[w1 + at2] : 0f;
+                        float q20 = weight[w2 + at], q21 = has1 ? weight[w2 + at1] : 0f, q22 = has2 ? weight[w2 + at2] : 0f;
+                        float q30 = weight[w3 + at], q31 = has1 ? weight[w3 + at1] : 0f, q32 = has2 ? weight[w3 + at2] : 0f;
+                        float q40 = weight[w4 + at], q41 = has1 ? weight[w4 + at1] : 0f, q42 = has2 ? weight[w4 + at2] : 0f;
+                        float q50 = weight[w5 + at], q51 = has1 ? weight[w5 + at1] : 0f, q52 = has2 ? weight[w5 + at2] : 0f;
+                        float q60 = weight[w6 + at], q61 = has1 ? weight[w6 + at1] : 0f, q62 = has2 ? weight[w6 + at2] : 0f;
+                        float q70 = weight[w7 + at], q71 = has1 ? weight[w7 + at1] : 0f, q72 = has2 ? weight[w7 + at2] : 0f;
                         int shift = v - pad;
                         for (int x = 0; x < RowLanes; x++)
                         {
@@ -84,13 +94,11 @@ public static partial class ConvKernels
         }
     }
 
-    /// <summary>Weight of output channel o (clamped to the last) at tap (i, u, v) = i*K*K + u*K + v, read
-    /// directly from (Out, In, K, K) or, when flipped, from (In, Out, K, K) rotated 180 degrees.</summary>
-    static float RowWeight(ArrayView<float> weight, int flipped, int o, int oc, int ic, int kk, int tap, bool present)
+    /// <summary>Where output channel o's taps start (o clamped to the last channel): tap (i, u, v) is then at
+    /// base + i * iStep + sign * (u * K + v), see <see cref="Rows"/>.</summary>
+    static int RowWeightBase(int flipped, int o, int oc, int ic, int kk)
     {
-        if (!present) return 0f;
         o = Min(o, oc - 1);
-        int i = tap / kk, r = tap - i * kk;
-        return flipped != 0 ? weight[(i * oc + o) * kk + kk - 1 - r] : weight[o * ic * kk + tap];
+        return flipped != 0 ? o * kk + kk - 1 : o * ic * kk;
     }
 }

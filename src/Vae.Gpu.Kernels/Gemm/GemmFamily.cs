@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3 }
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5 }
 
 /// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
 public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
@@ -28,11 +28,13 @@ public static class GemmFamily
         GemmVersion.RegisterTiled => "register-tiled 4x4",
         GemmVersion.SharedTiled => "shared-memory 16x16 tiles",
         GemmVersion.Rows => "rows: 8x32 per work-item, SIMD over columns",
+        GemmVersion.LaneTiled => "lane tile: 8x8 per work-item in vector registers, SIMD over columns",
+        GemmVersion.LaneDot => "lane dot: 4x2 per work-item, SIMD over K (A's and B's K contiguous)",
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(GemmVersion v) => v == GemmVersion.Rows;
+    public static bool CpuShaped(GemmVersion v) => v is GemmVersion.Rows or GemmVersion.LaneTiled or GemmVersion.LaneDot;
 
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => v switch
@@ -40,21 +42,30 @@ public static class GemmFamily
         GemmVersion.SharedTiled when limits.MaxGroupSize < GemmKernels.SharedTile * GemmKernels.SharedTile =>
             $"needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups; this accelerator allows {limits.MaxGroupSize}",
         _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
+        GemmVersion.LaneDot when s.StrideAk != 1 || s.StrideBk != 1 => "needs A's and B's K contiguous (stride 1)",
         _ => null,
     };
 
     /// <summary>
-    /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>: version 3 only where it
-    /// pays (enough rows to tile, and either a short K or B's columns contiguous for its SIMD loads; measured on
-    /// PoCL, see the README), version 1 elsewhere. A tuned choice replaces this rule.
+    /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>. Version 4 (lane tiles):
+    /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
+    /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 3: only
+    /// with enough rows to tile and either a short K or contiguous columns, version 1 elsewhere. Measured on
+    /// PoCL (README); a tuned choice replaces this rule.
     /// </summary>
-    public static GemmVersion Default(GemmVersion preferred, GemmShape s) =>
-        preferred == GemmVersion.Rows && !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) ? GemmVersion.RegisterTiled : preferred;
+    public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
+    {
+        GemmVersion.LaneTiled when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
+        GemmVersion.Rows when !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) => GemmVersion.RegisterTiled,
+        _ => preferred,
+    };
 
     static int BaseThreads(GemmVersion v, GemmShape s) => v switch
     {
         GemmVersion.RegisterTiled => GemmKernels.RegisterTiledThreads(s, 1),
         GemmVersion.Rows => GemmKernels.RowsThreads(s, 1),
+        GemmVersion.LaneTiled => GemmKernels.LaneTiledThreads(s, 1),
+        GemmVersion.LaneDot => GemmKernels.LaneDotThreads(s, 1),
         _ => s.M * s.N,
     };
 
@@ -75,6 +86,17 @@ public static class GemmFamily
                 r.Grouped<GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.SharedTiled)(
                     GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bv, mv, flags, target);
                 break;
+            case GemmVersion.LaneTiled:
+            case GemmVersion.LaneDot:
+            {
+                bool dot = v == GemmVersion.LaneDot;
+                int n = r.Threads(dot ? GemmKernels.LaneDotThreads(s, splits) : GemmKernels.LaneTiledThreads(s, splits));
+                var kernel = dot
+                    ? r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneDot)
+                    : r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneTiled);
+                kernel(n, n, s, a, b, splits, bv, mv, flags, target);
+                break;
+            }
             case GemmVersion.RegisterTiled:
             case GemmVersion.Rows:
             {

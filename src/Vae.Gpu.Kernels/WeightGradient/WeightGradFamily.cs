@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the weight gradient; each member is named after its kernel method in <see cref="WeightGradKernels"/>.</summary>
-public enum WeightGradVersion { Tiled = 1, Rows = 2 }
+public enum WeightGradVersion { Tiled = 1, Rows = 2, LaneTiled = 3 }
 
 /// <summary>
 /// One weight gradient as a layer asks for it: dWeight (Out, In, K, K) of a valid convolution of
@@ -31,11 +31,12 @@ public static class WeightGradFamily
     {
         WeightGradVersion.Tiled => "8x4 channel tile per tap and batch chunk",
         WeightGradVersion.Rows => "rows: 4 channels x 3 taps, SIMD over columns, per batch chunk",
+        WeightGradVersion.LaneTiled => "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk",
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(WeightGradVersion v) => v == WeightGradVersion.Rows;
+    public static bool CpuShaped(WeightGradVersion v) => v is WeightGradVersion.Rows or WeightGradVersion.LaneTiled;
 
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => v switch
@@ -46,7 +47,7 @@ public static class WeightGradFamily
         _ => null,
     };
 
-    static int BaseThreads(WeightGradVersion v, ConvShape s, int chunks) => v == WeightGradVersion.Rows
+    static int BaseThreads(WeightGradVersion v, ConvShape s, int chunks) => v is WeightGradVersion.Rows or WeightGradVersion.LaneTiled
         ? WeightGradKernels.RowsThreads(s, chunks) : WeightGradKernels.TiledThreads(s, chunks);
 
     /// <summary>Runs the call with version <paramref name="v"/>: one launch over batch chunks sized to fill the
@@ -66,6 +67,7 @@ public static class WeightGradFamily
         {
             WeightGradVersion.Tiled => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.Tiled),
             WeightGradVersion.Rows => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.Rows),
+            WeightGradVersion.LaneTiled => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.LaneTiled),
             _ => throw new ArgumentOutOfRangeException(nameof(v)),
         };
         kernel(n, n, s, grad, input, chunks, biasSource, c.BiasChannels, c.BiasPlane, target);

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using ILGPU;
+using Vae.Gpu.Kernels;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -66,7 +67,7 @@ public sealed class ComputeDevice : IDisposable
         bool cuda = CudaPresent();
         return Context.Create(builder =>
         {
-            builder.Cuda().OpenCL().CPU(CpuDevice()).EnableAlgorithms().Optimize(OptimizationLevel.O1);
+            builder.Cuda().OpenCL().CPU(CpuDevice()).EnableAlgorithms().WithFusedMultiplyAdd().Optimize(OptimizationLevel.O1);
             if (cuda) builder.Profiling();
         });
     }

@@ -73,7 +73,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // most launches), and 4096 threads a launch are plenty for 2 cores (fewer split-K partials).
             // Measured in the README's "Performance" section.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                new("opencl-cpu", 4096, int.MaxValue, GemmVersion.Rows, 25, ConvVersion.Rows, 64, WeightGradVersion.Rows, ChunkBiasSums: false),
+                new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneTiled, 25, ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false),
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).

@@ -54,7 +54,7 @@ public static class PtxAssembly
         return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
     }
 
-    public static Context CreateContext() => Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O1));
+    public static Context CreateContext() => Context.Create(b => b.EnableAlgorithms().WithFusedMultiplyAdd().Optimize(OptimizationLevel.O1));
 
     /// <summary>Whether a GPU may run the kernel: any kernel but a family's CPU-shaped version.</summary>
     public static bool GpuMayPick(MethodInfo kernel)
@@ -115,7 +115,7 @@ public static class PtxAssembly
         File.WriteAllText(file, ptx);
         var (exit, output) = Run(ptxas, "-arch", Architecture, "-v", "-o", "/dev/null", file);
         return exit != 0
-            ? empty with { Error = $"ptxas failed (exit {exit}): {string.Join(" ", output.Split('\n').Where(l => l.Contains("error")).Take(2))}" }
+            ? empty with { Error = $"ptxas failed (exit {exit}): {string.Join(" ", output.Split('\n').Where(l => l.Contains("error") || l.Contains("fatal")).Take(2))}" }
             : Parse(empty, output);
     }
 

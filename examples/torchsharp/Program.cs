@@ -1,0 +1,122 @@
+// The TorchSharp peer of `vae-gpu bench`: training images/s of the same model, batch and optimizer.
+//
+//   scripts/with-pocl dotnet run -c Release --project examples/torchsharp -- [--batch 128] [--steps 20] [--repeats 5] [--threads N] [--json]
+//
+// Trains the problem set's VAE(16, 32, 16, 3) (the layers of examples/pytorch/vae.py) with Adam (lr 1e-3) on
+// random images shaped like Fashion-MNIST and prints the median over repeats of steps/time in images/s, on the
+// CPU with one libtorch thread per core. Run it beside `vae-gpu bench`, alternating, one at a time.
+using System.Diagnostics;
+using System.Text.Json;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+var options = Options.Parse(args);
+torch.set_num_threads(options.Threads);
+torch.manual_seed(1);
+var vae = new VaeModel(16, 32, 16, 3);
+var adam = torch.optim.Adam(vae.parameters(), lr: 1e-3);
+using var x = (torch.randint(0, 256, new long[] { options.Batch, 1, 28, 28 }) / 255.0).to(ScalarType.Float32);
+
+void Step()
+{
+    using var scope = torch.NewDisposeScope();
+    adam.zero_grad();
+    var loss = vae.Loss(x);
+    loss.backward();
+    adam.step();
+}
+
+Step();
+var rates = new List<double>();
+for (int r = 0; r < options.Repeats; r++)
+{
+    var clock = Stopwatch.StartNew();
+    for (int s = 0; s < options.Steps; s++) Step();
+    rates.Add(options.Batch * options.Steps / clock.Elapsed.TotalSeconds);
+}
+double median = Median(rates);
+string peer = $"torchsharp {typeof(torch).Assembly.GetName().Version?.ToString(3)} (libtorch {string.Join(".", torch.__version__.Split('.').Take(3))})";
+if (options.Json)
+    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["peer"] = peer, ["device"] = "cpu", ["name"] = $"cpu, {torch.get_num_threads()} threads",
+        ["batch"] = options.Batch, ["images_per_second"] = median, ["runs"] = rates,
+    }));
+else
+    Console.WriteLine($"{peer} ({torch.get_num_threads()} threads): training median {median:F1} images/s " +
+                      $"(runs: {string.Join(", ", rates.Select(r => r.ToString("F1")))})");
+
+static double Median(List<double> values)
+{
+    var sorted = values.OrderBy(v => v).ToArray();
+    int n = sorted.Length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+/// <summary>The problem set's VAE: two valid convolutions, two linear heads, a linear layer and two transposed convolutions.</summary>
+sealed class VaeModel : nn.Module
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly Linear mean, std, linear;
+    private readonly ConvTranspose2d deconv1, deconv2;
+    private readonly long c2, side;
+
+    public VaeModel(long c1, long c2, long lat, long k) : base("VAE")
+    {
+        this.c2 = c2;
+        side = 28 - 2 * (k - 1);
+        conv1 = nn.Conv2d(1, c1, k);
+        conv2 = nn.Conv2d(c1, c2, k);
+        mean = nn.Linear(c2 * side * side, lat);
+        std = nn.Linear(c2 * side * side, lat);
+        linear = nn.Linear(lat, c2 * side * side);
+        deconv1 = nn.ConvTranspose2d(c2, c1, k);
+        deconv2 = nn.ConvTranspose2d(c1, 1, k);
+        RegisterComponents();
+    }
+
+    /// <summary>Summed BCE of the reconstruction plus the problem set's KL, sum(mu^2 + sigma^2 - log sigma - 1/2).</summary>
+    public Tensor Loss(Tensor x)
+    {
+        var h = nn.functional.relu(conv2.forward(nn.functional.relu(conv1.forward(x)))).flatten(1);
+        var mu = mean.forward(h);
+        var sigma = std.forward(h).exp();
+        var z = mu + sigma * torch.randn_like(sigma);
+        var g = nn.functional.relu(linear.forward(z)).unflatten(1, new long[] { c2, side, side });
+        var y = torch.sigmoid(deconv2.forward(nn.functional.relu(deconv1.forward(g))));
+        var bce = -(x * torch.log(y + 1e-9) + (1 - x) * torch.log(1 - y + 1e-9)).sum();
+        var kl = (mu.pow(2) + sigma.pow(2) - sigma.log() - 0.5).sum();
+        return bce + kl;
+    }
+}
+
+sealed record Options(int Batch, int Steps, int Repeats, int Threads, bool Json)
+{
+    public static Options Parse(string[] args)
+    {
+        var o = new Options(128, 20, 5, Environment.ProcessorCount, false);
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw Fail($"{args[i]} needs a value");
+            int Positive(string name) => int.TryParse(Next(), out int v) && v > 0 ? v : throw Fail($"{name} must be a positive integer");
+            o = args[i] switch
+            {
+                "--batch" => o with { Batch = Positive("--batch") },
+                "--steps" => o with { Steps = Positive("--steps") },
+                "--repeats" => o with { Repeats = Positive("--repeats") },
+                "--threads" => o with { Threads = Positive("--threads") },
+                "--json" => o with { Json = true },
+                _ => throw Fail($"unknown option {args[i]} (options: --batch --steps --repeats --threads --json)"),
+            };
+        }
+        return o;
+    }
+
+    private static Exception Fail(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        Environment.Exit(2);
+        return new InvalidOperationException(message);
+    }
+}

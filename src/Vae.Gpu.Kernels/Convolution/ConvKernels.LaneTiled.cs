@@ -1,0 +1,114 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class ConvKernels
+{
+    /// <summary>Version 5's tile: <see cref="LaneChannels"/> output channels x <see cref="GemmKernels.Lanes"/> columns of one row.</summary>
+    public const int LaneChannels = 8;
+
+    public static int LaneTiledThreads(ConvShape s) =>
+        s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, GemmKernels.Lanes);
+
+    /// <summary>
+    /// Version 5, for SIMD CPUs behind OpenCL: a work-item computes 8 output channels x 8 consecutive columns
+    /// of one output row. Its innermost loop runs exactly 8 times over the columns with no condition, so the
+    /// vectorizer turns it into one vector load of the input row and 8 FMAs with broadcast weights, and the
+    /// 8 accumulator vectors stay in registers across the whole (input channel x K x K) reduction (conv v4's
+    /// 32-column rows keep them in memory). Tiles whose reads stay inside the row run that loop; tiles at
+    /// the border (padding, the last ragged tile) run a copy that reads outside columns as 0. Padding and the
+    /// flipped weight are read in place, as in version 4; the sum runs in the same order as versions 2 and 4.
+    /// </summary>
+    public static void LaneTiled(
+        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        const int lanes = GemmKernels.Lanes;
+        var acc = LocalMemory.Allocate<float>(LaneChannels * lanes);
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        int chanTiles = DivUp(oc, LaneChannels), colTiles = DivUp(wo, lanes);
+        int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
+        for (int item = index; item < LaneTiledThreads(s); item += stride)
+        {
+            int t = item;
+            int x0 = (t % colTiles) * lanes; t /= colTiles;
+            int y = t % ho; t /= ho;
+            int o0 = (t % chanTiles) * LaneChannels;
+            int b = t / chanTiles;
+            for (int j = 0; j < LaneChannels * lanes; j++) acc[j] = 0f;
+            int left = x0 - pad;
+            if (left >= 0 && left + lanes + k - 1 <= w)
+                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
+            else
+                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+            for (int c = 0; c < LaneChannels; c++)
+            {
+                int o = o0 + c;
+                if (o >= oc) break;
+                Epilogue.StoreRow(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, Min(lanes, wo - x0), o, 0, bias, mask, flags);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LaneTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> acc, int b, int o0, int y, int left, bool inside)
+    {
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        // Where channel o0 + c's taps start (channels past OutChannels read the last one's, never stored).
+        int w0 = RowWeightBase(sign < 0 ? 1 : 0, o0, oc, ic, kk), w1 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 1, oc, ic, kk);
+        int w2 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 2, oc, ic, kk), w3 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 3, oc, ic, kk);
+        int w4 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 4, oc, ic, kk), w5 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 5, oc, ic, kk);
+        int w6 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 6, oc, ic, kk), w7 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 7, oc, ic, kk);
+        for (int i = 0; i < ic; i++)
+        {
+            for (int u = 0; u < k; u++)
+            {
+                int iy = y + u - pad;
+                if (iy < 0 || iy >= h) continue;
+                int row = ((b * ic + i) * h + iy) * w;
+                for (int v = 0; v < k; v++)
+                {
+                    int at = i * iStep + sign * (u * k + v);
+                    float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
+                    float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+                    int from = left + v;
+                    if (inside)
+                    {
+                        for (int x = 0; x < GemmKernels.Lanes; x++)
+                            AccumulateColumn8(acc, x, input[row + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                    }
+                    else
+                    {
+                        for (int x = 0; x < GemmKernels.Lanes; x++)
+                        {
+                            int ix = from + x;
+                            AccumulateColumn8(acc, x, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Column x of an 8 x 8 tile: acc[c, x] += q_c * p.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AccumulateColumn8(ArrayView<float> acc, int x, float p,
+        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
+    {
+        const int lanes = GemmKernels.Lanes;
+        acc[x] = MulAdd(q0, p, acc[x]);
+        acc[lanes + x] = MulAdd(q1, p, acc[lanes + x]);
+        acc[2 * lanes + x] = MulAdd(q2, p, acc[2 * lanes + x]);
+        acc[3 * lanes + x] = MulAdd(q3, p, acc[3 * lanes + x]);
+        acc[4 * lanes + x] = MulAdd(q4, p, acc[4 * lanes + x]);
+        acc[5 * lanes + x] = MulAdd(q5, p, acc[5 * lanes + x]);
+        acc[6 * lanes + x] = MulAdd(q6, p, acc[6 * lanes + x]);
+        acc[7 * lanes + x] = MulAdd(q7, p, acc[7 * lanes + x]);
+    }
+}

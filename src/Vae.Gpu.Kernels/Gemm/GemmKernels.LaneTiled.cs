@@ -1,0 +1,101 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class GemmKernels
+{
+    /// <summary>Version 4's tile: <see cref="LaneRows"/> rows x <see cref="Lanes"/> columns of C per work-item.</summary>
+    public const int LaneRows = 8, Lanes = 8;
+
+    public static int LaneTiledThreads(GemmShape s, int splits) => DivUp(s.M, LaneRows) * DivUp(s.N, Lanes) * splits;
+
+    /// <summary>
+    /// Version 4, for SIMD CPUs behind OpenCL: like version 3, but the innermost loop runs exactly
+    /// <see cref="Lanes"/> times, one 8-wide vector, so the vectorizer removes it and the 8 x 8 accumulators
+    /// stay in vector registers across the whole K loop instead of being loaded and stored at every k.
+    /// Full tiles run a loop without bounds checks; the last tile of a ragged N reads its missing columns as 0.
+    /// </summary>
+    public static void LaneTiled(
+        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    {
+        var acc = LocalMemory.Allocate<float>(LaneRows * Lanes);
+        int nTiles = DivUp(s.N, Lanes), mTiles = DivUp(s.M, LaneRows);
+        int perSplit = DivUp(s.K, splits);
+        for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
+        {
+            int t = item;
+            // Row tiles vary fastest: the work-items that read the same columns of B run together.
+            int m0 = (t % mTiles) * LaneRows; t /= mTiles;
+            int n0 = (t % nTiles) * Lanes;
+            int split = t / nTiles;
+            int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K);
+            LaneTile(s, a, b, acc, m0, n0, kStart, kEnd);
+            int offset = splits == 1 ? 0 : split * s.M * s.N;
+            int storeFlags = splits == 1 ? flags : 0;
+            for (int r = 0; r < LaneRows; r++)
+            {
+                int m = m0 + r;
+                if (m >= s.M) break;
+                Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, Min(Lanes, s.N - n0), n0, 1, bias, mask, storeFlags);
+            }
+        }
+    }
+
+    static void LaneTile(GemmShape s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> acc,
+        int m0, int n0, int kStart, int kEnd)
+    {
+        // Rows past M are read clamped and never stored.
+        int r0 = m0 * s.StrideAm, r1 = Min(m0 + 1, s.M - 1) * s.StrideAm;
+        int r2 = Min(m0 + 2, s.M - 1) * s.StrideAm, r3 = Min(m0 + 3, s.M - 1) * s.StrideAm;
+        int r4 = Min(m0 + 4, s.M - 1) * s.StrideAm, r5 = Min(m0 + 5, s.M - 1) * s.StrideAm;
+        int r6 = Min(m0 + 6, s.M - 1) * s.StrideAm, r7 = Min(m0 + 7, s.M - 1) * s.StrideAm;
+        int columns = s.N - n0;
+        for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
+        // Full tiles: the loop over the 8 columns has no condition, so it becomes one vector and the
+        // accumulators stay in registers (B's columns contiguous: one vector load; strided: eight loads).
+        if (columns >= Lanes && s.StrideBn == 1)
+        {
+            for (int k = kStart; k < kEnd; k++)
+            {
+                int ak = k * s.StrideAk, bk = k * s.StrideBk + n0;
+                float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
+                float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
+                for (int x = 0; x < Lanes; x++)
+                    AccumulateColumn(acc, x, b[bk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+            }
+            return;
+        }
+        // B's columns strided (use version 5 where K is contiguous), or the last tile of a ragged N: eight
+        // scalar accumulator rows, missing columns read as 0.
+        Lane8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int k = kStart; k < kEnd; k++)
+        {
+            int ak = k * s.StrideAk;
+            var q = Lane8.LoadStrided(b, k * s.StrideBk + n0 * s.StrideBn, s.StrideBn, columns);
+            c0 = c0.MulAdd(a[r0 + ak], q); c1 = c1.MulAdd(a[r1 + ak], q);
+            c2 = c2.MulAdd(a[r2 + ak], q); c3 = c3.MulAdd(a[r3 + ak], q);
+            c4 = c4.MulAdd(a[r4 + ak], q); c5 = c5.MulAdd(a[r5 + ak], q);
+            c6 = c6.MulAdd(a[r6 + ak], q); c7 = c7.MulAdd(a[r7 + ak], q);
+        }
+        c0.Store(acc, 0); c1.Store(acc, Lanes); c2.Store(acc, 2 * Lanes); c3.Store(acc, 3 * Lanes);
+        c4.Store(acc, 4 * Lanes); c5.Store(acc, 5 * Lanes); c6.Store(acc, 6 * Lanes); c7.Store(acc, 7 * Lanes);
+    }
+    /// <summary>Column x of the 8 x 8 tile: acc[r, x] += p_r * q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AccumulateColumn(ArrayView<float> acc, int x, float q,
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7)
+    {
+        acc[x] = MulAdd(p0, q, acc[x]);
+        acc[Lanes + x] = MulAdd(p1, q, acc[Lanes + x]);
+        acc[2 * Lanes + x] = MulAdd(p2, q, acc[2 * Lanes + x]);
+        acc[3 * Lanes + x] = MulAdd(p3, q, acc[3 * Lanes + x]);
+        acc[4 * Lanes + x] = MulAdd(p4, q, acc[4 * Lanes + x]);
+        acc[5 * Lanes + x] = MulAdd(p5, q, acc[5 * Lanes + x]);
+        acc[6 * Lanes + x] = MulAdd(p6, q, acc[6 * Lanes + x]);
+        acc[7 * Lanes + x] = MulAdd(p7, q, acc[7 * Lanes + x]);
+    }
+}

@@ -1,0 +1,114 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class WeightGradKernels
+{
+    /// <summary>
+    /// Version 3 of <see cref="Tiled"/> (same result layout), for SIMD CPUs behind OpenCL: the work of version 2
+    /// (4 gradient-side channels o x 3 taps of one kernel row u, one input channel i, one batch chunk), but
+    /// its innermost loop runs exactly 8 times over 8 consecutive columns with no condition, so the 12
+    /// accumulator vectors stay in registers across the chunk's images and rows (version 2's 32-column
+    /// rows keep them in memory). A row's last ragged columns run a copy that reads them as 0. At the end
+    /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result.
+    /// </summary>
+    public static void LaneTiled(
+        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
+        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
+    {
+        const int lanes = GemmKernels.Lanes;
+        int chunkStride = s.WeightLength + biasChannels;
+        var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);
+        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, GradRowChannels);
+        int perChunk = DivUp(s.Batch, chunks);
+        for (int item = index; item < RowsThreads(s, chunks); item += stride)
+        {
+            int t = item;
+            int u = t % k; t /= k;
+            int i = t % ic; t /= ic;
+            int o0 = (t % oTiles) * GradRowChannels;
+            int chunk = t / oTiles;
+            int bStart = Min(chunk * perChunk, s.Batch), bEnd = Min(bStart + perChunk, s.Batch);
+            for (int v = 0; v < k; v += 3)
+            {
+                for (int j = 0; j < GradRowChannels * 3 * lanes; j++) acc[j] = 0f;
+                if (v + 3 <= k) LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, true);
+                else LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, false);
+                int baseOffset = chunk * chunkStride;
+                for (int c = 0; c < GradRowChannels; c++)
+                {
+                    int o = o0 + c;
+                    if (o >= oc) break;
+                    for (int j = 0; j < 3 && v + j < k; j++)
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = GemmKernels.LaneSum(acc, (c * 3 + j) * lanes);
+                }
+            }
+        }
+        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+    }
+
+    /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd); <paramref name="threeTaps"/> false
+    /// when the kernel row ends before v+2 (those taps read 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LaneRowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
+        int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps)
+    {
+        const int lanes = GemmKernels.Lanes;
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
+        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth;
+        int c1 = Min(o0 + 1, oc - 1), c2 = Min(o0 + 2, oc - 1), c3 = Min(o0 + 3, oc - 1);
+        bool has1 = v + 1 < k, has2 = v + 2 < k;
+        int full = wo / lanes * lanes;
+        for (int b = bStart; b < bEnd; b++)
+        {
+            int g0 = (b * oc + o0) * ho * wo, g1 = (b * oc + c1) * ho * wo, g2 = (b * oc + c2) * ho * wo, g3 = (b * oc + c3) * ho * wo;
+            int xPlane = ((b * ic + i) * h + u) * w + v;
+            for (int y = 0; y < ho; y++)
+            {
+                int gy = y * wo, xy = xPlane + y * w;
+                for (int x0 = 0; x0 < full; x0 += lanes)
+                {
+                    for (int x = 0; x < lanes; x++)
+                    {
+                        int gx = gy + x0 + x, ix = xy + x0 + x;
+                        GradLane(acc, x, grad[g0 + gx], grad[g1 + gx], grad[g2 + gx], grad[g3 + gx], input[ix],
+                            threeTaps || has1 ? input[ix + 1] : 0f, threeTaps || has2 ? input[ix + 2] : 0f);
+                    }
+                }
+                if (full < wo)
+                {
+                    for (int x = 0; x < lanes; x++)
+                    {
+                        bool inRow = full + x < wo;
+                        int gx = gy + full + x, ix = xy + full + x;
+                        GradLane(acc, x, inRow ? grad[g0 + gx] : 0f, inRow ? grad[g1 + gx] : 0f, inRow ? grad[g2 + gx] : 0f,
+                            inRow ? grad[g3 + gx] : 0f, inRow ? input[ix] : 0f,
+                            inRow && has1 ? input[ix + 1] : 0f, inRow && has2 ? input[ix + 2] : 0f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Lane x of the 4 channels x 3 taps: acc[(c, j), x] += q_c * p_j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void GradLane(ArrayView<float> acc, int x, float q0, float q1, float q2, float q3, float p0, float p1, float p2)
+    {
+        const int lanes = GemmKernels.Lanes;
+        acc[x] = KernelIndex.MulAdd(q0, p0, acc[x]);
+        acc[lanes + x] = KernelIndex.MulAdd(q0, p1, acc[lanes + x]);
+        acc[2 * lanes + x] = KernelIndex.MulAdd(q0, p2, acc[2 * lanes + x]);
+        acc[3 * lanes + x] = KernelIndex.MulAdd(q1, p0, acc[3 * lanes + x]);
+        acc[4 * lanes + x] = KernelIndex.MulAdd(q1, p1, acc[4 * lanes + x]);
+        acc[5 * lanes + x] = KernelIndex.MulAdd(q1, p2, acc[5 * lanes + x]);
+        acc[6 * lanes + x] = KernelIndex.MulAdd(q2, p0, acc[6 * lanes + x]);
+        acc[7 * lanes + x] = KernelIndex.MulAdd(q2, p1, acc[7 * lanes + x]);
+        acc[8 * lanes + x] = KernelIndex.MulAdd(q2, p2, acc[8 * lanes + x]);
+        acc[9 * lanes + x] = KernelIndex.MulAdd(q3, p0, acc[9 * lanes + x]);
+        acc[10 * lanes + x] = KernelIndex.MulAdd(q3, p1, acc[10 * lanes + x]);
+        acc[11 * lanes + x] = KernelIndex.MulAdd(q3, p2, acc[11 * lanes + x]);
+    }
+}
