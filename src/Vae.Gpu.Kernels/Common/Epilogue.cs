@@ -58,6 +58,39 @@ internal static class Epilogue
             for (int x = 0; x < width; x++) row[from + x] = mask[at + x] > 0f ? row[from + x] : 0f;
         for (int x = 0; x < width; x++) output[at + x] = row[from + x];
     }
+
+    /// <summary>
+    /// <see cref="StoreRow"/> for exactly <see cref="GemmKernels.Lanes"/> outputs, the full tile of the lane
+    /// versions: every loop has that fixed trip count, so each becomes one vector operation with no remainder
+    /// loop or overlap checks (StoreRow's variable width cost the lane versions more than their sums).
+    /// </summary>
+    public static void StoreLanes(
+        ArrayView<float> output, int at, ArrayView<float> row, int from, int biasAt, int biasStep,
+        ArrayView<float> bias, ArrayView<float> mask, int flags)
+    {
+        const int lanes = GemmKernels.Lanes;
+        if ((flags & (int)EpilogueFlags.Bias) != 0)
+        {
+            if (biasStep == 0)
+            {
+                float b = bias[biasAt];
+                for (int x = 0; x < lanes; x++) row[from + x] += b;
+            }
+            else
+            {
+                for (int x = 0; x < lanes; x++) row[from + x] += bias[biasAt + x * biasStep];
+            }
+        }
+        if ((flags & (int)EpilogueFlags.Accumulate) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] += output[at + x];
+        if ((flags & (int)EpilogueFlags.Relu) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] = row[from + x] > 0f ? row[from + x] : 0f;
+        if ((flags & (int)EpilogueFlags.Sigmoid) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] = 1f / (1f + MathF.Exp(-row[from + x]));
+        if ((flags & (int)EpilogueFlags.MaskPositive) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] = mask[at + x] > 0f ? row[from + x] : 0f;
+        for (int x = 0; x < lanes; x++) output[at + x] = row[from + x];
+    }
 }
 
 /// <summary>The epilogue's flags as words, for launch labels and the lab's tables.</summary>

@@ -10,8 +10,13 @@ public static partial class ConvKernels
     /// <summary>Version 5's tile: <see cref="LaneChannels"/> output channels x <see cref="GemmKernels.Lanes"/> columns of one row.</summary>
     public const int LaneChannels = 8;
 
-    public static int LaneTiledThreads(ConvShape s) =>
-        s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, GemmKernels.Lanes);
+    public static int LaneTiledThreads(ConvShape s) => s.OutChannels < LaneChannels
+        ? s.Batch * s.OutChannels * DivUp(s.OutHeight, LaneRowsPerTile) * DivUp(s.OutWidth, GemmKernels.Lanes)
+        : s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, GemmKernels.Lanes);
+
+    /// <summary>Rows of one channel per work-item of version 5 where the layer has fewer than
+    /// <see cref="LaneChannels"/> output channels (a channel tile would mostly compute clamped copies).</summary>
+    public const int LaneRowsPerTile = 8;
 
     /// <summary>
     /// Version 5, for SIMD CPUs behind OpenCL: a work-item computes 8 output channels x 8 consecutive columns
@@ -32,6 +37,33 @@ public static partial class ConvKernels
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int chanTiles = DivUp(oc, LaneChannels), colTiles = DivUp(wo, lanes);
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
+        if (oc < LaneChannels)
+        {
+            int rowTiles = DivUp(ho, LaneRowsPerTile);
+            for (int item = index; item < LaneTiledThreads(s); item += stride)
+            {
+                int t = item;
+                int x0 = (t % colTiles) * lanes; t /= colTiles;
+                int y0 = (t % rowTiles) * LaneRowsPerTile; t /= rowTiles;
+                int o = t % oc;
+                int b = t / oc;
+                for (int j = 0; j < LaneRowsPerTile * lanes; j++) acc[j] = 0f;
+                int left = x0 - pad;
+                if (left >= 0 && left + lanes + k - 1 <= w)
+                    LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true);
+                else
+                    LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false);
+                for (int r = 0; r < LaneRowsPerTile; r++)
+                {
+                    int y = y0 + r;
+                    if (y >= ho) break;
+                    int at = ((b * oc + o) * ho + y) * wo + x0;
+                    if (x0 + lanes <= wo) Epilogue.StoreLanes(output, at, acc, r * lanes, o, 0, bias, mask, flags);
+                    else Epilogue.StoreRow(output, at, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
+                }
+            }
+            return;
+        }
         for (int item = index; item < LaneTiledThreads(s); item += stride)
         {
             int t = item;
@@ -49,7 +81,9 @@ public static partial class ConvKernels
             {
                 int o = o0 + c;
                 if (o >= oc) break;
-                Epilogue.StoreRow(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, Min(lanes, wo - x0), o, 0, bias, mask, flags);
+                int at = ((b * oc + o) * ho + y) * wo + x0;
+                if (x0 + lanes <= wo) Epilogue.StoreLanes(output, at, acc, c * lanes, o, 0, bias, mask, flags);
+                else Epilogue.StoreRow(output, at, acc, c * lanes, wo - x0, o, 0, bias, mask, flags);
             }
         }
     }
@@ -94,6 +128,80 @@ public static partial class ConvKernels
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Output rows y0 .. y0 + 7 of channel o, columns left + pad ..: per tap one weight and 8 row vectors. A row
+    /// outside the input (padding, or past the last output row) reads a clamped row with weight 0, so the loop
+    /// over the 8 columns keeps no condition.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LaneRowTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> acc, int b, int o, int y0, int left, bool inside)
+    {
+        const int lanes = GemmKernels.Lanes;
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        int wo = RowWeightBase(sign < 0 ? 1 : 0, o, oc, ic, kk);
+        for (int i = 0; i < ic; i++)
+        {
+            int plane = (b * ic + i) * h;
+            for (int u = 0; u < k; u++)
+            {
+                int top = y0 + u - pad;
+                // Row r's input row, clamped into the plane, and whether it is real.
+                int a0 = (plane + Clamp(top, h)) * w, a1 = (plane + Clamp(top + 1, h)) * w;
+                int a2 = (plane + Clamp(top + 2, h)) * w, a3 = (plane + Clamp(top + 3, h)) * w;
+                int a4 = (plane + Clamp(top + 4, h)) * w, a5 = (plane + Clamp(top + 5, h)) * w;
+                int a6 = (plane + Clamp(top + 6, h)) * w, a7 = (plane + Clamp(top + 7, h)) * w;
+                for (int v = 0; v < k; v++)
+                {
+                    float q = weight[wo + i * iStep + sign * (u * k + v)];
+                    float q0 = Inside(top, h) ? q : 0f, q1 = Inside(top + 1, h) ? q : 0f;
+                    float q2 = Inside(top + 2, h) ? q : 0f, q3 = Inside(top + 3, h) ? q : 0f;
+                    float q4 = Inside(top + 4, h) ? q : 0f, q5 = Inside(top + 5, h) ? q : 0f;
+                    float q6 = Inside(top + 6, h) ? q : 0f, q7 = Inside(top + 7, h) ? q : 0f;
+                    int from = left + v;
+                    if (inside)
+                    {
+                        for (int x = 0; x < lanes; x++)
+                            AccumulateRows8(acc, x, a0 + from + x, a1 + from + x, a2 + from + x, a3 + from + x,
+                                a4 + from + x, a5 + from + x, a6 + from + x, a7 + from + x, input, q0, q1, q2, q3, q4, q5, q6, q7);
+                    }
+                    else
+                    {
+                        for (int x = 0; x < lanes; x++)
+                        {
+                            int ix = from + x;
+                            bool real = ix >= 0 && ix < w;
+                            int c = real ? ix : 0;
+                            float z = real ? 1f : 0f;
+                            AccumulateRows8(acc, x, a0 + c, a1 + c, a2 + c, a3 + c, a4 + c, a5 + c, a6 + c, a7 + c, input,
+                                z * q0, z * q1, z * q2, z * q3, z * q4, z * q5, z * q6, z * q7);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static int Clamp(int row, int h) => row < 0 ? 0 : row >= h ? h - 1 : row;
+    static bool Inside(int row, int h) => row >= 0 && row < h;
+
+    /// <summary>Column x of an 8-row tile: acc[r, x] += q_r * input[at_r].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AccumulateRows8(ArrayView<float> acc, int x, int at0, int at1, int at2, int at3, int at4, int at5, int at6, int at7,
+        ArrayView<float> input, float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
+    {
+        const int lanes = GemmKernels.Lanes;
+        acc[x] = MulAdd(q0, input[at0], acc[x]);
+        acc[lanes + x] = MulAdd(q1, input[at1], acc[lanes + x]);
+        acc[2 * lanes + x] = MulAdd(q2, input[at2], acc[2 * lanes + x]);
+        acc[3 * lanes + x] = MulAdd(q3, input[at3], acc[3 * lanes + x]);
+        acc[4 * lanes + x] = MulAdd(q4, input[at4], acc[4 * lanes + x]);
+        acc[5 * lanes + x] = MulAdd(q5, input[at5], acc[5 * lanes + x]);
+        acc[6 * lanes + x] = MulAdd(q6, input[at6], acc[6 * lanes + x]);
+        acc[7 * lanes + x] = MulAdd(q7, input[at7], acc[7 * lanes + x]);
     }
 
     /// <summary>Column x of an 8 x 8 tile: acc[c, x] += q_c * p.</summary>

@@ -10,7 +10,15 @@ public static partial class GemmKernels
     /// <summary>Version 4's tile: <see cref="LaneRows"/> rows x <see cref="Lanes"/> columns of C per work-item.</summary>
     public const int LaneRows = 8, Lanes = 8;
 
-    public static int LaneTiledThreads(GemmShape s, int splits) => DivUp(s.M, LaneRows) * DivUp(s.N, Lanes) * splits;
+    /// <summary>The most K whose strided B tile version 4 packs into a private array (K x 8 floats).</summary>
+    public const int PackedMaxK = 64;
+
+    /// <summary>Whether version 4 packs B: its columns are strided and K is short (a linear layer's forward with
+    /// its (N, K) weight, K the latent size). Each work-item then owns 8 columns for every row of C.</summary>
+    public static bool LaneTiledPacks(GemmShape s) => s.StrideBn != 1 && s.K <= PackedMaxK;
+
+    public static int LaneTiledThreads(GemmShape s, int splits) =>
+        (LaneTiledPacks(s) ? 1 : DivUp(s.M, LaneRows)) * DivUp(s.N, Lanes) * splits;
 
     /// <summary>
     /// Version 4, for SIMD CPUs behind OpenCL: like version 3, but the innermost loop runs exactly
@@ -25,6 +33,13 @@ public static partial class GemmKernels
         var acc = LocalMemory.Allocate<float>(LaneRows * Lanes);
         int nTiles = DivUp(s.N, Lanes), mTiles = DivUp(s.M, LaneRows);
         int perSplit = DivUp(s.K, splits);
+        if (LaneTiledPacks(s))
+        {
+            var packed = LocalMemory.Allocate<float>(PackedMaxK * Lanes);
+            for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
+                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit);
+            return;
+        }
         for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
         {
             int t = item;
@@ -40,7 +55,51 @@ public static partial class GemmKernels
             {
                 int m = m0 + r;
                 if (m >= s.M) break;
-                Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, Min(Lanes, s.N - n0), n0, 1, bias, mask, storeFlags);
+                if (n0 + Lanes <= s.N) Epilogue.StoreLanes(c, offset + m * s.N + n0, acc, r * Lanes, n0, 1, bias, mask, storeFlags);
+                else Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, s.N - n0, n0, 1, bias, mask, storeFlags);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Work-item <paramref name="item"/> of the packed path: B's 8 strided columns n0.. of its K slice copied
+    /// once into packed[k, x] (missing columns 0), then every 8-row tile of C from it with contiguous vector
+    /// loads, the accumulators in registers as in <see cref="LaneTile"/>.
+    /// </summary>
+    static void PackedColumns(GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c,
+        ArrayView<float> acc, ArrayView<float> packed, int item, int nTiles, int mTiles, int perSplit)
+    {
+        int n0 = (item % nTiles) * Lanes;
+        int split = item / nTiles;
+        int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
+        for (int k = kStart; k < kEnd; k++)
+            for (int x = 0; x < Lanes; x++)
+                packed[(k - kStart) * Lanes + x] = x < columns ? b[k * s.StrideBk + (n0 + x) * s.StrideBn] : 0f;
+        int offset = splits == 1 ? 0 : split * s.M * s.N;
+        int storeFlags = splits == 1 ? flags : 0;
+        for (int mt = 0; mt < mTiles; mt++)
+        {
+            int m0 = mt * LaneRows;
+            int r0 = m0 * s.StrideAm, r1 = Min(m0 + 1, s.M - 1) * s.StrideAm;
+            int r2 = Min(m0 + 2, s.M - 1) * s.StrideAm, r3 = Min(m0 + 3, s.M - 1) * s.StrideAm;
+            int r4 = Min(m0 + 4, s.M - 1) * s.StrideAm, r5 = Min(m0 + 5, s.M - 1) * s.StrideAm;
+            int r6 = Min(m0 + 6, s.M - 1) * s.StrideAm, r7 = Min(m0 + 7, s.M - 1) * s.StrideAm;
+            for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
+            for (int k = kStart; k < kEnd; k++)
+            {
+                int ak = k * s.StrideAk, pk = (k - kStart) * Lanes;
+                float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
+                float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
+                for (int x = 0; x < Lanes; x++)
+                    AccumulateColumn(acc, x, packed[pk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+            }
+            for (int r = 0; r < LaneRows; r++)
+            {
+                int m = m0 + r;
+                if (m >= s.M) break;
+                if (columns >= Lanes) Epilogue.StoreLanes(c, offset + m * s.N + n0, acc, r * Lanes, n0, 1, bias, mask, storeFlags);
+                else Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, storeFlags);
             }
         }
     }

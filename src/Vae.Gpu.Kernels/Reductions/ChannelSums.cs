@@ -31,4 +31,35 @@ public static partial class ReductionKernels
         return sum;
     }
 
+    /// <summary>
+    /// sums[c] = sum over b of grad[b, c], b in order (a linear layer's bias gradient, channels of plane 1) for
+    /// CPUs: a work-item sums 8 consecutive columns with an innermost loop of exactly 8 and no condition, so its
+    /// 8 sums stay in one vector register (one thread per column, as <see cref="ChannelSumPartials"/> runs on a
+    /// CPU, reads with a stride of C and stays scalar). Same order of the sum, so the same result.
+    /// </summary>
+    public static void ColumnSums(Index1D index, int stride, ArrayView<float> grad, int batch, int columns, ArrayView<float> sums)
+    {
+        const int lanes = GemmKernels.Lanes;
+        var acc = LocalMemory.Allocate<float>(lanes);
+        for (int tile = index; tile < DivUp(columns, lanes); tile += stride)
+        {
+            int c0 = tile * lanes;
+            if (c0 + lanes <= columns)
+            {
+                for (int x = 0; x < lanes; x++) acc[x] = 0f;
+                for (int b = 0; b < batch; b++)
+                    for (int x = 0; x < lanes; x++) acc[x] += grad[b * columns + c0 + x];
+                for (int x = 0; x < lanes; x++) sums[c0 + x] = acc[x];
+            }
+            else
+            {
+                for (int c = c0; c < columns; c++)
+                {
+                    float sum = 0;
+                    for (int b = 0; b < batch; b++) sum += grad[b * columns + c];
+                    sums[c] = sum;
+                }
+            }
+        }
+    }
 }

@@ -21,11 +21,16 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     {
         _device = device;
         TimesWithDeviceEvents = Limits.IsGpu && Accelerator.Context.Properties.EnableProfiling;
+        Chunked = Limits.IsGpu ? 0 : 1;
         _none = Accelerator.Allocate1D<float>(1);
         _scratch = Enum.GetValues<ScratchSlot>().Select(_ => new Workspace(device)).ToArray();
     }
 
     public override ArrayView<float> None => _none.View;
+
+    /// <summary>1 where elementwise kernels give each work-item one contiguous run of items (CPUs: a unit-stride
+    /// loop the vectorizer takes), 0 where they stride by the launch (GPUs: neighbours read neighbours).</summary>
+    int Chunked { get; }
 
     /// <summary>Length of the partials buffer <see cref="BcePartials"/> fills (the profile's).</summary>
     public int LossPartials => _device.Profile.LossPartials;
@@ -36,6 +41,10 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// per core each take many items; a GPU gets enough to fill every multiprocessor.
     /// </summary>
     public override int Threads(long work) => (int)Math.Max(1, Math.Min(work, _device.Profile.MaxLaunch));
+
+    /// <summary>Threads of an elementwise launch: with <see cref="Chunked"/> runs, the thread target (each
+    /// work-item then loops over a run long enough to vectorize); else as <see cref="Threads"/>.</summary>
+    int ElementwiseThreads(long work) => Chunked != 0 ? (int)Math.Max(1, Math.Min(work, _device.Profile.TargetThreads)) : Threads(work);
 
     public override int Slices(int baseThreads, int extent, int minPerSlice)
     {
@@ -84,6 +93,14 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         // A CPU has a few cores, not thousands of lanes: one thread per channel reads the gradient at memory
         // speed, and skipping the chunks saves the launch that sums them.
         int chunks = _device.Profile.ChunkBiasSums ? Slices(channels, batch, 1) : 1;
+        if (chunks == 1 && plane == 1 && Chunked != 0)
+        {
+            var tc = Begin();
+            int tiles = Threads(KernelIndex.DivUp(channels, GemmKernels.Lanes));
+            Stream<int, ArrayView<float>, int, int, ArrayView<float>>(ReductionKernels.ColumnSums)(tiles, tiles, grad, batch, channels, dBias);
+            End(tc, Single("reduction", nameof(ReductionKernels.ColumnSums), KernelCost.Elementwise((long)batch * channels, 1, 1)));
+            return;
+        }
         var target = chunks == 1 ? dBias : Scratch(ScratchSlot.Partials, (long)chunks * channels);
         var t = Begin();
         int n = Threads(chunks * channels);
@@ -130,7 +147,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
     {
         var t = Begin();
-        Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials)((int)partials.Length, target, recon, partials);
+        Stream<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials)((int)partials.Length, Chunked, target, recon, partials);
         End(t, Single("loss", nameof(LossKernels.BcePartials), KernelCost.Elementwise(target.Length, 8, 2)));
     }
 
@@ -183,8 +200,8 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)
     {
         var t = Begin();
-        int n = Threads(param.Length);
-        Stream<int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(OptimizerKernels.Adam)(n, n, step, param, grad, m, v);
+        int n = ElementwiseThreads(param.Length);
+        Stream<int, int, AdamStep, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(OptimizerKernels.Adam)(n, n, Chunked, step, param, grad, m, v);
         End(t, Single("optimizer", nameof(OptimizerKernels.Adam), KernelCost.Elementwise(param.Length, 12, 7)));
     }
 
