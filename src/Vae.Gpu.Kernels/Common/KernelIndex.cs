@@ -8,4 +8,5 @@ public static class KernelIndex
 
     public static int DivUp(int a, int b) => (a + b - 1) / b;
     public static int Min(int a, int b) => a < b ? a : b;
+    public static int Max(int a, int b) => a > b ? a : b;
 }

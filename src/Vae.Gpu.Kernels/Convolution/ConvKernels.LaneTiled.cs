@@ -99,12 +99,14 @@ public static partial class ConvKernels
         int w2 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 2, oc, ic, kk), w3 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 3, oc, ic, kk);
         int w4 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 4, oc, ic, kk), w5 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 5, oc, ic, kk);
         int w6 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 6, oc, ic, kk), w7 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 7, oc, ic, kk);
+        // Kernel rows whose input row is padding are left out by the loop's bounds, not by a condition in it:
+        // a conditional update of the accumulators keeps the compiler from holding them in registers.
+        int uStart = Max(0, pad - y), uEnd = Min(k, h + pad - y);
         for (int i = 0; i < ic; i++)
         {
-            for (int u = 0; u < k; u++)
+            for (int u = uStart; u < uEnd; u++)
             {
                 int iy = y + u - pad;
-                if (iy < 0 || iy >= h) continue;
                 int row = ((b * ic + i) * h + iy) * w;
                 for (int v = 0; v < k; v++)
                 {
@@ -165,19 +167,22 @@ public static partial class ConvKernels
                     if (inside)
                     {
                         for (int x = 0; x < lanes; x++)
-                            AccumulateRows8(acc, x, a0 + from + x, a1 + from + x, a2 + from + x, a3 + from + x,
-                                a4 + from + x, a5 + from + x, a6 + from + x, a7 + from + x, input, q0, q1, q2, q3, q4, q5, q6, q7);
+                        {
+                            int c = from + x;
+                            AccumulateRows8(acc, x, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
+                                input[a4 + c], input[a5 + c], input[a6 + c], input[a7 + c], q0, q1, q2, q3, q4, q5, q6, q7);
+                        }
                     }
                     else
                     {
+                        // Contiguous addresses under one mask (masked vector loads, not gathers).
                         for (int x = 0; x < lanes; x++)
                         {
-                            int ix = from + x;
-                            bool real = ix >= 0 && ix < w;
-                            int c = real ? ix : 0;
-                            float z = real ? 1f : 0f;
-                            AccumulateRows8(acc, x, a0 + c, a1 + c, a2 + c, a3 + c, a4 + c, a5 + c, a6 + c, a7 + c, input,
-                                z * q0, z * q1, z * q2, z * q3, z * q4, z * q5, z * q6, z * q7);
+                            int c = from + x;
+                            bool real = c >= 0 && c < w;
+                            AccumulateRows8(acc, x, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
+                                real ? input[a3 + c] : 0f, real ? input[a4 + c] : 0f, real ? input[a5 + c] : 0f,
+                                real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
                 }
@@ -188,20 +193,20 @@ public static partial class ConvKernels
     static int Clamp(int row, int h) => row < 0 ? 0 : row >= h ? h - 1 : row;
     static bool Inside(int row, int h) => row >= 0 && row < h;
 
-    /// <summary>Column x of an 8-row tile: acc[r, x] += q_r * input[at_r].</summary>
+    /// <summary>Column x of an 8-row tile: acc[r, x] += q_r * p_r.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void AccumulateRows8(ArrayView<float> acc, int x, int at0, int at1, int at2, int at3, int at4, int at5, int at6, int at7,
-        ArrayView<float> input, float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
+    static void AccumulateRows8(ArrayView<float> acc, int x, float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
+        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
     {
         const int lanes = GemmKernels.Lanes;
-        acc[x] = MulAdd(q0, input[at0], acc[x]);
-        acc[lanes + x] = MulAdd(q1, input[at1], acc[lanes + x]);
-        acc[2 * lanes + x] = MulAdd(q2, input[at2], acc[2 * lanes + x]);
-        acc[3 * lanes + x] = MulAdd(q3, input[at3], acc[3 * lanes + x]);
-        acc[4 * lanes + x] = MulAdd(q4, input[at4], acc[4 * lanes + x]);
-        acc[5 * lanes + x] = MulAdd(q5, input[at5], acc[5 * lanes + x]);
-        acc[6 * lanes + x] = MulAdd(q6, input[at6], acc[6 * lanes + x]);
-        acc[7 * lanes + x] = MulAdd(q7, input[at7], acc[7 * lanes + x]);
+        acc[x] = MulAdd(q0, p0, acc[x]);
+        acc[lanes + x] = MulAdd(q1, p1, acc[lanes + x]);
+        acc[2 * lanes + x] = MulAdd(q2, p2, acc[2 * lanes + x]);
+        acc[3 * lanes + x] = MulAdd(q3, p3, acc[3 * lanes + x]);
+        acc[4 * lanes + x] = MulAdd(q4, p4, acc[4 * lanes + x]);
+        acc[5 * lanes + x] = MulAdd(q5, p5, acc[5 * lanes + x]);
+        acc[6 * lanes + x] = MulAdd(q6, p6, acc[6 * lanes + x]);
+        acc[7 * lanes + x] = MulAdd(q7, p7, acc[7 * lanes + x]);
     }
 
     /// <summary>Column x of an 8 x 8 tile: acc[c, x] += q_c * p.</summary>

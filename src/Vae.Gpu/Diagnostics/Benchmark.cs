@@ -23,7 +23,7 @@ public sealed record ChosenVersion(string Family, string Call, int Version, stri
 public sealed record BenchResult(
     string Accelerator, int Batch, int Repeats, IReadOnlyList<KernelTiming> Kernels, IReadOnlyList<LabRow> Lab,
     double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
-    int LaunchesPerStep, DeviceProfile Profile, TunedVersions? Tuned, IReadOnlyList<ChosenVersion> Chosen)
+    int LaunchesPerStep, DeviceProfile Profile, TunedVersions? Tuned, IReadOnlyList<ChosenVersion> Chosen, MachineInfo Machine)
 {
     public bool AllAgree => Checks.All(c => c.Passed);
 
@@ -37,6 +37,7 @@ public sealed record BenchResult(
         var doc = new JsonObject
         {
             ["accelerator"] = Accelerator,
+            ["machine"] = Machine.ToJson(),
             ["profile"] = new JsonObject
             {
                 ["kind"] = Profile.Kind, ["source"] = Tuned is null ? "defaults" : "tuned", ["tuned_on"] = Tuned?.Date.ToString("yyyy-MM-dd"),
@@ -75,6 +76,8 @@ public static class Benchmark
         if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
+        var machine = MachineInfo.Of(device);
+        print?.Invoke(machine.Describe());
         var pr = device.Profile;
         print?.Invoke($"profile: {pr.Kind}; defaults conv v{(int)pr.Conv} {pr.Conv}, weight-grad v{(int)pr.WeightGrad} {pr.WeightGrad}, gemm v{(int)pr.Gemm} {pr.Gemm} " +
             $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
@@ -130,7 +133,7 @@ public static class Benchmark
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
-            device.Versions.Tuned, chosen);
+            device.Versions.Tuned, chosen, machine);
     }
 
     /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>

@@ -37,6 +37,11 @@ public class KernelLabTests
         Assert.Contains("\"versions\"", result.ToJson());
         Assert.Contains("\"launches_per_step\"", result.ToJson());
         Assert.Contains("\"source\": \"defaults\"", result.ToJson());
+        // Figures are compared across machines: the JSON names the CPU's vector width and, on OpenCL, the device.
+        var machine = System.Text.Json.Nodes.JsonNode.Parse(result.ToJson())!["machine"]!;
+        Assert.Equal(MachineInfo.VectorWidth(), (string)machine["vector"]!);
+        Assert.Equal(Environment.ProcessorCount, (int)machine["cores"]!);
+        Assert.Equal(choice == AcceleratorChoice.OpenCL, machine["opencl_device"] is not null);
     }
 
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
