@@ -22,32 +22,33 @@ public static class LossKernels
     /// <summary>Guard of the logs, as the problem set's PyTorch code: log(y + 1e-9).</summary>
     public const float LogGuard = 1e-9f;
 
-    /// <summary>
-    /// partials[t] = -sum (x log(y + g) + (1 - x) log(1 - y + g)) over work-item t's items, for target x and
-    /// reconstruction y, P = partials' length. <paramref name="chunked"/> 0 (GPUs): items t, t + P, ... in
-    /// order. 1 (CPUs): one contiguous run of items, summed as 8 lane sums (an innermost loop of exactly 8,
-    /// which vectorizes) added in a fixed order at the end, then the run's last items.
-    /// </summary>
-    public static void BcePartials(Index1D index, int chunked, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
+    /// <summary>partials[t] = -sum_{i = t mod P} (x log(y + g) + (1 - x) log(1 - y + g)) for target x,
+    /// reconstruction y, P = partials' length, items t, t + P, ... in order (GPUs: neighbours read neighbours).</summary>
+    public static void BcePartials(Index1D index, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
     {
         int stride = partials.IntLength, n = target.IntLength;
         float sum = 0;
-        if (chunked != 0)
-        {
-            const int lanes = GemmKernels.Lanes;
-            var acc = LocalMemory.Allocate<float>(lanes);
-            int per = KernelIndex.DivUp(n, stride), start = KernelIndex.Min(n, index * per), end = KernelIndex.Min(n, start + per);
-            int full = start + (end - start) / lanes * lanes;
-            for (int x = 0; x < lanes; x++) acc[x] = 0f;
-            for (int i = start; i < full; i += lanes)
-                for (int x = 0; x < lanes; x++) acc[x] -= BceTerm(target[i + x], recon[i + x]);
-            sum = GemmKernels.LaneSum(acc, 0);
-            for (int i = full; i < end; i++) sum -= BceTerm(target[i], recon[i]);
-        }
-        else
-        {
-            for (int i = index; i < n; i += stride) sum -= BceTerm(target[i], recon[i]);
-        }
+        for (int i = index; i < n; i += stride) sum -= BceTerm(target[i], recon[i]);
+        partials[index] = sum;
+    }
+
+    /// <summary>
+    /// <see cref="BcePartials"/> for CPUs: partial t sums one contiguous run of the items as 8 lane sums (an
+    /// innermost loop of exactly 8, which vectorizes) added in a fixed order at the end, then the run's last items.
+    /// </summary>
+    [CpuOnly]
+    public static void BceRunPartials(Index1D index, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
+    {
+        const int lanes = GemmKernels.Lanes;
+        var acc = LocalMemory.Allocate<float>(lanes);
+        int stride = partials.IntLength, n = target.IntLength;
+        int per = KernelIndex.DivUp(n, stride), start = KernelIndex.Min(n, index * per), end = KernelIndex.Min(n, start + per);
+        int full = start + (end - start) / lanes * lanes;
+        for (int x = 0; x < lanes; x++) acc[x] = 0f;
+        for (int i = start; i < full; i += lanes)
+            for (int x = 0; x < lanes; x++) acc[x] -= BceTerm(target[i + x], recon[i + x]);
+        float sum = GemmKernels.LaneSum(acc, 0);
+        for (int i = full; i < end; i++) sum -= BceTerm(target[i], recon[i]);
         partials[index] = sum;
     }
 

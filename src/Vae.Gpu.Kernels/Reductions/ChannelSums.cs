@@ -37,6 +37,7 @@ public static partial class ReductionKernels
     /// 8 sums stay in one vector register (one thread per column, as <see cref="ChannelSumPartials"/> runs on a
     /// CPU, reads with a stride of C and stays scalar). Same order of the sum, so the same result.
     /// </summary>
+    [CpuOnly]
     public static void ColumnSums(Index1D index, int stride, ArrayView<float> grad, int batch, int columns, ArrayView<float> sums)
     {
         const int lanes = GemmKernels.Lanes;

@@ -30,7 +30,21 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     /// <summary>1 where elementwise kernels give each work-item one contiguous run of items (CPUs: a unit-stride
     /// loop the vectorizer takes), 0 where they stride by the launch (GPUs: neighbours read neighbours).</summary>
-    int Chunked { get; }
+    int Chunked { get; set; }
+
+    /// <summary>Runs the elementwise kernels with a GPU's strided loops (and the GPU versions of the BCE partials
+    /// and linear bias sums) until disposed, so tests check both forms on any accelerator.</summary>
+    public IDisposable UseStridedLoops()
+    {
+        int saved = Chunked;
+        Chunked = 0;
+        return new Restore(() => Chunked = saved);
+    }
+
+    sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
 
     /// <summary>Length of the partials buffer <see cref="BcePartials"/> fills (the profile's).</summary>
     public int LossPartials => _device.Profile.LossPartials;
@@ -147,8 +161,11 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     public void BcePartials(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
     {
         var t = Begin();
-        Stream<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials)((int)partials.Length, Chunked, target, recon, partials);
-        End(t, Single("loss", nameof(LossKernels.BcePartials), KernelCost.Elementwise(target.Length, 8, 2)));
+        var kernel = Chunked != 0
+            ? Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BceRunPartials)
+            : Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>>(LossKernels.BcePartials);
+        kernel((int)partials.Length, target, recon, partials);
+        End(t, Single("loss", Chunked != 0 ? nameof(LossKernels.BceRunPartials) : nameof(LossKernels.BcePartials), KernelCost.Elementwise(target.Length, 8, 2)));
     }
 
     public void BceSigmoidBackward(ArrayView<float> target, ArrayView<float> recon, ArrayView<float> dLogit)

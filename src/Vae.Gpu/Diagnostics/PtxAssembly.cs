@@ -56,9 +56,11 @@ public static class PtxAssembly
 
     public static Context CreateContext() => Context.Create(b => b.EnableAlgorithms().WithFusedMultiplyAdd().Optimize(OptimizationLevel.O1));
 
-    /// <summary>Whether a GPU may run the kernel: any kernel but a family's CPU-shaped version.</summary>
+    /// <summary>Whether a GPU may run the kernel: any kernel but a family's CPU-shaped version and those marked
+    /// <see cref="CpuOnlyAttribute"/>.</summary>
     public static bool GpuMayPick(MethodInfo kernel)
     {
+        if (kernel.IsDefined(typeof(CpuOnlyAttribute), false)) return false;
         string type = kernel.DeclaringType!.Name, name = kernel.Name;
         if (type == nameof(ConvKernels) && Enum.TryParse<ConvVersion>(name, out var conv)) return !ConvFamily.CpuShaped(conv);
         if (type == nameof(WeightGradKernels) && Enum.TryParse<WeightGradVersion>(name, out var wg)) return !WeightGradFamily.CpuShaped(wg);

@@ -10,6 +10,9 @@ namespace Vae.Gpu.Tests.Kernels;
 /// <summary>Loss terms, the latent sampling, Adam and the batch gather against the oracle.</summary>
 public class LossAndLatentTests
 {
+    /// <summary>Every accelerator, with its own loop form and with a GPU's strided loops (<see cref="DeviceOps.UseStridedLoops"/>).</summary>
+    public static IEnumerable<object[]> AllLoopForms => TestDevices.All.SelectMany(d => new[] { new[] { d[0], false }, new[] { d[0], true } });
+
     /// <summary>FinishLoss of BCE partials and KL pairs, read from slot 1 of three poisoned ones.</summary>
     static float Sum(ComputeDevice device, Tensor partials, Tensor mu, Tensor sigma, KlKind kind = KlKind.Seed)
     {
@@ -18,10 +21,11 @@ public class LossAndLatentTests
         return totals.ToArray()[1];
     }
 
-    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void BinaryCrossEntropyAndItsSigmoidGradientMatchReference(AcceleratorChoice choice)
+    [SkippableTheory, MemberData(nameof(AllLoopForms))]
+    public void BinaryCrossEntropyAndItsSigmoidGradientMatchReference(AcceleratorChoice choice, bool strided)
     {
         var device = TestDevices.Get(choice);
+        using var loops = strided ? device.Ops.UseStridedLoops() : null;
         var rng = new Random(11);
         int n = 3 * 784 + 5;
         var x = Representable(Random(rng, n, 0, 1));
@@ -134,10 +138,11 @@ public class LossAndLatentTests
         static (uint, uint) Bits(ulong seed, ulong step, uint i) { Philox.Bits(seed, step, i, out var a, out var b); return (a, b); }
     }
 
-    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void AdamMatchesReferenceOverSeveralSteps(AcceleratorChoice choice)
+    [SkippableTheory, MemberData(nameof(AllLoopForms))]
+    public void AdamMatchesReferenceOverSeveralSteps(AcceleratorChoice choice, bool strided)
     {
         var device = TestDevices.Get(choice);
+        using var loops = strided ? device.Ops.UseStridedLoops() : null;
         var rng = new Random(14);
         int n = 1001;
         var p = Representable(Random(rng, n));
@@ -175,5 +180,24 @@ public class LossAndLatentTests
         for (int j = 0; j < 3; j++)
             for (int px = 0; px < pixels; px++)
                 Assert.InRange(got[j * pixels + px] - bytes[order[2 + j] * pixels + px] / 255.0, -1e-7, 1e-7);
+    }
+
+    /// <summary>A linear layer's bias gradient (channels of plane 1): the CPU lane kernel, a ragged last tile
+    /// included, and the GPU's per-channel sums, against the double-precision sums.</summary>
+    [SkippableTheory, MemberData(nameof(AllLoopForms))]
+    public void LinearBiasSumsMatchReference(AcceleratorChoice choice, bool strided)
+    {
+        var device = TestDevices.Get(choice);
+        using var loops = strided ? device.Ops.UseStridedLoops() : null;
+        var rng = new Random(16);
+        const int batch = 13, columns = 8 * 37 + 5;
+        var grad = Representable(Random(rng, batch * columns, -2, 2));
+        using var gt = Upload(device, grad, batch, columns);
+        using var sums = Poisoned(device, columns);
+        device.Ops.ChannelSum(gt.View, batch, columns, 1, sums.View);
+        var expected = new double[columns];
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < columns; c++) expected[c] += grad[b * columns + c];
+        AssertClose(sums.ToArray(), expected, "bias sums");
     }
 }
