@@ -60,7 +60,7 @@ internal static class Epilogue
     }
 
     /// <summary>
-    /// <see cref="StoreRow"/> for exactly <see cref="GemmKernels.Lanes"/> outputs, the full tile of the lane
+    /// <see cref="StoreRow"/> for exactly <see cref="LaneTiles.Width"/> outputs, the full tile of the lane
     /// versions: every loop has that fixed trip count, so each becomes one vector operation with no remainder
     /// loop or overlap checks (StoreRow's variable width cost the lane versions more than their sums).
     /// </summary>
@@ -68,7 +68,7 @@ internal static class Epilogue
         ArrayView<float> output, int at, ArrayView<float> row, int from, int biasAt, int biasStep,
         ArrayView<float> bias, ArrayView<float> mask, int flags)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         if ((flags & (int)EpilogueFlags.Bias) != 0)
         {
             if (biasStep == 0)

@@ -7,12 +7,12 @@ namespace Vae.Gpu.Kernels;
 
 public static partial class ConvKernels
 {
-    /// <summary>Version 5's tile: <see cref="LaneChannels"/> output channels x <see cref="GemmKernels.Lanes"/> columns of one row.</summary>
+    /// <summary>Version 5's tile: <see cref="LaneChannels"/> output channels x <see cref="LaneTiles.Width"/> columns of one row.</summary>
     public const int LaneChannels = 8;
 
     public static int LaneTiledThreads(ConvShape s) => s.OutChannels < LaneChannels
-        ? s.Batch * s.OutChannels * DivUp(s.OutHeight, LaneRowsPerTile) * DivUp(s.OutWidth, GemmKernels.Lanes)
-        : s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, GemmKernels.Lanes);
+        ? s.Batch * s.OutChannels * DivUp(s.OutHeight, LaneRowsPerTile) * DivUp(s.OutWidth, LaneTiles.Width)
+        : s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, LaneTiles.Width);
 
     /// <summary>Rows of one channel per work-item of version 5 where the layer has fewer than
     /// <see cref="LaneChannels"/> output channels (a channel tile would mostly compute clamped copies).</summary>
@@ -31,7 +31,7 @@ public static partial class ConvKernels
         Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         var acc = LocalMemory.Allocate<float>(LaneChannels * lanes);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
@@ -57,9 +57,7 @@ public static partial class ConvKernels
                 {
                     int y = y0 + r;
                     if (y >= ho) break;
-                    int at = ((b * oc + o) * ho + y) * wo + x0;
-                    if (x0 + lanes <= wo) Epilogue.StoreLanes(output, at, acc, r * lanes, o, 0, bias, mask, flags);
-                    else Epilogue.StoreRow(output, at, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
+                    LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
                 }
             }
             return;
@@ -81,9 +79,7 @@ public static partial class ConvKernels
             {
                 int o = o0 + c;
                 if (o >= oc) break;
-                int at = ((b * oc + o) * ho + y) * wo + x0;
-                if (x0 + lanes <= wo) Epilogue.StoreLanes(output, at, acc, c * lanes, o, 0, bias, mask, flags);
-                else Epilogue.StoreRow(output, at, acc, c * lanes, wo - x0, o, 0, bias, mask, flags);
+                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, wo - x0, o, 0, bias, mask, flags);
             }
         }
     }
@@ -95,10 +91,11 @@ public static partial class ConvKernels
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         // Where channel o0 + c's taps start (channels past OutChannels read the last one's, never stored).
-        int w0 = RowWeightBase(sign < 0 ? 1 : 0, o0, oc, ic, kk), w1 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 1, oc, ic, kk);
-        int w2 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 2, oc, ic, kk), w3 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 3, oc, ic, kk);
-        int w4 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 4, oc, ic, kk), w5 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 5, oc, ic, kk);
-        int w6 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 6, oc, ic, kk), w7 = RowWeightBase(sign < 0 ? 1 : 0, o0 + 7, oc, ic, kk);
+        int flipped = sign < 0 ? 1 : 0;
+        int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
+        int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
+        int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
+        int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
         // Kernel rows whose input row is padding are left out by the loop's bounds, not by a condition in it:
         // a conditional update of the accumulators keeps the compiler from holding them in registers.
         int uStart = Max(0, pad - y), uEnd = Min(k, h + pad - y);
@@ -116,15 +113,15 @@ public static partial class ConvKernels
                     int from = left + v;
                     if (inside)
                     {
-                        for (int x = 0; x < GemmKernels.Lanes; x++)
-                            AccumulateColumn8(acc, x, input[row + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                        for (int x = 0; x < LaneTiles.Width; x++)
+                            LaneTiles.AccumulateColumn(acc, x, input[row + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
                     }
                     else
                     {
-                        for (int x = 0; x < GemmKernels.Lanes; x++)
+                        for (int x = 0; x < LaneTiles.Width; x++)
                         {
                             int ix = from + x;
-                            AccumulateColumn8(acc, x, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                            LaneTiles.AccumulateColumn(acc, x, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
                 }
@@ -141,7 +138,7 @@ public static partial class ConvKernels
     static void LaneRowTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float> acc, int b, int o, int y0, int left, bool inside)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int wo = RowWeightBase(sign < 0 ? 1 : 0, o, oc, ic, kk);
@@ -198,7 +195,7 @@ public static partial class ConvKernels
     static void AccumulateRows8(ArrayView<float> acc, int x, float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
         float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         acc[x] = MulAdd(q0, p0, acc[x]);
         acc[lanes + x] = MulAdd(q1, p1, acc[lanes + x]);
         acc[2 * lanes + x] = MulAdd(q2, p2, acc[2 * lanes + x]);
@@ -207,21 +204,5 @@ public static partial class ConvKernels
         acc[5 * lanes + x] = MulAdd(q5, p5, acc[5 * lanes + x]);
         acc[6 * lanes + x] = MulAdd(q6, p6, acc[6 * lanes + x]);
         acc[7 * lanes + x] = MulAdd(q7, p7, acc[7 * lanes + x]);
-    }
-
-    /// <summary>Column x of an 8 x 8 tile: acc[c, x] += q_c * p.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void AccumulateColumn8(ArrayView<float> acc, int x, float p,
-        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
-    {
-        const int lanes = GemmKernels.Lanes;
-        acc[x] = MulAdd(q0, p, acc[x]);
-        acc[lanes + x] = MulAdd(q1, p, acc[lanes + x]);
-        acc[2 * lanes + x] = MulAdd(q2, p, acc[2 * lanes + x]);
-        acc[3 * lanes + x] = MulAdd(q3, p, acc[3 * lanes + x]);
-        acc[4 * lanes + x] = MulAdd(q4, p, acc[4 * lanes + x]);
-        acc[5 * lanes + x] = MulAdd(q5, p, acc[5 * lanes + x]);
-        acc[6 * lanes + x] = MulAdd(q6, p, acc[6 * lanes + x]);
-        acc[7 * lanes + x] = MulAdd(q7, p, acc[7 * lanes + x]);
     }
 }

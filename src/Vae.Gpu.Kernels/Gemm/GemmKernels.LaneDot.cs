@@ -54,7 +54,7 @@ public static partial class GemmKernels
             {
                 int m = m0 + r;
                 if (m >= s.M) break;
-                for (int j = 0; j < DotColumns; j++) row[j] = LaneSum(acc, (r * DotColumns + j) * Lanes);
+                for (int j = 0; j < DotColumns; j++) row[j] = LaneTiles.Sum(acc, (r * DotColumns + j) * Lanes);
                 Epilogue.StoreRow(c, offset + m * s.N + n0, row, 0, Min(DotColumns, s.N - n0), n0, 1, bias, mask, storeFlags);
             }
         }
@@ -73,9 +73,4 @@ public static partial class GemmKernels
         acc[6 * Lanes + x] = MulAdd(p3, q0, acc[6 * Lanes + x]);
         acc[7 * Lanes + x] = MulAdd(p3, q1, acc[7 * Lanes + x]);
     }
-
-    /// <summary>The 8 lanes at acc[at..] summed pairwise in a fixed order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float LaneSum(ArrayView<float> acc, int at) =>
-        ((acc[at] + acc[at + 1]) + (acc[at + 2] + acc[at + 3])) + ((acc[at + 4] + acc[at + 5]) + (acc[at + 6] + acc[at + 7]));
 }

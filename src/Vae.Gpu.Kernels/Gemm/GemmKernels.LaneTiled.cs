@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using static Vae.Gpu.Kernels.KernelIndex;
@@ -8,7 +7,7 @@ namespace Vae.Gpu.Kernels;
 public static partial class GemmKernels
 {
     /// <summary>Version 4's tile: <see cref="LaneRows"/> rows x <see cref="Lanes"/> columns of C per work-item.</summary>
-    public const int LaneRows = 8, Lanes = 8;
+    public const int LaneRows = 8, Lanes = LaneTiles.Width;
 
     /// <summary>The most K whose strided B tile version 4 packs into a private array (K x 8 floats).</summary>
     public const int PackedMaxK = 64;
@@ -55,8 +54,7 @@ public static partial class GemmKernels
             {
                 int m = m0 + r;
                 if (m >= s.M) break;
-                if (n0 + Lanes <= s.N) Epilogue.StoreLanes(c, offset + m * s.N + n0, acc, r * Lanes, n0, 1, bias, mask, storeFlags);
-                else Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, s.N - n0, n0, 1, bias, mask, storeFlags);
+                LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, s.N - n0, n0, 1, bias, mask, storeFlags);
             }
         }
     }
@@ -92,14 +90,13 @@ public static partial class GemmKernels
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
                 for (int x = 0; x < Lanes; x++)
-                    AccumulateColumn(acc, x, packed[pk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, packed[pk + x], p0, p1, p2, p3, p4, p5, p6, p7);
             }
             for (int r = 0; r < LaneRows; r++)
             {
                 int m = m0 + r;
                 if (m >= s.M) break;
-                if (columns >= Lanes) Epilogue.StoreLanes(c, offset + m * s.N + n0, acc, r * Lanes, n0, 1, bias, mask, storeFlags);
-                else Epilogue.StoreRow(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, storeFlags);
+                LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, storeFlags);
             }
         }
     }
@@ -114,8 +111,8 @@ public static partial class GemmKernels
         int r6 = Min(m0 + 6, s.M - 1) * s.StrideAm, r7 = Min(m0 + 7, s.M - 1) * s.StrideAm;
         int columns = s.N - n0;
         for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
-        // Full tiles: the loop over the 8 columns has no condition, so it becomes one vector and the
-        // accumulators stay in registers (B's columns contiguous: one vector load; strided: eight loads).
+        // Full tiles of contiguous columns: the loop over the 8 columns has no condition, so it becomes one
+        // vector load and 8 FMAs, and the accumulators stay in registers.
         if (columns >= Lanes && s.StrideBn == 1)
         {
             for (int k = kStart; k < kEnd; k++)
@@ -124,37 +121,19 @@ public static partial class GemmKernels
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
                 for (int x = 0; x < Lanes; x++)
-                    AccumulateColumn(acc, x, b[bk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, b[bk + x], p0, p1, p2, p3, p4, p5, p6, p7);
             }
             return;
         }
-        // B's columns strided (use version 5 where K is contiguous), or the last tile of a ragged N: eight
-        // scalar accumulator rows, missing columns read as 0.
-        Lane8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        // B's columns strided (version 5 serves a contiguous K), or the last tile of a ragged N: missing
+        // columns read as 0.
         for (int k = kStart; k < kEnd; k++)
         {
-            int ak = k * s.StrideAk;
-            var q = Lane8.LoadStrided(b, k * s.StrideBk + n0 * s.StrideBn, s.StrideBn, columns);
-            c0 = c0.MulAdd(a[r0 + ak], q); c1 = c1.MulAdd(a[r1 + ak], q);
-            c2 = c2.MulAdd(a[r2 + ak], q); c3 = c3.MulAdd(a[r3 + ak], q);
-            c4 = c4.MulAdd(a[r4 + ak], q); c5 = c5.MulAdd(a[r5 + ak], q);
-            c6 = c6.MulAdd(a[r6 + ak], q); c7 = c7.MulAdd(a[r7 + ak], q);
+            int ak = k * s.StrideAk, bk = k * s.StrideBk + n0 * s.StrideBn;
+            float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
+            float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
+            for (int x = 0; x < Lanes; x++)
+                LaneTiles.AccumulateColumn(acc, x, x < columns ? b[bk + x * s.StrideBn] : 0f, p0, p1, p2, p3, p4, p5, p6, p7);
         }
-        c0.Store(acc, 0); c1.Store(acc, Lanes); c2.Store(acc, 2 * Lanes); c3.Store(acc, 3 * Lanes);
-        c4.Store(acc, 4 * Lanes); c5.Store(acc, 5 * Lanes); c6.Store(acc, 6 * Lanes); c7.Store(acc, 7 * Lanes);
-    }
-    /// <summary>Column x of the 8 x 8 tile: acc[r, x] += p_r * q.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void AccumulateColumn(ArrayView<float> acc, int x, float q,
-        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7)
-    {
-        acc[x] = MulAdd(p0, q, acc[x]);
-        acc[Lanes + x] = MulAdd(p1, q, acc[Lanes + x]);
-        acc[2 * Lanes + x] = MulAdd(p2, q, acc[2 * Lanes + x]);
-        acc[3 * Lanes + x] = MulAdd(p3, q, acc[3 * Lanes + x]);
-        acc[4 * Lanes + x] = MulAdd(p4, q, acc[4 * Lanes + x]);
-        acc[5 * Lanes + x] = MulAdd(p5, q, acc[5 * Lanes + x]);
-        acc[6 * Lanes + x] = MulAdd(p6, q, acc[6 * Lanes + x]);
-        acc[7 * Lanes + x] = MulAdd(p7, q, acc[7 * Lanes + x]);
     }
 }

@@ -39,7 +39,7 @@ public static class LossKernels
     [CpuOnly]
     public static void BceRunPartials(Index1D index, ArrayView<float> target, ArrayView<float> recon, ArrayView<float> partials)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         var acc = LocalMemory.Allocate<float>(lanes);
         int stride = partials.IntLength, n = target.IntLength;
         int per = KernelIndex.DivUp(n, stride), start = KernelIndex.Min(n, index * per), end = KernelIndex.Min(n, start + per);
@@ -47,7 +47,7 @@ public static class LossKernels
         for (int x = 0; x < lanes; x++) acc[x] = 0f;
         for (int i = start; i < full; i += lanes)
             for (int x = 0; x < lanes; x++) acc[x] -= BceTerm(target[i + x], recon[i + x]);
-        float sum = GemmKernels.LaneSum(acc, 0);
+        float sum = LaneTiles.Sum(acc, 0);
         for (int i = full; i < end; i++) sum -= BceTerm(target[i], recon[i]);
         partials[index] = sum;
     }

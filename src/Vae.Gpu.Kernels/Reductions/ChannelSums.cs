@@ -40,7 +40,7 @@ public static partial class ReductionKernels
     [CpuOnly]
     public static void ColumnSums(Index1D index, int stride, ArrayView<float> grad, int batch, int columns, ArrayView<float> sums)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         var acc = LocalMemory.Allocate<float>(lanes);
         for (int tile = index; tile < DivUp(columns, lanes); tile += stride)
         {

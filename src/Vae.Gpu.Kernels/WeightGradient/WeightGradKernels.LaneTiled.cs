@@ -19,7 +19,7 @@ public static partial class WeightGradKernels
         Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
         ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, GradRowChannels);
@@ -43,7 +43,7 @@ public static partial class WeightGradKernels
                     int o = o0 + c;
                     if (o >= oc) break;
                     for (int j = 0; j < 3 && v + j < k; j++)
-                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = GemmKernels.LaneSum(acc, (c * 3 + j) * lanes);
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.Sum(acc, (c * 3 + j) * lanes);
                 }
             }
         }
@@ -56,7 +56,7 @@ public static partial class WeightGradKernels
     static void LaneRowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
         int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
         int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth;
         int c1 = Min(o0 + 1, oc - 1), c2 = Min(o0 + 2, oc - 1), c3 = Min(o0 + 3, oc - 1);
@@ -97,7 +97,7 @@ public static partial class WeightGradKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void GradLane(ArrayView<float> acc, int x, float q0, float q1, float q2, float q3, float p0, float p1, float p2)
     {
-        const int lanes = GemmKernels.Lanes;
+        const int lanes = LaneTiles.Width;
         acc[x] = KernelIndex.MulAdd(q0, p0, acc[x]);
         acc[lanes + x] = KernelIndex.MulAdd(q0, p1, acc[lanes + x]);
         acc[2 * lanes + x] = KernelIndex.MulAdd(q0, p2, acc[2 * lanes + x]);

@@ -1,0 +1,46 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+/// <summary>
+/// What the CPU-shaped lane versions share (conv v5, weight-gradient v3, GEMM v4/v5, the BCE's lane runs, the
+/// linear bias sums): a work-item's innermost loop runs exactly <see cref="Width"/> times with no condition in
+/// it, so LLVM makes it one 8-wide vector (AVX2 and AVX-512 alike) and keeps the accumulators in registers.
+/// </summary>
+public static class LaneTiles
+{
+    /// <summary>Lanes of a tile row: one 8-float vector.</summary>
+    public const int Width = 8;
+
+    /// <summary>Column x of an 8-row tile: acc[r, x] += p_r * q (8 accumulator vectors, q broadcast or loaded).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateColumn(ArrayView<float> acc, int x, float q,
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7)
+    {
+        acc[x] = MulAdd(p0, q, acc[x]);
+        acc[Width + x] = MulAdd(p1, q, acc[Width + x]);
+        acc[2 * Width + x] = MulAdd(p2, q, acc[2 * Width + x]);
+        acc[3 * Width + x] = MulAdd(p3, q, acc[3 * Width + x]);
+        acc[4 * Width + x] = MulAdd(p4, q, acc[4 * Width + x]);
+        acc[5 * Width + x] = MulAdd(p5, q, acc[5 * Width + x]);
+        acc[6 * Width + x] = MulAdd(p6, q, acc[6 * Width + x]);
+        acc[7 * Width + x] = MulAdd(p7, q, acc[7 * Width + x]);
+    }
+
+    /// <summary>The 8 lanes at acc[at..] summed pairwise in a fixed order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(ArrayView<float> acc, int at) =>
+        ((acc[at] + acc[at + 1]) + (acc[at + 2] + acc[at + 3])) + ((acc[at + 4] + acc[at + 5]) + (acc[at + 6] + acc[at + 7]));
+
+    /// <summary>Finishes <paramref name="width"/> outputs of a tile row: the fixed-width epilogue for a full row,
+    /// the general one for a ragged last row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(ArrayView<float> output, int at, ArrayView<float> row, int from, int width, int biasAt, int biasStep,
+        ArrayView<float> bias, ArrayView<float> mask, int flags)
+    {
+        if (width >= Width) Epilogue.StoreLanes(output, at, row, from, biasAt, biasStep, bias, mask, flags);
+        else Epilogue.StoreRow(output, at, row, from, width, biasAt, biasStep, bias, mask, flags);
+    }
+}
