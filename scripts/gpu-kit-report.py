@@ -53,6 +53,7 @@ def main():
         "training": {"train": output("train", 4000), "resume": output("resume", 4000),
                      "metrics": read_json(run / "metrics.json")},
         "analysis": read_json(run / "analysis" / "report.json"),
+        "evaluation": read_json(work / "evaluate.out"),
         "peer": read_json(work / "peer.out"), "peer_output": output("peer", 4000),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -84,6 +85,13 @@ def main():
                 else:
                     md.append(f"| {r['family']} v{r['version']} {r['kernel']} | {r['shape']} | {'yes' if r['default'] else ''} | "
                               f"{num(r['error'], '.3f')} | {num(r['median_ms'], '.3f')} | {num(r['gflop_per_second'], '.1f')} |")
+    ev = report["evaluation"]
+    if ev:
+        iw = ev["iwae"]
+        md += ["", "## Evaluation (evaluate --json)", "",
+               f"IWAE bound k = {iw['k']} over {iw['images']} images: {num(iw['bound'], '.2f')} ± {num(iw['stderr'], '.2f')} nats; "
+               f"{num(iw['pairs_per_second'], '.0f')} images x samples per second ({num(iw['seconds'], '.1f')} s). "
+               f"ELBO {num(ev['elbo'], '.2f')}, BCE floor {num(ev['bce_floor'], '.2f')}, active units {ev['active_units']}."]
     metrics = report["training"]["metrics"]
     if metrics:
         md += ["", "## Short training run (train, then resume)", "", "```", json.dumps(metrics.get("epochs", metrics), indent=1)[:3000], "```"]

@@ -42,6 +42,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(AnalyzeCommand());
         root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(EvaluateCommand());
         root.Subcommands.Add(BenchCommand());
         root.Subcommands.Add(TuneCommand());
         root.Subcommands.Add(PtxCommand());
@@ -224,34 +225,67 @@ public static class Program
 
     static readonly Option<string> RunDirOption = new("--run") { Description = "folder of a training run (model.safetensors, metrics.json)", Required = true };
 
+    static readonly Option<int> SamplesOption = new("--k") { Description = $"samples per image of the importance-weighted (IWAE) bound on log p(x), 1..{Analysis.EvaluationOptions.MaxSamples:N0} (1 gives the ELBO)", DefaultValueFactory = _ => Analysis.ModelEvaluation.DefaultSamples };
+    static readonly Option<int?> EvalImagesOption = new("--eval-images") { Description = "evaluate (ELBO, IWAE bound, class probe) only the first N test images [default: all 10,000]" };
+
     static Command AnalyzeCommand()
     {
-        var cmd = new Command("analyze", "embed the test set, select the two highest-variance dimensions, and write the figures and report") { RunDirOption, OutOption, DataOption, AcceleratorOption };
+        var cmd = new Command("analyze", "embed the test set, select the two highest-variance dimensions, write the figures and report, and evaluate the model") { RunDirOption, OutOption, DataOption, AcceleratorOption, SamplesOption, EvalImagesOption };
         cmd.SetAction(p => Guard(() =>
         {
-            Analyze(p.GetValue(RunDirOption)!, p.GetValue(OutOption)!, p.GetValue(DataOption), ParseAccelerator(p.GetValue(AcceleratorOption)!));
+            var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), p.GetValue(EvalImagesOption)).Validate();
+            Analyze(p.GetValue(RunDirOption)!, p.GetValue(OutOption)!, p.GetValue(DataOption), ParseAccelerator(p.GetValue(AcceleratorOption)!), evaluation);
             return 0;
         }));
         return cmd;
     }
 
-    static void Analyze(string runDir, string outDir, string? dataDir, AcceleratorChoice accelerator)
+    static void Analyze(string runDir, string outDir, string? dataDir, AcceleratorChoice accelerator, Analysis.EvaluationOptions evaluation)
     {
-        var report = Analysis.LatentAnalysis.Run(new Analysis.AnalysisOptions(runDir, outDir, dataDir, accelerator), Console.WriteLine);
+        var report = Analysis.LatentAnalysis.Run(new Analysis.AnalysisOptions(runDir, outDir, dataDir, accelerator, evaluation), Console.WriteLine);
         Console.WriteLine($"Report: {Path.Combine(outDir, "report.md")}");
         Console.WriteLine(report.Summary);
     }
 
     static Command RunCommand()
     {
-        var cmd = new Command("run", "train, then analyze into the same folder: the whole job");
+        var cmd = new Command("run", "train, then analyze and evaluate into the same folder: the whole job");
         AddTrainOptions(cmd);
+        cmd.Options.Add(SamplesOption);
+        cmd.Options.Add(EvalImagesOption);
         cmd.SetAction(p => Guard(() =>
         {
-            var options = ReadTrainOptions(p);
+            // Checked before training, so a bad --k does not surface an hour later.
+            var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), p.GetValue(EvalImagesOption)).Validate();
+            var options = ReadTrainOptions(p) with { AfterTraining = Analysis.LatentAnalysis.CostInTrainingImages(10_000, evaluation) };
             int code = Train(options);
             if (code != 0) return code;
-            Analyze(options.OutDir, options.OutDir, options.DataDir, options.Accelerator);
+            Analyze(options.OutDir, options.OutDir, options.DataDir, options.Accelerator, evaluation);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command EvaluateCommand()
+    {
+        var imagesOption = new Option<int?>("--images") { Description = "evaluate only the first N test images (quick checks) [default: all 10,000]" };
+        var cmd = new Command("evaluate", "the numbers VAEs are compared by: test ELBO and its terms, the BCE floor, KL per dimension, active units, the IWAE bound and a class probe; writes evaluation.json, evaluation.md and classes.png")
+            { RunDirOption, OutOption, SamplesOption, imagesOption, DataOption, AcceleratorOption, JsonOption };
+        cmd.SetAction(p => Guard(() =>
+        {
+            var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), p.GetValue(imagesOption)).Validate();
+            bool json = p.GetValue(JsonOption);
+            // With --json, stdout holds only the document.
+            Action<string> log = json ? Console.Error.WriteLine : Console.WriteLine;
+            string outDir = p.GetValue(OutOption)!;
+            var e = Analysis.LatentAnalysis.Evaluate(new Analysis.AnalysisOptions(p.GetValue(RunDirOption)!, outDir, p.GetValue(DataOption),
+                ParseAccelerator(p.GetValue(AcceleratorOption)!), evaluation), log);
+            if (json) Console.WriteLine(Analysis.ReportJson.Evaluation(e).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            else
+            {
+                Console.WriteLine($"Evaluation: {Path.Combine(outDir, "evaluation.md")}");
+                Console.WriteLine(e.Summary);
+            }
             return 0;
         }));
         return cmd;

@@ -14,7 +14,7 @@ sealed class SpectreObserver : ITrainingObserver
 
     public void Log(string line) => AnsiConsole.WriteLine(line);
 
-    public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond)
+    public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond, TimeSpan? runLeft)
     {
         if (_task is null || _taskEpoch != epoch)
         {
@@ -22,7 +22,8 @@ sealed class SpectreObserver : ITrainingObserver
             _taskEpoch = epoch;
         }
         _task.Value = batch;
-        _task.Description = $"epoch {epoch}/{epochs}  loss/image {lossPerImage:F2}  {imagesPerSecond:F0} img/s";
+        string left = runLeft is { } t ? $"  run: {RunClock.Format(t)} left" : "";
+        _task.Description = $"epoch {epoch}/{epochs}  loss/image {lossPerImage:F2}  {imagesPerSecond:F0} img/s{left}";
     }
 
     public void EpochDone(EpochMetrics m, int epochs)

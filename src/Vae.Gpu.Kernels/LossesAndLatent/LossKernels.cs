@@ -52,7 +52,7 @@ public static class LossKernels
         partials[index] = sum;
     }
 
-    static float BceTerm(float x, float y) => x * MathF.Log(y + LogGuard) + (1f - x) * MathF.Log(1f - y + LogGuard);
+    internal static float BceTerm(float x, float y) => x * MathF.Log(y + LogGuard) + (1f - x) * MathF.Log(1f - y + LogGuard);
 
     /// <summary>
     /// The gradient of the summed BCE with respect to the logit of the sigmoid that produced y:

@@ -176,6 +176,29 @@ public static class ReferenceOps
         ? (mu.Select(m => 2 * m).ToArray(), sigma.Select(s => 2 * s - 1 / s).ToArray())
         : (mu.ToArray(), sigma.Select(s => s - 1 / s).ToArray());
 
+    /// <summary>
+    /// One importance weight's log, log p(x|z) + log N(z; 0, v I) - log N(z; mu, sigma^2), from the densities
+    /// written out in full (the 2 pi terms cancel), with z = mu + sigma eps.
+    /// </summary>
+    public static double ImportanceLogWeight(double[] x, double[] y, double[] mu, double[] sigma, double[] eps, double priorVariance)
+    {
+        double logPrior = 0, logPosterior = 0;
+        for (int d = 0; d < mu.Length; d++)
+        {
+            double z = mu[d] + sigma[d] * eps[d];
+            logPrior += -0.5 * Math.Log(2 * Math.PI * priorVariance) - z * z / (2 * priorVariance);
+            logPosterior += -0.5 * Math.Log(2 * Math.PI * sigma[d] * sigma[d]) - (z - mu[d]) * (z - mu[d]) / (2 * sigma[d] * sigma[d]);
+        }
+        return -BinaryCrossEntropy(x, y) + logPrior - logPosterior;
+    }
+
+    /// <summary>log((1/k) sum exp(w)), with the largest term factored out.</summary>
+    public static double LogMeanExp(IReadOnlyList<double> w)
+    {
+        double max = w.Max();
+        return max + Math.Log(w.Sum(v => Math.Exp(v - max)) / w.Count);
+    }
+
     /// <summary>Philox4x32-10's first two words, written from the paper's round function.</summary>
     public static (uint, uint) PhiloxBits(ulong seed, ulong step, uint index)
     {

@@ -17,7 +17,7 @@ public sealed record TraversalReport(
 public sealed record AnalysisReport(
     VaeConfig Config, string Origin, Metrics? Metrics,
     int[] Dims, double[] Variances, double[] TraversalValues, DimensionStats[] Stats,
-    double CentralMass, double CentralMassStandardNormal, TraversalReport Traversal)
+    double CentralMass, double CentralMassStandardNormal, TraversalReport Traversal, ModelEvaluation Evaluation)
 {
     /// <summary>A few lines for the terminal.</summary>
     public string Summary
@@ -28,7 +28,8 @@ public sealed record AnalysisReport(
             foreach (var d in Stats)
                 s.AppendLine($"z[{d.Dimension}]: mean {F(d.Mean)}, std {F(d.Std)}, skewness {F(d.Skewness)}, excess kurtosis {F(d.ExcessKurtosis)}, KS vs fitted normal D={F(d.KsStatistic)} (p={d.KsPValue:G3})");
             s.Append($"mass within radius 1 of the origin: {F(CentralMass)} (N(0, I) puts {F(CentralMassStandardNormal)} there); ");
-            s.Append($"1x7 traversal monotonic: {(Traversal.OneDim.Monotonic ? "true" : "false")}");
+            s.AppendLine($"1x7 traversal monotonic: {(Traversal.OneDim.Monotonic ? "true" : "false")}");
+            s.Append(Evaluation.Summary);
             return s.ToString();
         }
     }

@@ -10,11 +10,13 @@ using Vae.Gpu.Training;
 
 namespace Vae.Gpu.Analysis;
 
-public sealed record AnalysisOptions(string RunDir, string OutDir, string? DataDir = null, AcceleratorChoice Accelerator = AcceleratorChoice.Auto);
+public sealed record AnalysisOptions(string RunDir, string OutDir, string? DataDir = null, AcceleratorChoice Accelerator = AcceleratorChoice.Auto,
+    EvaluationOptions? Evaluation = null);
 
 /// <summary>
 /// The second half of the problem set: embed the test set with the trained encoder and Gaussian, keep the
-/// two latent dimensions of highest variance, check their distribution, and decode traversals along them.
+/// two latent dimensions of highest variance, check their distribution, and decode traversals along them;
+/// then the evaluation (<see cref="Evaluator"/>).
 /// </summary>
 public static class LatentAnalysis
 {
@@ -22,29 +24,86 @@ public static class LatentAnalysis
 
     public static AnalysisReport Run(AnalysisOptions o, Action<string>? log = null, ComputeDevice? device = null, Split? testSplit = null)
     {
+        var evaluation = (o.Evaluation ?? new EvaluationOptions()).Validate();
+        return WithModel("Analyzing", o.RunDir, o.OutDir, o.DataDir, o.Accelerator, log, device, testSplit, (vae, metrics, test, origin, staging) =>
+            Analyze(vae, metrics, test, o with { OutDir = staging, Evaluation = evaluation }, log, origin));
+    }
+
+    /// <summary>
+    /// The analysis's work in training images' worth, for the whole run's time estimate: encoding the test set
+    /// (forward only) and the bound's decoder passes, one per image and sample (about a quarter of a training
+    /// image each, on PoCL and on the CPU accelerator); the figures' few hundred decodes are left out.
+    /// </summary>
+    public static double CostInTrainingImages(int testImages, EvaluationOptions e) =>
+        testImages * RunClock.ForwardShare + Math.Min(testImages, e.Images ?? int.MaxValue) * (double)e.Samples * PairShare;
+
+    /// <summary>One (image, sample) pair of the bound against a training image (measured with <c>evaluate</c> and <c>bench</c>).</summary>
+    public const double PairShare = 1.0 / 4;
+
+    /// <summary><c>vae-gpu evaluate</c>: the evaluation alone, on the first <see cref="EvaluationOptions.Images"/>
+    /// test images, written to <c>evaluation.json</c>, <c>evaluation.md</c> and <c>classes.png</c>.</summary>
+    public static ModelEvaluation Evaluate(AnalysisOptions o, Action<string>? log = null, ComputeDevice? device = null, Split? testSplit = null)
+    {
+        var options = (o.Evaluation ?? new EvaluationOptions()).Validate();
+        return WithModel("Evaluating", o.RunDir, o.OutDir, o.DataDir, o.Accelerator, log, device, testSplit, (vae, _, test, _, staging) =>
+        {
+            var subset = First(test, options.Images);
+            log?.Invoke($"[1/2] encoding {subset.Count:N0} test images");
+            var (mu, sigma, embeddings) = Encode(vae, subset);
+            var dims = LatentStatistics.TopTwo(LatentStatistics.ColumnVariances(embeddings, subset.Count, vae.Config.Latent));
+            log?.Invoke($"[2/2] the IWAE bound with k = {options.Samples}, the KL terms and the class probe");
+            var e = Evaluator.Run(vae, subset, mu, sigma, dims, options, log);
+            WriteEvaluation(staging, e, mu, subset, reports: true);
+            return e;
+        });
+    }
+
+    /// <summary>
+    /// Loads a run's committed model (refusing non-finite weights) and the test set, opens the device, and runs
+    /// <paramref name="work"/> with a staging folder whose files are moved into <paramref name="outDir"/> as a set,
+    /// so a failure part-way (a full disk) never leaves new files beside old ones.
+    /// </summary>
+    static T WithModel<T>(string verb, string runDir, string outDir, string? dataDir, AcceleratorChoice accelerator, Action<string>? log,
+        ComputeDevice? device, Split? testSplit, Func<Vae.Gpu.Model.VAE, Metrics?, Split, string, string, T> work)
+    {
         // Model and metrics of one committed save, even while a writer saves into the run.
-        var (checkpoint, metrics) = Checkpoint.ReadSave(o.RunDir, forResume: false);
+        var (checkpoint, metrics) = Checkpoint.ReadSave(runDir, forResume: false);
         var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
         if (bad.Key is not null)
-            throw new VaeException($"the weights in {Checkpoint.ModelPath(o.RunDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
-        var test = testSplit ?? LoadTest(o.DataDir);
-        RunFolder.EnsureWritable(o.OutDir);
-        using var writing = RunLock.Acquire(o.OutDir);
-        var own = device is null ? ComputeDevice.Create(o.Accelerator) : null;
+            throw new VaeException($"the weights in {Checkpoint.ModelPath(runDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
+        var test = testSplit ?? LoadTest(dataDir);
+        RunFolder.EnsureWritable(outDir);
+        using var writing = RunLock.Acquire(outDir);
+        var own = device is null ? ComputeDevice.Create(accelerator) : null;
         var dev = device ?? own!;
         try
         {
             string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
-            log?.Invoke($"Analyzing {Checkpoint.ModelPath(o.RunDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
+            log?.Invoke($"{verb} {Checkpoint.ModelPath(runDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
             Tuner.Apply(dev, checkpoint.Config, EncodeBatch, allowTuning: false, s => log?.Invoke(s));
             using var vae = checkpoint.CreateModel(dev);
-            // Every output is written into a staging folder and moved into place as a set, so a failure
-            // part-way (a full disk) never leaves new figures beside an old report.
-            AnalysisReport? report = null;
-            RunJournal.CommitFolder(o.OutDir, staging => report = Analyze(vae, metrics, test, o with { OutDir = staging }, log, origin));
-            return report!;
+            T result = default!;
+            RunJournal.CommitFolder(outDir, staging => result = work(vae, metrics, test, origin, staging));
+            return result;
         }
         finally { own?.Dispose(); }
+    }
+
+    /// <summary>The first <paramref name="count"/> images of a split (all when null or more than it has).</summary>
+    static Split First(Split split, int? count) => count is int n && n < split.Count
+        ? new Split(split.Name, n, split.Pixels[..(n * Split.PixelsPerImage)], split.Labels[..n])
+        : split;
+
+    /// <summary>classes.png and, for <c>evaluate</c> (<paramref name="reports"/>), evaluation.json and evaluation.md.</summary>
+    static void WriteEvaluation(string dir, ModelEvaluation e, float[] mu, Split test, bool reports)
+    {
+        int lat = mu.Length / test.Count;
+        var (d0, d1) = (e.Classes.Dims[0], e.Classes.Dims[1]);
+        Figures.ClassScatter(Path.Combine(dir, "classes.png"), LatentStatistics.Column(mu, test.Count, lat, d0), LatentStatistics.Column(mu, test.Count, lat, d1),
+            test.Labels, ClassView.Names, e.Classes.Centroids, $"mu[{d0}]", $"mu[{d1}]", $"Test images' mu by class (probe accuracy {e.Classes.ProbeAccuracy:P1})");
+        if (!reports) return;
+        AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.json"), ReportJson.Evaluation(e).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.md"), "# Vae.Gpu evaluation" + Environment.NewLine + Environment.NewLine + ReportMarkdown.Evaluation(e));
     }
 
     static Split LoadTest(string? dataDir)
@@ -60,7 +119,7 @@ public static class LatentAnalysis
         string Out(string name) => Path.Combine(o.OutDir, name);
 
         // 1. Feature selection: mu, sigma and Gaussian samples of every test image, in file order.
-        log?.Invoke($"[1/4] encoding the {n:N0} test images");
+        log?.Invoke($"[1/5] encoding the {n:N0} test images");
         var (mu, sigma, embeddings) = Encode(vae, test);
         Npy.Write(Out("mu.npy"), mu, n, lat);
         Npy.Write(Out("sigma.npy"), sigma, n, lat);
@@ -70,7 +129,7 @@ public static class LatentAnalysis
         log?.Invoke($"Highest-variance latent dimensions: {dims[0]} (variance {variances[dims[0]]:F3}) and {dims[1]} (variance {variances[dims[1]]:F3})");
 
         // 2. Verify the normal distribution.
-        log?.Invoke("[2/4] statistics and the 2-D histogram of the two dimensions");
+        log?.Invoke("[2/5] statistics and the 2-D histogram of the two dimensions");
         var x = LatentStatistics.Column(embeddings, n, lat, dims[0]);
         var y = LatentStatistics.Column(embeddings, n, lat, dims[1]);
         var stats = dims.Select((d, i) => LatentStatistics.Describe(d, i == 0 ? x : y, LatentStatistics.Column(sigma, n, lat, d).Average())).ToArray();
@@ -83,7 +142,7 @@ public static class LatentAnalysis
         var (central, centralNormal) = LatentStatistics.CentralMass(x, y);
 
         // 3. Perturb along one dimension, then both.
-        log?.Invoke("[3/4] decoding the 1x7 and 7x7 traversals");
+        log?.Invoke("[3/5] decoding the 1x7 and 7x7 traversals");
         var v = LatentStatistics.TraversalValues(Steps);
         var oneDim = Decode(vae, Enumerable.Range(0, Steps).Select(j => Latent(lat, (dims[0], v[j]))).ToList());
         var grid = Decode(vae, Enumerable.Range(0, Steps * Steps).Select(i => Latent(lat, (dims[0], v[i % Steps]), (dims[1], v[i / Steps]))).ToList());
@@ -94,7 +153,7 @@ public static class LatentAnalysis
         var traversal = TraversalConsistency(oneDim, grid);
 
         // 4. Reconstructions, samples from the prior, the loss curve.
-        log?.Invoke("[4/4] reconstructions, prior samples, loss curve and report");
+        log?.Invoke("[4/5] reconstructions, prior samples, loss curve and report");
         var (originals, reconstructions) = Reconstruct(vae, test, 10);
         Npy.Write(Out("reconstructions.npy"), originals.Concat(reconstructions).SelectMany(a => a).ToArray(), 2, 10, 28, 28);
         Figures.ImageGrid(Out("reconstructions.png"), originals.Concat(reconstructions).ToList(), 2, 10, "Test images (top) and their reconstructions decoder(mu) (bottom)");
@@ -105,7 +164,15 @@ public static class LatentAnalysis
             Figures.LossCurve(Out("loss.png"), metrics.Epochs.Select(e => (double)e.Epoch).ToArray(),
                 metrics.Epochs.Select(e => e.TrainLoss).ToArray(), metrics.Epochs.Select(e => e.TestLoss).ToArray());
 
-        var report = new AnalysisReport(vae.Config, origin, metrics, dims, variances, v, stats, central, centralNormal, traversal);
+        // 5. The numbers VAEs are compared by.
+        var eo = o.Evaluation ?? new EvaluationOptions();
+        var subset = First(test, eo.Images);
+        log?.Invoke($"[5/5] evaluation of {subset.Count:N0} test images: the IWAE bound with k = {eo.Samples}, the KL terms and the class probe");
+        int m = subset.Count * lat;
+        var evaluation = Evaluator.Run(vae, subset, mu[..m], sigma[..m], dims, eo, log);
+        WriteEvaluation(o.OutDir, evaluation, mu[..m], subset, reports: false);
+
+        var report = new AnalysisReport(vae.Config, origin, metrics, dims, variances, v, stats, central, centralNormal, traversal, evaluation);
         AtomicFile.WriteAllText(Out("report.json"), ReportJson.Write(report));
         AtomicFile.WriteAllText(Out("report.md"), ReportMarkdown.Write(report));
         return report;

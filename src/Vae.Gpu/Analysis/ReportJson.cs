@@ -29,6 +29,38 @@ public static class ReportJson
         },
         ["traversal"] = Traversal(r.Traversal),
         ["epochs_trained"] = r.Metrics?.Epochs.Count ?? 0,
+        ["evaluation"] = Evaluation(r.Evaluation),
+    };
+
+    /// <summary>The evaluation, per image in nats: what <c>evaluate --json</c> prints and <c>report.json</c> holds under <c>evaluation</c>.</summary>
+    public static JsonObject Evaluation(ModelEvaluation e) => new()
+    {
+        ["images"] = e.Images,
+        ["kl_as_trained"] = VaeConfig.KlName(e.KlKind),
+        ["prior"] = e.PriorName,
+        ["loss"] = N(e.Loss),
+        ["bce"] = N(e.Bce),
+        ["kl"] = N(e.Kl),
+        ["kl_per_dim"] = Numbers(e.KlPerDim),
+        ["elbo"] = N(e.Elbo),
+        ["bce_floor"] = N(e.BceFloor),
+        ["bce_above_floor"] = N(e.BceAboveFloor),
+        ["active_units"] = e.ActiveUnits,
+        ["active_threshold"] = ModelEvaluation.ActiveThreshold,
+        ["mu_variance_per_dim"] = Numbers(e.MuVariances),
+        ["iwae"] = new JsonObject
+        {
+            ["k"] = e.Iwae.K, ["bound"] = N(e.Iwae.Bound), ["stderr"] = N(e.Iwae.StdErr), ["images"] = e.Iwae.Images,
+            ["seed"] = e.Iwae.Seed, ["seconds"] = N(e.Iwae.Seconds), ["pairs_per_second"] = N(e.Iwae.PairsPerSecond),
+        },
+        ["classes"] = new JsonObject
+        {
+            ["probe_accuracy"] = N(e.Classes.ProbeAccuracy),
+            ["probe"] = e.Classes.Probe,
+            ["dims"] = new JsonArray(e.Classes.Dims.Select(d => (JsonNode)d).ToArray()),
+            ["names"] = new JsonArray(ClassView.Names.Select(n => (JsonNode)n).ToArray()),
+            ["centroids"] = new JsonArray(e.Classes.Centroids.Select(c => (JsonNode)Numbers(c)).ToArray()),
+        },
     };
 
     static JsonObject Stats(DimensionStats s) => new()

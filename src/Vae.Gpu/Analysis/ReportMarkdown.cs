@@ -71,6 +71,8 @@ public static class ReportMarkdown
         md.AppendLine($"7x7: rows monotonic {F(r.Traversal.RowsMonotonicFraction)}, columns monotonic {F(r.Traversal.ColumnsMonotonicFraction)} " +
             $"(fractions of the 7); mean Spearman rows {F(r.Traversal.RowsMeanSpearman)}, columns {F(r.Traversal.ColumnsMeanSpearman)}.");
         md.AppendLine();
+        md.Append(Evaluation(r.Evaluation));
+        md.AppendLine();
         md.AppendLine("## Reconstructions and samples");
         md.AppendLine();
         md.AppendLine("![reconstructions](reconstructions.png)");
@@ -78,6 +80,50 @@ public static class ReportMarkdown
         md.AppendLine("![samples](samples.png)");
         md.AppendLine();
         md.AppendLine("Data for every figure: `mu.npy`, `sigma.npy`, `embeddings.npy`, `hist2d.npy`, `traverse-1x7.npy`, `traverse-7x7.npy`, `reconstructions.npy`, `samples.npy` (NumPy float32).");
+        return md.ToString();
+    }
+
+    /// <summary>The evaluation section (also <c>evaluate</c>'s <c>evaluation.md</c>): the terms of the loss, the
+    /// likelihood bound, the latent dimensions in use and the class view.</summary>
+    public static string Evaluation(ModelEvaluation e)
+    {
+        string G(double v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        var md = new StringBuilder();
+        md.AppendLine("## Evaluation: the numbers VAEs are compared by");
+        md.AppendLine();
+        md.AppendLine($"Over the first {e.Images:N0} test images, in nats per image (higher log-likelihood is better, lower loss is better):");
+        md.AppendLine();
+        md.AppendLine("| measure | value |");
+        md.AppendLine("|---|---:|");
+        md.AppendLine($"| loss as trained (BCE + the {VaeConfig.KlName(e.KlKind)} KL term; the test loss of `metrics.json`) | {G(e.Loss)} |");
+        md.AppendLine($"| reconstruction: summed BCE, one sample of z per image | {G(e.Bce)} |");
+        md.AppendLine($"| KL(q(z\\|x) \\|\\| p(z)) to the prior {e.PriorName} | {G(e.Kl)} |");
+        md.AppendLine($"| **ELBO** = -(BCE + KL), a lower bound on log p(x) | **{G(e.Elbo)}** |");
+        md.AppendLine($"| **IWAE bound**, k = {e.Iwae.K} samples per image (± standard error over images) | **{G(e.Iwae.Bound)} ± {G(e.Iwae.StdErr)}** |");
+        md.AppendLine($"| BCE floor: the entropy of the gray-level targets, the lowest BCE possible | {G(e.BceFloor)} |");
+        md.AppendLine($"| BCE above the floor | {G(e.BceAboveFloor)} |");
+        md.AppendLine($"| active units (variance of mu over the images > {ModelEvaluation.ActiveThreshold}) | {e.ActiveUnits} of {e.KlPerDim.Length} |");
+        md.AppendLine($"| class probe: {e.Classes.Neighbours}-NN accuracy of the class from mu (chance 10%) | {e.Classes.ProbeAccuracy:P1} |");
+        md.AppendLine();
+        md.AppendLine("How to read it: the targets are gray levels, not 0/1, so no model's BCE goes below the floor; the distance above it " +
+            "is what a better model could still win. " + (e.KlKind == KlKind.Seed
+                ? "The problem set's KL term equals the true KL to N(0, I/2) plus (1/2) ln 2 per dimension, so the ELBO and the IWAE bound use that prior. "
+                : "The textbook KL is the KL to N(0, I), the prior of the ELBO and the IWAE bound. ") +
+            $"The IWAE bound (Burda et al. 2015) tightens as k grows (`--k`); k = 1 is the ELBO. It took {e.Iwae.Seconds:F0} s, {e.Iwae.PairsPerSecond:N0} images x samples per second.");
+        md.AppendLine();
+        md.AppendLine("KL per latent dimension, largest first, with the variance of mu (a dimension with little of either is unused):");
+        md.AppendLine();
+        var order = e.KlPerDim.Select((v, d) => d).OrderByDescending(d => e.KlPerDim[d]).ToArray();
+        md.AppendLine("| dim | " + string.Join(" | ", order) + " |");
+        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", order.Length)));
+        md.AppendLine("| KL | " + string.Join(" | ", order.Select(d => G(e.KlPerDim[d]))) + " |");
+        md.AppendLine("| var(mu) | " + string.Join(" | ", order.Select(d => F(e.MuVariances[d]))) + " |");
+        md.AppendLine();
+        md.AppendLine($"### Classes in the two plotted dimensions, z[{e.Classes.Dims[0]}] and z[{e.Classes.Dims[1]}]");
+        md.AppendLine();
+        md.AppendLine("![classes](classes.png)");
+        md.AppendLine();
+        md.AppendLine($"Each point is one test image's mu, coloured by its Fashion-MNIST class; diamonds mark the class centroids. The probe: {e.Classes.Probe}.");
         return md.ToString();
     }
 }

@@ -212,6 +212,38 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         End(t, Single("latent", nameof(LossKernels.GaussianBackward), KernelCost.Elementwise(dz.Length, 10, 6)));
     }
 
+    // ---- importance-weighted evaluation -------------------------------------------------------
+
+    /// <summary>z and eps (rows, lat) of the pairs of chunk <paramref name="b"/> from mu and sigma (images, lat).</summary>
+    public void SampleImportance(ImportanceBatch b, ArrayView<float> mu, ArrayView<float> sigma, ulong seed, ArrayView<float> eps, ArrayView<float> z)
+    {
+        var t = Begin();
+        Stream<ImportanceBatch, ArrayView<float>, ArrayView<float>, ulong, ArrayView<float>, ArrayView<float>>(ImportanceKernels.SampleImportance)(
+            (int)z.Length, b, mu, sigma, seed, eps, z);
+        End(t, Single("evaluation", nameof(ImportanceKernels.SampleImportance), KernelCost.Elementwise(z.Length, 40, 4)));
+    }
+
+    /// <summary>log w of each decoded row of chunk <paramref name="b"/> (recon (rows, pixels)) into the group's
+    /// <paramref name="logWeight"/>, and sample 0's BCE per image.</summary>
+    public void ImportanceLogWeights(ImportanceBatch b, ArrayView<float> images, ArrayView<float> recon, ArrayView<float> z,
+        ArrayView<float> eps, ArrayView<float> sigma, ArrayView<float> logWeight, ArrayView<float> firstSampleBce)
+    {
+        var t = Begin();
+        int rows = (int)(recon.Length / b.Pixels);
+        Stream<ImportanceBatch, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+            ImportanceKernels.ImportanceLogWeights)(rows, b, images, recon, z, eps, sigma, logWeight, firstSampleBce);
+        End(t, Single("evaluation", nameof(ImportanceKernels.ImportanceLogWeights), KernelCost.Elementwise(recon.Length, 8, 2)));
+    }
+
+    /// <summary>bound[firstImage + i] = log mean exp of the <paramref name="samples"/> log weights of image i of the group.</summary>
+    public void LogMeanExp(ArrayView<float> logWeight, int samples, int firstImage, ArrayView<float> bound)
+    {
+        var t = Begin();
+        int images = (int)(logWeight.Length / samples);
+        Stream<ArrayView<float>, int, int, ArrayView<float>>(ImportanceKernels.LogMeanExp)(images, logWeight, samples, firstImage, bound);
+        End(t, Single("evaluation", nameof(ImportanceKernels.LogMeanExp), KernelCost.Elementwise(logWeight.Length, 3, 1)));
+    }
+
     // ---- optimizer and data -------------------------------------------------------------------
 
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)

@@ -198,6 +198,55 @@ public static class KernelCheck
         using var gathered = Tensor.Zeros(device, 3, 784);
         ops.GatherImages(images.View, orderBuf.View, 0, 3, 784, gathered.View);
         add("gather images", gathered.ToArray(), order.SelectMany(o => bytes.Skip(o * 784).Take(784).Select(v => v / 255.0)).ToArray());
+        ImportanceChecks(device, rng, addWith);
+    }
+
+    /// <summary>The importance-weighted bound's kernels over 3 images x 4 samples, decoded in two chunks (5 and
+    /// 7 rows) that split an image, with random "reconstructions" in place of the decoder's.</summary>
+    static void ImportanceChecks(ComputeDevice device, Random rng, Action<string, float[], double[], Tolerance> addWith)
+    {
+        var ops = device.Ops;
+        const int images = 3, samples = 4, lat = 5, pixels = 784, pairs = images * samples;
+        const float priorVariance = 0.5f;
+        var x = Rand(rng, images * pixels, 0, 1); var y = Rand(rng, pairs * pixels, 0.01, 0.99);
+        var mu = Rand(rng, images * lat, -2, 2); var sigma = Rand(rng, images * lat, 0.2, 1.5);
+        ulong seed = (ulong)rng.NextInt64();
+        using var xt = Tensor.FromArray(device, F(x), images * pixels);
+        using var mut = Tensor.FromArray(device, F(mu), images * lat);
+        using var sigmat = Tensor.FromArray(device, F(sigma), images * lat);
+        using var logWeight = Tensor.Zeros(device, pairs);
+        using var firstBce = Tensor.Zeros(device, images);
+        using var bound = Tensor.Zeros(device, images + 1);
+        var eps = new float[pairs * lat]; var z = new float[pairs * lat];
+        foreach (var (first, rows) in new[] { (0, 5), (5, 7) })
+        {
+            var b = new ImportanceBatch(lat, samples, first, 0, pixels, priorVariance);
+            using var et = Tensor.Zeros(device, rows * lat);
+            using var zt = Tensor.Zeros(device, rows * lat);
+            using var yt = Tensor.FromArray(device, F(y.Skip(first * pixels).Take(rows * pixels).ToArray()), rows * pixels);
+            ops.SampleImportance(b, mut.View, sigmat.View, seed, et.View, zt.View);
+            ops.ImportanceLogWeights(b, xt.View, yt.View, zt.View, et.View, sigmat.View, logWeight.View, firstBce.View);
+            et.ToArray().CopyTo(eps, first * lat);
+            zt.ToArray().CopyTo(z, first * lat);
+        }
+        ops.LogMeanExp(logWeight.View, samples, 1, bound.View);
+        var rEps = new double[pairs * lat]; var rLogWeight = new double[pairs];
+        for (int p = 0; p < pairs; p++)
+        {
+            int image = p / samples;
+            for (int d = 0; d < lat; d++) rEps[p * lat + d] = ReferenceOps.Normal(seed, (ulong)(p % samples), (uint)(image * lat + d));
+            rLogWeight[p] = ReferenceOps.ImportanceLogWeight(x.Skip(image * pixels).Take(pixels).ToArray(), y.Skip(p * pixels).Take(pixels).ToArray(),
+                mu.Skip(image * lat).Take(lat).ToArray(), sigma.Skip(image * lat).Take(lat).ToArray(), D(eps.Skip(p * lat).Take(lat).ToArray()), priorVariance);
+        }
+        var rZ = rEps.Select((e, i) => mu[i / (samples * lat) * lat + i % lat] + sigma[i / (samples * lat) * lat + i % lat] * e).ToArray();
+        addWith("importance noise (philox)", eps, rEps, Tolerance.Elementwise);
+        addWith("importance z", z, rZ, Tolerance.Elementwise);
+        var sums = new Tolerance(1e-4, 1e-5);
+        addWith("importance log weights", logWeight.ToArray(), rLogWeight, sums);
+        addWith("importance: bce of sample 0", firstBce.ToArray(), Enumerable.Range(0, images).Select(i =>
+            ReferenceOps.BinaryCrossEntropy(x.Skip(i * pixels).Take(pixels).ToArray(), y.Skip(i * samples * pixels).Take(pixels).ToArray())).ToArray(), sums);
+        addWith("importance log-mean-exp", bound.ToArray().Skip(1).ToArray(),
+            Enumerable.Range(0, images).Select(i => ReferenceOps.LogMeanExp(rLogWeight.Skip(i * samples).Take(samples).ToArray())).ToArray(), sums);
     }
 
     static void ModelCheck(ComputeDevice device, Random rng, Action<string, float[], double[], Tolerance> add)

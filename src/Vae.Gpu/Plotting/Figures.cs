@@ -68,6 +68,38 @@ public static class Figures
         plot.SavePng(path, cols * cell * scale + 160, rows * cell * scale + 140);
     }
 
+    /// <summary>Points (x, y) coloured by class, with a legend of <paramref name="classNames"/> and each class's
+    /// centroid as a large outlined marker of its colour.</summary>
+    public static void ClassScatter(string path, double[] x, double[] y, byte[] labels, IReadOnlyList<string> classNames,
+        double[][] centroids, string xLabel, string yLabel, string title)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int c = 0; c < classNames.Count; c++)
+        {
+            // Weights that overflow leave non-finite means, which no axis can show.
+            var members = Enumerable.Range(0, x.Length).Where(i => labels[i] == c && double.IsFinite(x[i]) && double.IsFinite(y[i])).ToArray();
+            if (members.Length == 0) continue;
+            var points = plot.Add.ScatterPoints(members.Select(i => x[i]).ToArray(), members.Select(i => y[i]).ToArray());
+            points.Color = palette.GetColor(c).WithAlpha(0.45);
+            points.MarkerSize = 3;
+            // The legend's own, larger marker: the plot's 3-pixel dots are hard to match by colour.
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = classNames[c], MarkerStyle = new MarkerStyle(MarkerShape.FilledCircle, 9, palette.GetColor(c)) });
+        }
+        for (int c = 0; c < classNames.Count; c++)
+        {
+            if (!double.IsFinite(centroids[c][0]) || !double.IsFinite(centroids[c][1])) continue;
+            var centre = plot.Add.Marker(centroids[c][0], centroids[c][1], MarkerShape.FilledDiamond, 16, palette.GetColor(c));
+            var outline = plot.Add.Marker(centroids[c][0], centroids[c][1], MarkerShape.OpenDiamond, 16, Colors.Black);
+            outline.LineWidth = 1.5f;
+        }
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.Title(title);
+        plot.ShowLegend(Edge.Right);
+        plot.SavePng(path, 900, 640);
+    }
+
     /// <summary>Training and test loss per image against the epoch.</summary>
     public static void LossCurve(string path, double[] epochs, double[] train, double[] test)
     {

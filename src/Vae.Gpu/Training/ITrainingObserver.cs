@@ -4,8 +4,9 @@ namespace Vae.Gpu.Training;
 public interface ITrainingObserver
 {
     void Log(string line);
-    /// <summary>Called every few batches with the mean loss per image so far in the epoch.</summary>
-    void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond);
+    /// <summary>Called every few batches with the mean loss per image so far in the epoch and the time left for
+    /// the whole run (<see cref="RunClock"/>; null before it can be estimated).</summary>
+    void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond, TimeSpan? runLeft);
     void EpochDone(EpochMetrics metrics, int epochs);
 }
 
@@ -19,12 +20,13 @@ public sealed class PlainObserver : ITrainingObserver
 
     public void Log(string line) => _out.WriteLine(line);
 
-    public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond)
+    public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond, TimeSpan? runLeft)
     {
         int tenth = batch * 10 / batches;
         if (tenth == _lastTenth && batch != batches) return;
         _lastTenth = tenth;
-        _out.WriteLine($"  epoch {epoch}/{epochs} batch {batch}/{batches}  loss/image {lossPerImage:F4}  {imagesPerSecond:F1} images/s");
+        string left = runLeft is { } t ? $"  about {RunClock.Format(t)} left in the run" : "";
+        _out.WriteLine($"  epoch {epoch}/{epochs} batch {batch}/{batches}  loss/image {lossPerImage:F4}  {imagesPerSecond:F1} images/s{left}");
     }
 
     public void EpochDone(EpochMetrics m, int epochs)

@@ -24,6 +24,8 @@ public sealed record TrainOptions
     public bool Overwrite { get; init; }
     /// <summary>Never tune before training (an accelerator without a measured profile then uses its estimated defaults).</summary>
     public bool NoTune { get; init; }
+    /// <summary>Work that follows training (the analysis of <c>run</c>), in training images' worth, so progress can show the time left for the whole run.</summary>
+    public double AfterTraining { get; init; }
     /// <summary>The options the user gave (e.g. "--batch"); null in code, where a value other than the default counts as given.</summary>
     public IReadOnlySet<string>? Explicit { get; init; }
     /// <summary>The device's ring of batch losses; tests shrink it so that an epoch wraps it in a few hundred batches.</summary>

@@ -100,9 +100,12 @@ public sealed class Trainer
         metrics.Epochs.RemoveAll(e => e.Epoch > startEpoch);
         if (resume is not null) _ui.Log($"Resuming from {_o.ResumeDir} after epoch {startEpoch} (batch {_o.BatchSize}, lr {_o.LearningRate}, seed {seed}, as the run was trained)");
 
+        int testImages = Math.Min(test.Count, Math.Min(test.BatchCount(500), _o.MaxBatches ?? int.MaxValue) * 500);
+        var clock = new RunClock(_o.Epochs, _o.BatchSize, testImages, _o.AfterTraining);
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
-            var (m, cancelled) = TrainEpoch(vae, adam, train, test, epoch, seed, cancel);
+            var epochWatch = Stopwatch.StartNew();
+            var (m, cancelled) = TrainEpoch(vae, adam, train, test, epoch, seed, clock, cancel);
             if (cancelled)
             {
                 Checkpoint.Save(_o.OutDir, vae, adam, epoch - 1, seed, runId, settings, metrics);
@@ -112,6 +115,7 @@ public sealed class Trainer
             m.Accelerator = dev.Name;
             metrics.Epochs.Add(m);
             Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed, runId, settings, metrics);
+            clock.EpochDone(epochWatch.Elapsed.TotalSeconds);
             _ui.EpochDone(m, _o.Epochs);
         }
         return new Result(metrics, false, _o.OutDir);
@@ -145,7 +149,7 @@ public sealed class Trainer
         return run;
     }
 
-    (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.VAE vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, CancellationToken cancel)
+    (EpochMetrics, bool Cancelled) TrainEpoch(Vae.Gpu.Model.VAE vae, Adam adam, DeviceDataset train, DeviceDataset test, int epoch, int seed, RunClock clock, CancellationToken cancel)
     {
         var device = vae.Device;
         // Reading the loss waits for the device, so a GPU reads a block of batch losses now and then.
@@ -172,7 +176,8 @@ public sealed class Trainer
             {
                 lossSum += ReadLosses(vae, read, b + 1, epoch);
                 read = b + 1;
-                _ui.Batch(epoch, _o.Epochs, b + 1, batches, lossSum / images, images / watch.Elapsed.TotalSeconds);
+                double rate = images / watch.Elapsed.TotalSeconds;
+                _ui.Batch(epoch, _o.Epochs, b + 1, batches, lossSum / images, rate, clock.Left(epoch, b + 1, batches, rate));
             }
             if (cancel.IsCancellationRequested && !last) return (new EpochMetrics(), true);
         }

@@ -109,7 +109,7 @@ public class AnalysisTests
             ("traverse-1x7.npy", new[] { 7, 28, 28 }), ("traverse-7x7.npy", new[] { 7, 7, 28, 28 }), ("hist2d.npy", new[] { 50, 50 }),
         })
             Assert.Equal(shape, Npy.Read(Path.Combine(outDir, file)).Shape);
-        foreach (var png in new[] { "hist2d.png", "traverse-1x7.png", "traverse-7x7.png", "reconstructions.png", "samples.png", "loss.png" })
+        foreach (var png in new[] { "hist2d.png", "traverse-1x7.png", "traverse-7x7.png", "reconstructions.png", "samples.png", "loss.png", "classes.png" })
         {
             var (w, h) = PngSize(Path.Combine(outDir, png));
             Assert.InRange(w, 400, 2000);
@@ -118,6 +118,12 @@ public class AnalysisTests
         Assert.Equal(720, PngSize(Path.Combine(outDir, "hist2d.png")).Width);
         string md = File.ReadAllText(Path.Combine(outDir, "report.md"));
         Assert.Contains("![traverse-7x7](traverse-7x7.png)", md);
+        Assert.Contains("![classes](classes.png)", md);
+        Assert.Contains("IWAE bound", md);
+        var evaluation = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!["evaluation"]!;
+        Assert.Equal(120, (int)evaluation["images"]!);
+        Assert.Equal(ModelEvaluation.DefaultSamples, (int)evaluation["iwae"]!["k"]!);
+        Assert.Equal(report.Evaluation.Elbo, (double)evaluation["elbo"]!, 9);
         Assert.Contains("Epochs were cut short by `--max-batches 4`", md);
         Assert.DoesNotContain(dir.Path, md); // a report names no absolute path
         Assert.Contains("`model.safetensors` (epoch 2)", md);

@@ -20,7 +20,7 @@ public class CliTests
         finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
     }
 
-    static void AssertOneLineError(int code, string err, string expected)
+    internal static void AssertOneLineError(int code, string err, string expected)
     {
         Assert.NotEqual(0, code);
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);

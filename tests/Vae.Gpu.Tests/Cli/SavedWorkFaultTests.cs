@@ -151,7 +151,7 @@ public class SavedWorkFaultTests
         var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
         Array.Fill(tensors["encoder.mean.bias"].Data, 1e30f);
         Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
-        var (code, output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu" });
+        var (code, output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu", "--eval-images", "200" });
         Assert.DoesNotContain("unexpected", output);
         if (code == 0) Assert.True(File.Exists(Path.Combine(dir["a"], "report.json")));
         else AssertOneLineError(code, output, "error:");
@@ -192,7 +192,7 @@ public class SavedWorkFaultTests
         Assert.True(RunJournal.HasPendingCommit(run));
         var before = TempDir.Snapshot(run);
 
-        (code, var output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu" });
+        (code, var output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu", "--eval-images", "200" });
         Assert.True(code == 0, output);
         Assert.Contains("epoch 2", output);
         var report = File.ReadAllText(Path.Combine(dir["a"], "report.md"));

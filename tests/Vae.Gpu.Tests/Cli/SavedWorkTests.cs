@@ -34,7 +34,7 @@ public class SavedWorkTests
 
         // Before the commit point the save never happened; after it, it is finished by the next writer.
         int expected = step.StartsWith("staged") ? 1 : 2;
-        var (analyzeCode, analyzeOut) = RunToEnd(new[] { "analyze", "--run", dir.Path, "--out", dir["a"], "--accelerator", "cpu" });
+        var (analyzeCode, analyzeOut) = RunToEnd(new[] { "analyze", "--run", dir.Path, "--out", dir["a"], "--accelerator", "cpu", "--eval-images", "200" });
         Assert.True(analyzeCode == 0, analyzeOut);
         var (resumeCode, resumeOut) = RunToEnd(Tiny(dir.Path, 3, "--resume", dir.Path));
         Assert.True(resumeCode == 0, resumeOut);
@@ -91,7 +91,7 @@ public class SavedWorkTests
         // whatever is in place is one save (model and optimizer state from the same one).
         if (File.Exists(Checkpoint.ModelPath(dir.Path)))
         {
-            var (code, output) = RunToEnd(new[] { "analyze", "--run", dir.Path, "--out", dir["a"], "--accelerator", "cpu" });
+            var (code, output) = RunToEnd(new[] { "analyze", "--run", dir.Path, "--out", dir["a"], "--accelerator", "cpu", "--eval-images", "200" });
             Assert.True(code == 0, output);
         }
         using (RunLock.Acquire(dir.Path)) RunJournal.Recover(dir.Path);

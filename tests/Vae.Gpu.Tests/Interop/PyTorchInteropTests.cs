@@ -93,9 +93,48 @@ public class PyTorchInteropTests
         SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
         var (code, _, err) = Cli.CliTests.Run("run", "--out", dir.Path, "--epochs", "1", "--max-batches", "3", "--batch", "32",
-            "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu");
+            "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu", "--eval-images", "200");
         Assert.True(code == 0, err);
         AssertPyTorchReproduces(dir.Path, dir.Path, dir["pytorch"]);
+    }
+
+    /// <summary>
+    /// examples/pytorch/evaluate.py computes the evaluation from the definitions with the problem set's PyTorch
+    /// model and the same counter-based noise: every number agrees to float rounding, so the IWAE bound lies far
+    /// inside its standard error of the other's, and the probe at most a near tie apart.
+    /// </summary>
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void EvaluateAgreesWithThePyTorchImplementation(AcceleratorChoice choice)
+    {
+        Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
+        SyntheticData.SkipWithoutRealData();
+        TestDevices.Get(choice);
+        using var dir = new TempDir();
+        var (code, _, err) = Cli.CliTests.Run("train", "--out", dir["run"], "--epochs", "1", "--max-batches", "4", "--batch", "32",
+            "--c1", "4", "--c2", "8", "--latent", "5", "--accelerator", "cpu");
+        Assert.True(code == 0, err);
+        const int images = 300, k = 8;
+        (code, var ours, err) = Cli.CliTests.Run("evaluate", "--run", dir["run"], "--out", dir["e"], "--images", $"{images}", "--k", $"{k}",
+            "--json", "--accelerator", choice.ToString().ToLowerInvariant());
+        Assert.True(code == 0, err);
+        var (pyCode, theirs) = Repo.Run("python3", $"\"{Example("evaluate.py")}\" \"{dir["run"]}\" \"{SyntheticData.RealDataDir}\" --images {images} --k {k}");
+        Assert.True(pyCode == 0, theirs);
+        var a = System.Text.Json.Nodes.JsonNode.Parse(ours)!;
+        var b = System.Text.Json.Nodes.JsonNode.Parse(theirs)!;
+        double Num(System.Text.Json.Nodes.JsonNode n, string path) => path.Split('.').Aggregate(n, (x, p) => x[p]!).GetValue<double>();
+        // Sums of 784 float32 log terms per image, a few hundred nats: rounding of about 1e-4.
+        foreach (var field in new[] { "loss", "bce", "kl", "elbo", "iwae.bound" })
+            Assert.True(Math.Abs(Num(a, field) - Num(b, field)) <= 2e-3, $"{field}: Vae.Gpu {Num(a, field)}, PyTorch {Num(b, field)}");
+        Assert.True(Math.Abs(Num(a, "iwae.bound") - Num(b, "iwae.bound")) <= 0.01 * Num(b, "iwae.stderr"));
+        Assert.Equal(Num(b, "iwae.stderr"), Num(a, "iwae.stderr"), 3);
+        Assert.Equal(Num(b, "bce_floor"), Num(a, "bce_floor"), 6);
+        var klA = a["kl_per_dim"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+        var klB = b["kl_per_dim"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+        Assert.Equal(5, klA.Length);
+        for (int d = 0; d < 5; d++) Assert.True(Math.Abs(klA[d] - klB[d]) <= 1e-4, $"kl_per_dim[{d}]: {klA[d]} vs {klB[d]}");
+        Assert.Equal(b["active_units"]!.GetValue<int>(), a["active_units"]!.GetValue<int>());
+        Assert.True(Math.Abs(Num(a, "classes.probe_accuracy") - Num(b, "classes.probe_accuracy")) <= 2.0 / images);
+        Assert.True(Num(a, "iwae.bound") > Num(a, "elbo"), "with k = 8 the bound should lie above the ELBO");
     }
 
     [SkippableFact]
@@ -109,7 +148,7 @@ public class PyTorchInteropTests
         var (_, meta) = Safetensors.Read(Path.Combine(dir["torch"], "model.safetensors"));
         Assert.DoesNotContain("c1", meta.Keys);
 
-        var (code, output, err) = Cli.CliTests.Run("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu");
+        var (code, output, err) = Cli.CliTests.Run("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu", "--eval-images", "200");
         Assert.True(code == 0, err);
         Assert.Contains("a PyTorch state_dict; c1=8, c2=12, lat=6, k=5", output);
         Assert.Equal(new[] { 10_000, 6 }, Npy.Read(Path.Combine(dir["analysis"], "mu.npy")).Shape);
