@@ -226,7 +226,8 @@ public static class Program
     static readonly Option<string> RunDirOption = new("--run") { Description = "folder of a training run (model.safetensors, metrics.json)", Required = true };
 
     static readonly Option<int> SamplesOption = new("--k") { Description = $"samples per image of the importance-weighted (IWAE) bound on log p(x), 1..{Analysis.EvaluationOptions.MaxSamples:N0} (1 gives the ELBO)", DefaultValueFactory = _ => Analysis.ModelEvaluation.DefaultSamples };
-    static readonly Option<int?> EvalImagesOption = new("--eval-images") { Description = "evaluate (ELBO, IWAE bound, class probe) only the first N test images [default: all 10,000]" };
+    const int QuickRunEvalImages = 1_000;
+    static readonly Option<int?> EvalImagesOption = new("--eval-images") { Description = $"evaluate (ELBO, IWAE bound, class probe) only the first N test images [default: all 10,000; run with --max-batches: {QuickRunEvalImages:N0}]" };
 
     static Command AnalyzeCommand()
     {
@@ -255,9 +256,12 @@ public static class Program
         cmd.Options.Add(EvalImagesOption);
         cmd.SetAction(p => Guard(() =>
         {
+            var options = ReadTrainOptions(p);
+            // A quick run (--max-batches) evaluates a quick sample too, unless --eval-images says otherwise.
+            int? evalImages = p.GetValue(EvalImagesOption) ?? (options.MaxBatches is null ? null : QuickRunEvalImages);
             // Checked before training, so a bad --k does not surface an hour later.
-            var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), p.GetValue(EvalImagesOption)).Validate();
-            var options = ReadTrainOptions(p) with { AfterTraining = Analysis.LatentAnalysis.CostInTrainingImages(10_000, evaluation) };
+            var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), evalImages).Validate();
+            options = options with { AfterTraining = Analysis.LatentAnalysis.CostInTrainingImages(10_000, evaluation) };
             int code = Train(options);
             if (code != 0) return code;
             Analyze(options.OutDir, options.OutDir, options.DataDir, options.Accelerator, evaluation);
