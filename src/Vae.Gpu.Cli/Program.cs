@@ -284,7 +284,7 @@ public static class Program
             string outDir = p.GetValue(OutOption)!;
             var e = Analysis.LatentAnalysis.Evaluate(new Analysis.AnalysisOptions(p.GetValue(RunDirOption)!, outDir, p.GetValue(DataOption),
                 ParseAccelerator(p.GetValue(AcceleratorOption)!), evaluation), log);
-            if (json) Console.WriteLine(Analysis.ReportJson.Evaluation(e).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            if (json) Console.WriteLine(Analysis.ReportJson.Write(e));
             else
             {
                 Console.WriteLine($"Evaluation: {Path.Combine(outDir, "evaluation.md")}");

@@ -17,16 +17,23 @@ public static class LaneTiles
     /// <summary>Column x of an 8-row tile: acc[r, x] += p_r * q (8 accumulator vectors, q broadcast or loaded).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AccumulateColumn(ArrayView<float> acc, int x, float q,
-        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7)
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7) =>
+        MulAdd8(acc, x, p0, p1, p2, p3, p4, p5, p6, p7, q, q, q, q, q, q, q, q);
+
+    /// <summary>Lane x of 8 accumulator rows: acc[r, x] += p_r * q_r, the one update every lane version makes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MulAdd8(ArrayView<float> acc, int x,
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
+        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
     {
-        acc[x] = MulAdd(p0, q, acc[x]);
-        acc[Width + x] = MulAdd(p1, q, acc[Width + x]);
-        acc[2 * Width + x] = MulAdd(p2, q, acc[2 * Width + x]);
-        acc[3 * Width + x] = MulAdd(p3, q, acc[3 * Width + x]);
-        acc[4 * Width + x] = MulAdd(p4, q, acc[4 * Width + x]);
-        acc[5 * Width + x] = MulAdd(p5, q, acc[5 * Width + x]);
-        acc[6 * Width + x] = MulAdd(p6, q, acc[6 * Width + x]);
-        acc[7 * Width + x] = MulAdd(p7, q, acc[7 * Width + x]);
+        acc[x] = MulAdd(p0, q0, acc[x]);
+        acc[Width + x] = MulAdd(p1, q1, acc[Width + x]);
+        acc[2 * Width + x] = MulAdd(p2, q2, acc[2 * Width + x]);
+        acc[3 * Width + x] = MulAdd(p3, q3, acc[3 * Width + x]);
+        acc[4 * Width + x] = MulAdd(p4, q4, acc[4 * Width + x]);
+        acc[5 * Width + x] = MulAdd(p5, q5, acc[5 * Width + x]);
+        acc[6 * Width + x] = MulAdd(p6, q6, acc[6 * Width + x]);
+        acc[7 * Width + x] = MulAdd(p7, q7, acc[7 * Width + x]);
     }
 
     /// <summary>The 8 lanes at acc[at..] summed pairwise in a fixed order.</summary>

@@ -166,7 +166,7 @@ public static partial class ConvKernels
                         for (int x = 0; x < lanes; x++)
                         {
                             int c = from + x;
-                            AccumulateRows8(acc, x, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
+                            LaneTiles.MulAdd8(acc, x, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
                                 input[a4 + c], input[a5 + c], input[a6 + c], input[a7 + c], q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
@@ -177,7 +177,7 @@ public static partial class ConvKernels
                         {
                             int c = from + x;
                             bool real = c >= 0 && c < w;
-                            AccumulateRows8(acc, x, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
+                            LaneTiles.MulAdd8(acc, x, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
                                 real ? input[a3 + c] : 0f, real ? input[a4 + c] : 0f, real ? input[a5 + c] : 0f,
                                 real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
@@ -189,20 +189,4 @@ public static partial class ConvKernels
 
     static int Clamp(int row, int h) => row < 0 ? 0 : row >= h ? h - 1 : row;
     static bool Inside(int row, int h) => row >= 0 && row < h;
-
-    /// <summary>Column x of an 8-row tile: acc[r, x] += q_r * p_r.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void AccumulateRows8(ArrayView<float> acc, int x, float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
-        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
-    {
-        const int lanes = LaneTiles.Width;
-        acc[x] = MulAdd(q0, p0, acc[x]);
-        acc[lanes + x] = MulAdd(q1, p1, acc[lanes + x]);
-        acc[2 * lanes + x] = MulAdd(q2, p2, acc[2 * lanes + x]);
-        acc[3 * lanes + x] = MulAdd(q3, p3, acc[3 * lanes + x]);
-        acc[4 * lanes + x] = MulAdd(q4, p4, acc[4 * lanes + x]);
-        acc[5 * lanes + x] = MulAdd(q5, p5, acc[5 * lanes + x]);
-        acc[6 * lanes + x] = MulAdd(q6, p6, acc[6 * lanes + x]);
-        acc[7 * lanes + x] = MulAdd(q7, p7, acc[7 * lanes + x]);
-    }
 }

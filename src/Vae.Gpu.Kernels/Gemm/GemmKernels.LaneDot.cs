@@ -62,15 +62,6 @@ public static partial class GemmKernels
 
     /// <summary>Lane x of the 4 x 2 outputs: acc[(r, j), x] += A[r] * B[j].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void DotLane(ArrayView<float> acc, int x, float p0, float p1, float p2, float p3, float q0, float q1)
-    {
-        acc[x] = MulAdd(p0, q0, acc[x]);
-        acc[Lanes + x] = MulAdd(p0, q1, acc[Lanes + x]);
-        acc[2 * Lanes + x] = MulAdd(p1, q0, acc[2 * Lanes + x]);
-        acc[3 * Lanes + x] = MulAdd(p1, q1, acc[3 * Lanes + x]);
-        acc[4 * Lanes + x] = MulAdd(p2, q0, acc[4 * Lanes + x]);
-        acc[5 * Lanes + x] = MulAdd(p2, q1, acc[5 * Lanes + x]);
-        acc[6 * Lanes + x] = MulAdd(p3, q0, acc[6 * Lanes + x]);
-        acc[7 * Lanes + x] = MulAdd(p3, q1, acc[7 * Lanes + x]);
-    }
+    static void DotLane(ArrayView<float> acc, int x, float p0, float p1, float p2, float p3, float q0, float q1) =>
+        LaneTiles.MulAdd8(acc, x, p0, p0, p1, p1, p2, p2, p3, p3, q0, q1, q0, q1, q0, q1, q0, q1);
 }

@@ -102,7 +102,7 @@ public static class LatentAnalysis
         Figures.ClassScatter(Path.Combine(dir, "classes.png"), LatentStatistics.Column(mu, test.Count, lat, d0), LatentStatistics.Column(mu, test.Count, lat, d1),
             test.Labels, ClassView.Names, e.Classes.Centroids, $"mu[{d0}]", $"mu[{d1}]", $"Test images' mu by class (probe accuracy {e.Classes.ProbeAccuracy:P1})");
         if (!reports) return;
-        AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.json"), ReportJson.Evaluation(e).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.json"), ReportJson.Write(e));
         AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.md"), "# Vae.Gpu evaluation" + Environment.NewLine + Environment.NewLine + ReportMarkdown.Evaluation(e));
     }
 

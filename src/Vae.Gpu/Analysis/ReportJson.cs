@@ -9,7 +9,12 @@ namespace Vae.Gpu.Analysis;
 /// <summary><c>report.json</c>: the contract other tools read (field names fixed); non-finite numbers are written as null.</summary>
 public static class ReportJson
 {
-    public static string Write(AnalysisReport r) => ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static string Write(AnalysisReport r) => ToJson(r).ToJsonString(Indented);
+
+    /// <summary><c>evaluation.json</c> and <c>evaluate --json</c>: <see cref="Evaluation"/> as text.</summary>
+    public static string Write(ModelEvaluation e) => Evaluation(e).ToJsonString(Indented);
 
     static JsonNode? N(double v) => JsonNumbers.Finite(v) is { } x ? JsonValue.Create(x) : null;
     static JsonArray Numbers(IEnumerable<double> values) => new(values.Select(N).ToArray());

@@ -100,8 +100,7 @@ public sealed class Trainer
         metrics.Epochs.RemoveAll(e => e.Epoch > startEpoch);
         if (resume is not null) _ui.Log($"Resuming from {_o.ResumeDir} after epoch {startEpoch} (batch {_o.BatchSize}, lr {_o.LearningRate}, seed {seed}, as the run was trained)");
 
-        int testImages = Math.Min(test.Count, Math.Min(test.BatchCount(500), _o.MaxBatches ?? int.MaxValue) * 500);
-        var clock = new RunClock(_o.Epochs, _o.BatchSize, testImages, _o.AfterTraining);
+        var clock = new RunClock(_o.Epochs, _o.BatchSize, TestImages(test), _o.AfterTraining);
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             var epochWatch = Stopwatch.StartNew();
@@ -182,8 +181,7 @@ public sealed class Trainer
             if (cancel.IsCancellationRequested && !last) return (new EpochMetrics(), true);
         }
         double seconds = watch.Elapsed.TotalSeconds;
-        int testBatches = Math.Min(test.BatchCount(500), _o.MaxBatches ?? int.MaxValue);
-        _ui.Log($"  epoch {epoch}/{_o.Epochs}: test loss over {Math.Min(test.Count, testBatches * 500):N0} test images ({seconds:F0} s of training, {images / seconds:F1} images/s)");
+        _ui.Log($"  epoch {epoch}/{_o.Epochs}: test loss over {TestImages(test):N0} test images ({seconds:F0} s of training, {images / seconds:F1} images/s)");
         var (testLoss, testImages) = Evaluate(vae, test, _o.MaxBatches);
         if (!double.IsFinite(testLoss))
             throw new VaeException(
@@ -222,8 +220,13 @@ public sealed class Trainer
         return sum;
     }
 
+    /// <summary>The test images each epoch's test loss reads: all, or the first --max-batches batches of <see cref="TestBatch"/>.</summary>
+    int TestImages(DeviceDataset test) => Math.Min(test.Count, Math.Min(test.BatchCount(TestBatch), _o.MaxBatches ?? int.MaxValue) * TestBatch);
+
+    const int TestBatch = 500;
+
     /// <summary>Mean loss per image over the test set (or its first <paramref name="maxBatches"/> batches), file order.</summary>
-    public static (double LossPerImage, int Images) Evaluate(Vae.Gpu.Model.VAE vae, DeviceDataset test, int? maxBatches, int batchSize = 500)
+    public static (double LossPerImage, int Images) Evaluate(Vae.Gpu.Model.VAE vae, DeviceDataset test, int? maxBatches, int batchSize = TestBatch)
     {
         test.InFileOrder();
         int batches = Math.Min(test.BatchCount(batchSize), maxBatches ?? int.MaxValue), images = 0;
