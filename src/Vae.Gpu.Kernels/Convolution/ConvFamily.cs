@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the convolution; each member is named after its kernel method in <see cref="ConvKernels"/>.</summary>
-public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5 }
+public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6 }
 
 /// <summary>
 /// One convolution as a layer asks for it: a valid cross-correlation of <see cref="Shape"/> whose input is
@@ -35,11 +35,12 @@ public static class ConvFamily
         ConvVersion.Staged => "coalesced, weights staged in shared memory, pad/flip folded",
         ConvVersion.Rows => "rows: 8 channels x 32 columns per work-item, SIMD over columns, pad/flip folded",
         ConvVersion.LaneTiled => "lane tile: 8 channels x 8 columns in vector registers, pad/flip folded",
+        ConvVersion.LanePairs => "lane tile of two rows: 8 channels x 2 rows x 8 columns (16 vector registers of accumulators: AVX-512), pad/flip folded",
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(ConvVersion v) => v is ConvVersion.Rows or ConvVersion.LaneTiled;
+    public static bool CpuShaped(ConvVersion v) => v is ConvVersion.Rows or ConvVersion.LaneTiled or ConvVersion.LanePairs;
 
     /// <summary>Why version <paramref name="v"/> cannot run the call at shape <paramref name="s"/> on an accelerator with
     /// <paramref name="limits"/>; null when it can.</summary>
@@ -63,7 +64,7 @@ public static class ConvFamily
 
     /// <summary>Versions 1 and 2 read a padded input and an (Out, In, K, K) weight: a call with padding or a
     /// flipped weight writes those out first (two more launches); versions 3 and 4 read both in place.</summary>
-    public static bool FoldsPadAndFlip(ConvVersion v) => v is ConvVersion.Staged or ConvVersion.Rows or ConvVersion.LaneTiled;
+    public static bool FoldsPadAndFlip(ConvVersion v) => v is ConvVersion.Staged or ConvVersion.Rows or ConvVersion.LaneTiled or ConvVersion.LanePairs;
 
     public static KernelCost Cost(ConvCall c) => KernelCost.ValidConv(c.Shape);
 
@@ -127,6 +128,13 @@ public static class ConvFamily
             {
                 int n = r.Threads(ConvKernels.LaneTiledThreads(s));
                 r.Stream<int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.LaneTiled)(
+                    n, n, s, pad, flipped, input, weight, b, m, flags, output);
+                break;
+            }
+            case ConvVersion.LanePairs:
+            {
+                int n = r.Threads(ConvKernels.LanePairsThreads(s));
+                r.Stream<int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.LanePairs)(
                     n, n, s, pad, flipped, input, weight, b, m, flags, output);
                 break;
             }

@@ -39,27 +39,7 @@ public static partial class ConvKernels
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         if (oc < LaneChannels)
         {
-            int rowTiles = DivUp(ho, LaneRowsPerTile);
-            for (int item = index; item < LaneTiledThreads(s); item += stride)
-            {
-                int t = item;
-                int x0 = (t % colTiles) * lanes; t /= colTiles;
-                int y0 = (t % rowTiles) * LaneRowsPerTile; t /= rowTiles;
-                int o = t % oc;
-                int b = t / oc;
-                for (int j = 0; j < LaneRowsPerTile * lanes; j++) acc[j] = 0f;
-                int left = x0 - pad;
-                if (left >= 0 && left + lanes + k - 1 <= w)
-                    LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true);
-                else
-                    LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false);
-                for (int r = 0; r < LaneRowsPerTile; r++)
-                {
-                    int y = y0 + r;
-                    if (y >= ho) break;
-                    LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
-                }
-            }
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc);
             return;
         }
         for (int item = index; item < LaneTiledThreads(s); item += stride)
@@ -80,6 +60,38 @@ public static partial class ConvKernels
                 int o = o0 + c;
                 if (o >= oc) break;
                 LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, wo - x0, o, 0, bias, mask, flags);
+            }
+        }
+    }
+
+    /// <summary>Versions 5's and 6's work for a layer of fewer than <see cref="LaneChannels"/> output channels:
+    /// <see cref="LaneRowsPerTile"/> rows x 8 columns of one channel per work-item.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void NarrowLaneTiles(int index, int stride, ConvShape s, int pad, int iStep, int sign, ArrayView<float> input,
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output, ArrayView<float> acc)
+    {
+        const int lanes = LaneTiles.Width;
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, oc = s.OutChannels;
+        int w = s.InWidth - 2 * pad;
+        int colTiles = DivUp(wo, lanes), rowTiles = DivUp(ho, LaneRowsPerTile);
+        for (int item = index; item < LaneTiledThreads(s); item += stride)
+        {
+            int t = item;
+            int x0 = (t % colTiles) * lanes; t /= colTiles;
+            int y0 = (t % rowTiles) * LaneRowsPerTile; t /= rowTiles;
+            int o = t % oc;
+            int b = t / oc;
+            for (int j = 0; j < LaneRowsPerTile * lanes; j++) acc[j] = 0f;
+            int left = x0 - pad;
+            if (left >= 0 && left + lanes + k - 1 <= w)
+                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true);
+            else
+                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false);
+            for (int r = 0; r < LaneRowsPerTile; r++)
+            {
+                int y = y0 + r;
+                if (y >= ho) break;
+                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
             }
         }
     }

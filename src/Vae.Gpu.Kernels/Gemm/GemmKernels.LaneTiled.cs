@@ -12,6 +12,9 @@ public static partial class GemmKernels
     /// <summary>The most K whose strided B tile version 4 packs into a private array (K x 8 floats).</summary>
     public const int PackedMaxK = 64;
 
+    /// <summary>Column tiles of C in one block of version 4's unpacked path (512 columns).</summary>
+    public const int LaneBlockTiles = 64;
+
     /// <summary>Whether version 4 packs B: its columns are strided and K is short (a linear layer's forward with
     /// its (N, K) weight, K the latent size). Each work-item then owns 8 columns for every row of C.</summary>
     public static bool LaneTiledPacks(GemmShape s) => s.StrideBn != 1 && s.K <= PackedMaxK;
@@ -41,11 +44,14 @@ public static partial class GemmKernels
         }
         for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
         {
-            int t = item;
-            // Row tiles vary fastest: the work-items that read the same columns of B run together.
-            int m0 = (t % mTiles) * LaneRows; t /= mTiles;
-            int n0 = (t % nTiles) * Lanes;
-            int split = t / nTiles;
+            int split = item / (mTiles * nTiles), t = item % (mTiles * nTiles);
+            // Blocks of column tiles: within a block the column tiles vary fastest, so consecutive work-items
+            // write along the same 8 rows of C (a few long streams, not one short run in each of M rows), and
+            // the block's columns of B stay in cache while every row tile passes over them.
+            int block = t / (LaneBlockTiles * mTiles), first = block * LaneBlockTiles;
+            int width = Min(LaneBlockTiles, nTiles - first), within = t - first * mTiles;
+            int m0 = (within / width) * LaneRows;
+            int n0 = (first + within % width) * Lanes;
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K);
             LaneTile(s, a, b, acc, m0, n0, kStart, kEnd);
             int offset = splits == 1 ? 0 : split * s.M * s.N;
@@ -86,11 +92,12 @@ public static partial class GemmKernels
             for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
             for (int k = kStart; k < kEnd; k++)
             {
-                int ak = k * s.StrideAk, pk = (k - kStart) * Lanes;
+                int ak = k * s.StrideAk;
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
+                var row = packed.SubView((k - kStart) * Lanes, Lanes);
                 for (int x = 0; x < Lanes; x++)
-                    LaneTiles.AccumulateColumn(acc, x, packed[pk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
             }
             for (int r = 0; r < LaneRows; r++)
             {
@@ -117,11 +124,14 @@ public static partial class GemmKernels
         {
             for (int k = kStart; k < kEnd; k++)
             {
-                int ak = k * s.StrideAk, bk = k * s.StrideBk + n0;
+                int ak = k * s.StrideAk;
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
+                // A view indexed by the lane alone: no check that a 32-bit index does not wrap, whose scalar
+                // fallback would keep the accumulators in memory.
+                var row = b.SubView(k * s.StrideBk + n0, Lanes);
                 for (int x = 0; x < Lanes; x++)
-                    LaneTiles.AccumulateColumn(acc, x, b[bk + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
             }
             return;
         }

@@ -1,0 +1,129 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class ConvKernels
+{
+    /// <summary>Output rows per work-item of version 6.</summary>
+    public const int PairRows = 2;
+
+    public static int LanePairsThreads(ConvShape s) => s.OutChannels < LaneChannels
+        ? LaneTiledThreads(s)
+        : s.Batch * DivUp(s.OutChannels, LaneChannels) * DivUp(s.OutHeight, PairRows) * DivUp(s.OutWidth, LaneTiles.Width);
+
+    /// <summary>
+    /// Version 6, for SIMD CPUs with 32 vector registers (AVX-512): version 5's tile for two consecutive output
+    /// rows at once, 8 channels x 2 rows x 8 columns, 16 accumulator vectors. Each tap's 8 weights are loaded
+    /// once for both rows, so a tap costs two input vectors, 8 broadcasts and 16 FMAs where version 5 spends
+    /// one vector, 8 broadcasts and 8 FMAs, and the loop overhead is shared by twice the work. With AVX2's 16
+    /// registers the accumulators would not fit: version 5 serves those CPUs. Row pairs that reach into the
+    /// padding, or a last single row, run version 5's one-row tile for each row. Same sums in the same order as
+    /// version 5, so the same results.
+    /// </summary>
+    public static void LanePairs(
+        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    {
+        const int lanes = LaneTiles.Width, rowAcc = LaneChannels * lanes;
+        var acc = LocalMemory.Allocate<float>(PairRows * rowAcc);
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        int chanTiles = DivUp(oc, LaneChannels), colTiles = DivUp(wo, lanes), pairs = DivUp(ho, PairRows);
+        int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
+        if (oc < LaneChannels)
+        {
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc);
+            return;
+        }
+        var second = acc.SubView(rowAcc, rowAcc);
+        for (int item = index; item < LanePairsThreads(s); item += stride)
+        {
+            int t = item;
+            int x0 = (t % colTiles) * lanes; t /= colTiles;
+            int y = (t % pairs) * PairRows; t /= pairs;
+            int o0 = (t % chanTiles) * LaneChannels;
+            int b = t / chanTiles;
+            for (int j = 0; j < PairRows * rowAcc; j++) acc[j] = 0f;
+            int left = x0 - pad;
+            bool inside = left >= 0 && left + lanes + k - 1 <= w;
+            // Both rows read all K kernel rows from real input rows: the first row starts at or below the
+            // padding, the second ends at or above it.
+            if (y + 1 < ho && y >= pad && y + k - pad < h)
+            {
+                if (inside) PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
+                else PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+            }
+            else
+            {
+                if (inside) LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
+                else LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+                if (y + 1 < ho)
+                {
+                    if (inside) LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, true);
+                    else LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, false);
+                }
+            }
+            for (int r = 0; r < PairRows; r++)
+            {
+                if (y + r >= ho) break;
+                for (int c = 0; c < LaneChannels; c++)
+                {
+                    int o = o0 + c;
+                    if (o >= oc) break;
+                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, wo - x0, o, 0, bias, mask, flags);
+                }
+            }
+        }
+    }
+
+    /// <summary>Rows y and y + 1 of channels o0 .. o0 + 7, all K kernel rows real: per tap 8 weights, two input
+    /// vectors, 16 FMAs; the first row's accumulators at acc[0..64), the second's at acc[64..128).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PairTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> acc, int b, int o0, int y, int left, bool inside)
+    {
+        const int lanes = LaneTiles.Width, second = LaneChannels * lanes;
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
+        int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        int flipped = sign < 0 ? 1 : 0;
+        int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
+        int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
+        int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
+        int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+        for (int i = 0; i < ic; i++)
+        {
+            for (int u = 0; u < k; u++)
+            {
+                int top = ((b * ic + i) * h + y + u - pad) * w, bottom = top + w;
+                for (int v = 0; v < k; v++)
+                {
+                    int at = i * iStep + sign * (u * k + v);
+                    float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
+                    float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+                    int from = left + v;
+                    if (inside)
+                    {
+                        for (int x = 0; x < lanes; x++)
+                        {
+                            LaneTiles.AccumulateColumn(acc, x, input[top + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                            LaneTiles.AccumulateColumn(acc, second + x, input[bottom + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                        }
+                    }
+                    else
+                    {
+                        for (int x = 0; x < lanes; x++)
+                        {
+                            int ix = from + x;
+                            bool real = ix >= 0 && ix < w;
+                            LaneTiles.AccumulateColumn(acc, x, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                            LaneTiles.AccumulateColumn(acc, second + x, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
