@@ -12,7 +12,8 @@ public static partial class WeightGradKernels
     /// (4 gradient-side channels o x 3 taps of one kernel row u, one input channel i, one batch chunk), but
     /// its innermost loop runs exactly 8 times over 8 consecutive columns with no condition, so the 12
     /// accumulator vectors stay in registers across the chunk's images and rows (version 2's 32-column
-    /// rows keep them in memory). The rows' last ragged columns run afterwards, in a copy that reads them as 0. At the end
+    /// rows keep them in memory). The tiles run down the rows, column of tiles by column of tiles; the rows' last
+    /// ragged columns run afterwards, in a copy that reads them as 0. At the end
     /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result.
     /// </summary>
     public static void LaneTiled(
@@ -50,36 +51,37 @@ public static partial class WeightGradKernels
         BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
     }
 
-    /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd); <paramref name="threeTaps"/> false
-    /// when the kernel row ends before v+2 (those taps read 0).</summary>
+    /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 3
+    /// (past the last, read clamped and never stored); <paramref name="threeTaps"/> false when the kernel row ends
+    /// before v+2 (those taps read 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void LaneRowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
         int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps)
     {
         const int lanes = LaneTiles.Width;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
-        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth;
+        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth, plane = ho * wo;
         int c1 = Min(o0 + 1, oc - 1), c2 = Min(o0 + 2, oc - 1), c3 = Min(o0 + 3, oc - 1);
         bool has1 = v + 1 < k, has2 = v + 2 < k;
         int full = wo / lanes * lanes;
-        // The full 8-column tiles of every row first, then the ragged last tiles in a loop nest of their own: a
-        // branch inside the row loop made the compiler store and reload the 12 accumulators at every row.
+        // Per image, each column of full 8-column tiles down all rows, then the ragged last tiles in a loop nest
+        // of their own. The loop over rows is innermost because the compiler keeps the accumulators in
+        // registers only within the innermost loop and stores them after it: with the loop over a row's 3 tiles
+        // innermost (or a branch in the row loop) that store and reload came at every row.
         for (int b = bStart; b < bEnd; b++)
         {
-            int g0 = (b * oc + o0) * ho * wo, g1 = (b * oc + c1) * ho * wo, g2 = (b * oc + c2) * ho * wo, g3 = (b * oc + c3) * ho * wo;
-            int xPlane = ((b * ic + i) * h + u) * w + v;
-            for (int y = 0; y < ho; y++)
+            int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
+            for (int x0 = 0; x0 < full; x0 += lanes)
             {
-                int gy = y * wo, xy = xPlane + y * w;
-                for (int x0 = 0; x0 < full; x0 += lanes)
+                for (int y = 0; y < ho; y++)
                 {
                     // Views of the tile's 8 columns: indexed by the lane alone, the loads need no check that a
                     // 32-bit index does not wrap (that check's scalar fallback kept the accumulators in memory).
-                    int gx = gy + x0, ix = xy + x0;
-                    var q0 = grad.SubView(g0 + gx, lanes);
-                    var q1 = grad.SubView(g1 + gx, lanes);
-                    var q2 = grad.SubView(g2 + gx, lanes);
-                    var q3 = grad.SubView(g3 + gx, lanes);
+                    int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
+                    var q0 = grad.SubView(o0 * plane + gx, lanes);
+                    var q1 = grad.SubView(c1 * plane + gx, lanes);
+                    var q2 = grad.SubView(c2 * plane + gx, lanes);
+                    var q3 = grad.SubView(c3 * plane + gx, lanes);
                     var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
                     for (int x = 0; x < lanes; x++)
                         GradLane(acc, x, q0[x], q1[x], q2[x], q3[x], p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
@@ -89,21 +91,20 @@ public static partial class WeightGradKernels
         if (full == wo) return;
         for (int b = bStart; b < bEnd; b++)
         {
-            int g0 = (b * oc + o0) * ho * wo, g1 = (b * oc + c1) * ho * wo, g2 = (b * oc + c2) * ho * wo, g3 = (b * oc + c3) * ho * wo;
-            int xPlane = ((b * ic + i) * h + u) * w + v;
+            int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
             for (int y = 0; y < ho; y++)
             {
-                int gx = y * wo + full, ix = xPlane + y * w + full, tail = wo - full;
-                var q0 = grad.SubView(g0 + gx, tail);
-                var q1 = grad.SubView(g1 + gx, tail);
-                var q2 = grad.SubView(g2 + gx, tail);
-                var q3 = grad.SubView(g3 + gx, tail);
+                int gx = g + y * wo + full, ix = xPlane + y * w + full, tail = wo - full;
+                var q0 = grad.SubView(o0 * plane + gx, tail);
+                var q1 = grad.SubView(c1 * plane + gx, tail);
+                var q2 = grad.SubView(c2 * plane + gx, tail);
+                var q3 = grad.SubView(c3 * plane + gx, tail);
                 var p = input.SubView(ix, Min(tail + 2, (int)input.Length - ix));
                 for (int x = 0; x < lanes; x++)
                 {
                     bool inRow = x < tail;
-                    GradLane(acc, x, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f, inRow ? p[x] : 0f,
-                        inRow && has1 ? p[x + 1] : 0f, inRow && has2 ? p[x + 2] : 0f);
+                    float p0 = inRow ? p[x] : 0f, p1 = inRow && has1 ? p[x + 1] : 0f, p2 = inRow && has2 ? p[x + 2] : 0f;
+                    GradLane(acc, x, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f, p0, p1, p2);
                 }
             }
         }
