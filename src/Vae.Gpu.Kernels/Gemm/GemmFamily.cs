@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5 }
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6 }
 
 /// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
 public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
@@ -30,11 +30,12 @@ public static class GemmFamily
         GemmVersion.Rows => "rows: 8x32 per work-item, SIMD over columns",
         GemmVersion.LaneTiled => "lane tile: 8x8 per work-item in vector registers, SIMD over columns",
         GemmVersion.LaneDot => "lane dot: 4x2 per work-item, SIMD over K (A's and B's K contiguous)",
+        GemmVersion.LaneWide => "wide lane tile: 8x16 per work-item (16 vector registers of accumulators: AVX-512), SIMD over columns",
         _ => throw new ArgumentOutOfRangeException(nameof(v)),
     };
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(GemmVersion v) => v is GemmVersion.Rows or GemmVersion.LaneTiled or GemmVersion.LaneDot;
+    public static bool CpuShaped(GemmVersion v) => v is GemmVersion.Rows or GemmVersion.LaneTiled or GemmVersion.LaneDot or GemmVersion.LaneWide;
 
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => v switch
@@ -49,13 +50,16 @@ public static class GemmFamily
     /// <summary>
     /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>. Version 4 (lane tiles):
     /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
-    /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 3: only
+    /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 6 (16-column
+    /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
+    /// leave too few work-items, and the lab measured it slower there). Version 3: only
     /// with enough rows to tile and either a short K or contiguous columns, version 1 elsewhere. Measured on
     /// PoCL (README); a tuned choice replaces this rule.
     /// </summary>
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {
-        GemmVersion.LaneTiled when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
+        GemmVersion.LaneTiled or GemmVersion.LaneWide when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
+        GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
         GemmVersion.Rows when !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) => GemmVersion.RegisterTiled,
         _ => preferred,
     };
@@ -66,6 +70,7 @@ public static class GemmFamily
         GemmVersion.Rows => GemmKernels.RowsThreads(s, 1),
         GemmVersion.LaneTiled => GemmKernels.LaneTiledThreads(s, 1),
         GemmVersion.LaneDot => GemmKernels.LaneDotThreads(s, 1),
+        GemmVersion.LaneWide => GemmKernels.LaneWideThreads(s, 1),
         _ => s.M * s.N,
     };
 
@@ -95,6 +100,13 @@ public static class GemmFamily
                     ? r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneDot)
                     : r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneTiled);
                 kernel(n, n, s, a, b, splits, bv, mv, flags, target);
+                break;
+            }
+            case GemmVersion.LaneWide:
+            {
+                int n = r.Threads(GemmKernels.LaneWideThreads(s, splits));
+                r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneWide)(
+                    n, n, s, a, b, splits, bv, mv, flags, target);
                 break;
             }
             case GemmVersion.RegisterTiled:

@@ -67,16 +67,17 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             { AcceleratorType: AcceleratorType.CPU } =>
                 new("cpu", 8 * cores, 64 * cores, GemmVersion.RegisterTiled, 1, ConvVersion.Tiled),
             // PoCL runs a work-group as a loop over its work-items and vectorizes only innermost loops, so a
-            // kernel whose work-items each loop over taps or K runs scalar; conv v4, weight-gradient v2 and
-            // GEMM v3 put a fixed 32-column loop innermost instead (SIMD inside the work-item). Groups of 64
+            // kernel whose work-items each loop over taps or K runs scalar; the lane versions (conv v5/v6,
+            // weight-gradient v3, GEMM v4/v6) put a loop of exactly 8 lanes innermost instead (SIMD inside the
+            // work-item, accumulators in vector registers). Groups of 64
             // spread the work evenly over the cores (ILGPU's automatic 4096 left one core idle at the end of
             // most launches), and 4096 threads a launch are plenty for 2 cores (fewer split-K partials).
             // Measured in the README's "Performance" section. A CPU device is this machine's CPU: with AVX-512's
-            // 32 vector registers conv v6 holds two rows' accumulators (16 vectors); AVX2's 16 would spill them.
+            // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneTiled, 25,
-                    System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
-                    WeightGradVersion.LaneTiled, ChunkBiasSums: false),
+                System.Runtime.Intrinsics.X86.Avx512F.IsSupported
+                    ? new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneWide, 25, ConvVersion.LanePairs, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false)
+                    : new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneTiled, 25, ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false),
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).

@@ -73,7 +73,7 @@ public class PtxCompileTests
         var keptFromGpus = PtxAssembly.KernelMethods().Where(m => !PtxAssembly.GpuMayPick(m)).Select(m => $"{m.DeclaringType!.Name}.{m.Name}");
         Assert.Equal(new[]
         {
-            "ConvKernels.LanePairs", "ConvKernels.LaneTiled", "ConvKernels.Rows", "GemmKernels.LaneDot", "GemmKernels.LaneTiled", "GemmKernels.Rows",
+            "ConvKernels.LanePairs", "ConvKernels.LaneTiled", "ConvKernels.Rows", "GemmKernels.LaneDot", "GemmKernels.LaneTiled", "GemmKernels.LaneWide", "GemmKernels.Rows",
             "LossKernels.BceRunPartials", "ReductionKernels.ColumnSums", "WeightGradKernels.LaneTiled", "WeightGradKernels.Rows",
         }, keptFromGpus.Order());
     }
