@@ -39,7 +39,7 @@ public static partial class GemmKernels
         {
             var packed = LocalMemory.Allocate<float>(PackedMaxK * Lanes);
             for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
-                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit);
+                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit, Lanes);
             return;
         }
         for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
@@ -53,33 +53,28 @@ public static partial class GemmKernels
             int m0 = (within / width) * LaneRows;
             int n0 = (first + within % width) * Lanes;
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K);
-            LaneTile(s, a, b, acc, m0, n0, kStart, kEnd);
-            int offset = splits == 1 ? 0 : split * s.M * s.N;
-            int storeFlags = splits == 1 ? flags : 0;
-            for (int r = 0; r < LaneRows; r++)
-            {
-                int m = m0 + r;
-                if (m >= s.M) break;
-                LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, s.N - n0, n0, 1, bias, mask, storeFlags);
-            }
+            LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, Lanes);
+            StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, Lanes);
         }
     }
 
     /// <summary>
-    /// Work-item <paramref name="item"/> of the packed path: B's 8 strided columns n0.. of its K slice copied
-    /// once into packed[k, x] (missing columns 0), then every 8-row tile of C from it with contiguous vector
-    /// loads, the accumulators in registers as in <see cref="LaneTile"/>.
+    /// Work-item <paramref name="item"/> of the packed path of versions 4 and 6: B's <paramref name="width"/>
+    /// (8 or 16, a constant at each call) strided columns n0.. of its K slice copied once into packed[k, x]
+    /// (missing columns 0), then every 8-row tile of C from it with contiguous vector loads, the accumulators
+    /// in registers as in <see cref="LaneTile"/>.
     /// </summary>
     static void PackedColumns(GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c,
-        ArrayView<float> acc, ArrayView<float> packed, int item, int nTiles, int mTiles, int perSplit)
+        ArrayView<float> acc, ArrayView<float> packed, int item, int nTiles, int mTiles, int perSplit, int width)
     {
-        int n0 = (item % nTiles) * Lanes;
+        const int half = LaneRows * Lanes;
+        int n0 = (item % nTiles) * width;
         int split = item / nTiles;
         int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
         for (int k = kStart; k < kEnd; k++)
-            for (int x = 0; x < Lanes; x++)
-                packed[(k - kStart) * Lanes + x] = x < columns ? b[k * s.StrideBk + (n0 + x) * s.StrideBn] : 0f;
+            for (int x = 0; x < width; x++)
+                packed[(k - kStart) * width + x] = x < columns ? b[k * s.StrideBk + (n0 + x) * s.StrideBn] : 0f;
         int offset = splits == 1 ? 0 : split * s.M * s.N;
         int storeFlags = splits == 1 ? flags : 0;
         for (int mt = 0; mt < mTiles; mt++)
@@ -89,38 +84,60 @@ public static partial class GemmKernels
             int r2 = Min(m0 + 2, s.M - 1) * s.StrideAm, r3 = Min(m0 + 3, s.M - 1) * s.StrideAm;
             int r4 = Min(m0 + 4, s.M - 1) * s.StrideAm, r5 = Min(m0 + 5, s.M - 1) * s.StrideAm;
             int r6 = Min(m0 + 6, s.M - 1) * s.StrideAm, r7 = Min(m0 + 7, s.M - 1) * s.StrideAm;
-            for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
+            for (int j = 0; j < LaneRows * width; j++) acc[j] = 0f;
             for (int k = kStart; k < kEnd; k++)
             {
                 int ak = k * s.StrideAk;
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
-                var row = packed.SubView((k - kStart) * Lanes, Lanes);
+                var row = packed.SubView((k - kStart) * width, width);
                 for (int x = 0; x < Lanes; x++)
+                {
                     LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    if (width == WideLanes) LaneTiles.AccumulateColumn(acc, half + x, row[Lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                }
             }
-            for (int r = 0; r < LaneRows; r++)
-            {
-                int m = m0 + r;
-                if (m >= s.M) break;
-                LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, storeFlags);
-            }
+            StoreRows(s, bias, mask, storeFlags, c, acc, m0, n0, offset, width);
         }
     }
 
-    static void LaneTile(GemmShape s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> acc,
-        int m0, int n0, int kStart, int kEnd)
+    /// <summary>A tile's rows of C (8 or 16 columns wide, a constant at each call): the first 8 columns from
+    /// acc[0..64), the next 8 from acc[64..128), each through the lane epilogue (a ragged width through the
+    /// general one).</summary>
+    static void StoreRows(GemmShape s, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c,
+        ArrayView<float> acc, int m0, int n0, int offset, int width)
     {
+        const int half = LaneRows * Lanes;
+        int columns = s.N - n0;
+        for (int r = 0; r < LaneRows; r++)
+        {
+            int m = m0 + r;
+            if (m >= s.M) break;
+            LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, flags);
+            if (width == WideLanes && columns > Lanes)
+                LaneTiles.Store(c, offset + m * s.N + n0 + Lanes, acc, half + r * Lanes, columns - Lanes, n0 + Lanes, 1, bias, mask, flags);
+        }
+    }
+
+    /// <summary>
+    /// Rows m0 .. m0 + 7 x <paramref name="width"/> columns n0 .. of C over k in [kStart, kEnd) into acc: 8
+    /// columns, or (versions 6's full tiles, a constant at the call) 16, the second 8 into acc[64..128). A
+    /// 16-wide call needs a full tile of contiguous columns; the caller checks.
+    /// </summary>
+    static void LaneTile(GemmShape s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> acc,
+        int m0, int n0, int kStart, int kEnd, int width)
+    {
+        const int half = LaneRows * Lanes;
         // Rows past M are read clamped and never stored.
         int r0 = m0 * s.StrideAm, r1 = Min(m0 + 1, s.M - 1) * s.StrideAm;
         int r2 = Min(m0 + 2, s.M - 1) * s.StrideAm, r3 = Min(m0 + 3, s.M - 1) * s.StrideAm;
         int r4 = Min(m0 + 4, s.M - 1) * s.StrideAm, r5 = Min(m0 + 5, s.M - 1) * s.StrideAm;
         int r6 = Min(m0 + 6, s.M - 1) * s.StrideAm, r7 = Min(m0 + 7, s.M - 1) * s.StrideAm;
         int columns = s.N - n0;
-        for (int j = 0; j < LaneRows * Lanes; j++) acc[j] = 0f;
+        for (int j = 0; j < LaneRows * width; j++) acc[j] = 0f;
         // Full tiles of contiguous columns: the loop over the 8 columns has no condition, so it becomes one
-        // vector load and 8 FMAs, and the accumulators stay in registers.
-        if (columns >= Lanes && s.StrideBn == 1)
+        // vector load (two for 16 columns) and 8 FMAs per vector, and the accumulators stay in registers.
+        if (columns >= width && s.StrideBn == 1)
         {
             for (int k = kStart; k < kEnd; k++)
             {
@@ -129,9 +146,12 @@ public static partial class GemmKernels
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
                 // A view indexed by the lane alone: no check that a 32-bit index does not wrap, whose scalar
                 // fallback would keep the accumulators in memory.
-                var row = b.SubView(k * s.StrideBk + n0, Lanes);
+                var row = b.SubView(k * s.StrideBk + n0, width);
                 for (int x = 0; x < Lanes; x++)
+                {
                     LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    if (width == WideLanes) LaneTiles.AccumulateColumn(acc, half + x, row[Lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                }
             }
             return;
         }

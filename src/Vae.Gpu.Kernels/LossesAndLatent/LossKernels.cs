@@ -51,14 +51,17 @@ public static class LossKernels
             // to log keeps the loop scalar): the 8 lanes become one vector.
             var t = target.SubView(i, lanes);
             var r = recon.SubView(i, lanes);
-            for (int x = 0; x < lanes; x++) acc[x] -= t[x] * PositiveLog(r[x] + LogGuard) + (1f - t[x]) * PositiveLog(1f - r[x] + LogGuard);
+            for (int x = 0; x < lanes; x++) acc[x] -= LaneBceTerm(t[x], r[x]);
         }
         float sum = LaneTiles.Sum(acc, 0);
-        for (int i = full; i < end; i++) sum -= BceTerm(target[i], recon[i]);
+        for (int i = full; i < end; i++) sum -= LaneBceTerm(target[i], recon[i]);
         partials[index] = sum;
     }
 
     internal static float BceTerm(float x, float y) => x * MathF.Log(y + LogGuard) + (1f - x) * MathF.Log(1f - y + LogGuard);
+
+    /// <summary><see cref="BceTerm"/> with <see cref="PositiveLog"/>, which vectorizes: the CPUs' form.</summary>
+    static float LaneBceTerm(float x, float y) => x * PositiveLog(y + LogGuard) + (1f - x) * PositiveLog(1f - y + LogGuard);
 
     /// <summary>
     /// ln v for a positive normal float, as straight-line arithmetic a vectorizer can take: v = m 2^e from the

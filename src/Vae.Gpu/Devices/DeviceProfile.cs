@@ -54,6 +54,9 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
     /// <summary>Whether this kind's defaults were measured (CPUs: the CPU accelerator and OpenCL on a CPU); GPU rows are estimates.</summary>
     public bool Measured => Kind is "cpu" or "opencl-cpu";
 
+    /// <summary>This machine's CPU has AVX-512 (32 vector registers); a CPU OpenCL device is this CPU.</summary>
+    static bool Avx512 => System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+
     static DeviceProfile ForKind(Accelerator accelerator)
     {
         int cores = Environment.ProcessorCount;
@@ -75,9 +78,8 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // Measured in the README's "Performance" section. A CPU device is this machine's CPU: with AVX-512's
             // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                System.Runtime.Intrinsics.X86.Avx512F.IsSupported
-                    ? new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneWide, 25, ConvVersion.LanePairs, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false)
-                    : new("opencl-cpu", 4096, int.MaxValue, GemmVersion.LaneTiled, 25, ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false),
+                new("opencl-cpu", 4096, int.MaxValue, Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
+                    Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false),
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).
