@@ -85,7 +85,6 @@ public static partial class ConvKernels
     static void PairTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float> acc, int b, int o0, int y, int left, bool inside)
     {
-        const int lanes = LaneTiles.Width, second = LaneChannels * lanes;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int flipped = sign < 0 ? 1 : 0;
@@ -93,36 +92,53 @@ public static partial class ConvKernels
         int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
         int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
         int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
-        for (int i = 0; i < ic; i++)
+        // Loops that run at least once (do-while; a layer has a channel and a tap): LLVM keeps the accumulators
+        // in registers across an outer loop only when the loops inside it cannot run zero times, and with
+        // for-loops stored and reloaded them after every kernel row. (Writing out a 3-wide kernel row's taps made
+        // LLVM hoist all 24 weights and spill them: slower.)
+        int i = 0;
+        do
         {
-            for (int u = 0; u < k; u++)
+            int u = 0;
+            do
             {
-                int top = ((b * ic + i) * h + y + u - pad) * w, bottom = top + w;
-                for (int v = 0; v < k; v++)
+                int top = ((b * ic + i) * h + y + u - pad) * w;
+                int v = 0;
+                do
                 {
-                    int at = i * iStep + sign * (u * k + v);
-                    float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
-                    float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
-                    int from = left + v;
-                    if (inside)
-                    {
-                        for (int x = 0; x < lanes; x++)
-                        {
-                            LaneTiles.AccumulateColumn(acc, x, input[top + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
-                            LaneTiles.AccumulateColumn(acc, second + x, input[bottom + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
-                        }
-                    }
-                    else
-                    {
-                        for (int x = 0; x < lanes; x++)
-                        {
-                            int ix = from + x;
-                            bool real = ix >= 0 && ix < w;
-                            LaneTiles.AccumulateColumn(acc, x, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
-                            LaneTiles.AccumulateColumn(acc, second + x, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
-                        }
-                    }
-                }
+                    PairTap(input, weight, acc, w, top, left + v, i * iStep + sign * (u * k + v), w0, w1, w2, w3, w4, w5, w6, w7, inside);
+                } while (++v < k);
+            } while (++u < k);
+        } while (++i < ic);
+    }
+
+    /// <summary>One tap: the 8 channels' weights at w_c + at times the two rows' 8 input columns from
+    /// <paramref name="from"/> (rows at top and top + w; columns outside the row read as 0 unless
+    /// <paramref name="inside"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PairTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int w, int top, int from, int at,
+        int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool inside)
+    {
+        const int lanes = LaneTiles.Width, second = LaneChannels * lanes;
+        float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
+        float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+        int bottom = top + w;
+        if (inside)
+        {
+            for (int x = 0; x < lanes; x++)
+            {
+                LaneTiles.AccumulateColumn(acc, x, input[top + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, second + x, input[bottom + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+            }
+        }
+        else
+        {
+            for (int x = 0; x < lanes; x++)
+            {
+                int ix = from + x;
+                bool real = ix >= 0 && ix < w;
+                LaneTiles.AccumulateColumn(acc, x, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, second + x, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
             }
         }
     }

@@ -111,13 +111,18 @@ public static partial class ConvKernels
         // Kernel rows whose input row is padding are left out by the loop's bounds, not by a condition in it:
         // a conditional update of the accumulators keeps the compiler from holding them in registers.
         int uStart = Max(0, pad - y), uEnd = Min(k, h + pad - y);
-        for (int i = 0; i < ic; i++)
+        if (uStart >= uEnd) return;
+        // Loops that run at least once (do-while): see PairTile.
+        int i = 0;
+        do
         {
-            for (int u = uStart; u < uEnd; u++)
+            int u = uStart;
+            do
             {
                 int iy = y + u - pad;
                 int row = ((b * ic + i) * h + iy) * w;
-                for (int v = 0; v < k; v++)
+                int v = 0;
+                do
                 {
                     int at = i * iStep + sign * (u * k + v);
                     float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
@@ -136,9 +141,9 @@ public static partial class ConvKernels
                             LaneTiles.AccumulateColumn(acc, x, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
-                }
-            }
-        }
+                } while (++v < k);
+            } while (++u < uEnd);
+        } while (++i < ic);
     }
 
     /// <summary>
@@ -154,10 +159,12 @@ public static partial class ConvKernels
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int wo = RowWeightBase(sign < 0 ? 1 : 0, o, oc, ic, kk);
-        for (int i = 0; i < ic; i++)
+        int i = 0;
+        do
         {
             int plane = (b * ic + i) * h;
-            for (int u = 0; u < k; u++)
+            int u = 0;
+            do
             {
                 int top = y0 + u - pad;
                 // Row r's input row, clamped into the plane, and whether it is real.
@@ -165,7 +172,8 @@ public static partial class ConvKernels
                 int a2 = (plane + Clamp(top + 2, h)) * w, a3 = (plane + Clamp(top + 3, h)) * w;
                 int a4 = (plane + Clamp(top + 4, h)) * w, a5 = (plane + Clamp(top + 5, h)) * w;
                 int a6 = (plane + Clamp(top + 6, h)) * w, a7 = (plane + Clamp(top + 7, h)) * w;
-                for (int v = 0; v < k; v++)
+                int v = 0;
+                do
                 {
                     float q = weight[wo + i * iStep + sign * (u * k + v)];
                     float q0 = Inside(top, h) ? q : 0f, q1 = Inside(top + 1, h) ? q : 0f;
@@ -194,9 +202,9 @@ public static partial class ConvKernels
                                 real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
-                }
-            }
-        }
+                } while (++v < k);
+            } while (++u < k);
+        } while (++i < ic);
     }
 
     static int Clamp(int row, int h) => row < 0 ? 0 : row >= h ? h - 1 : row;

@@ -65,34 +65,44 @@ public static partial class WeightGradKernels
         bool has1 = v + 1 < k, has2 = v + 2 < k;
         int full = wo / lanes * lanes;
         // Per image, each column of full 8-column tiles down all rows, then the ragged last tiles in a loop nest
-        // of their own. The loop over rows is innermost because the compiler keeps the accumulators in
-        // registers only within the innermost loop and stores them after it: with the loop over a row's 3 tiles
-        // innermost (or a branch in the row loop) that store and reload came at every row.
-        for (int b = bStart; b < bEnd; b++)
+        // of their own. The loops run at least once (do-while, empty ranges left out before them): LLVM keeps
+        // the accumulators in registers across an outer loop only when the inner loop's trip count cannot be
+        // zero; with for-loops it stored and reloaded them after every column of tiles.
+        if (bStart >= bEnd) return;
+        if (full > 0)
         {
-            int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
-            for (int x0 = 0; x0 < full; x0 += lanes)
+            int b = bStart;
+            do
             {
-                for (int y = 0; y < ho; y++)
+                int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
+                int x0 = 0;
+                do
                 {
+                    int y = 0;
+                    do
+                    {
                     // Views of the tile's 8 columns: indexed by the lane alone, the loads need no check that a
                     // 32-bit index does not wrap (that check's scalar fallback kept the accumulators in memory).
-                    int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
-                    var q0 = grad.SubView(o0 * plane + gx, lanes);
-                    var q1 = grad.SubView(c1 * plane + gx, lanes);
-                    var q2 = grad.SubView(c2 * plane + gx, lanes);
-                    var q3 = grad.SubView(c3 * plane + gx, lanes);
-                    var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
-                    for (int x = 0; x < lanes; x++)
-                        GradLane(acc, x, q0[x], q1[x], q2[x], q3[x], p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
-                }
-            }
+                        int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
+                        var q0 = grad.SubView(o0 * plane + gx, lanes);
+                        var q1 = grad.SubView(c1 * plane + gx, lanes);
+                        var q2 = grad.SubView(c2 * plane + gx, lanes);
+                        var q3 = grad.SubView(c3 * plane + gx, lanes);
+                        var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
+                        for (int x = 0; x < lanes; x++)
+                            GradLane(acc, x, q0[x], q1[x], q2[x], q3[x], p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
+                    } while (++y < ho);
+                    x0 += lanes;
+                } while (x0 < full);
+            } while (++b < bEnd);
         }
         if (full == wo) return;
-        for (int b = bStart; b < bEnd; b++)
+        int tb = bStart;
+        do
         {
-            int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
-            for (int y = 0; y < ho; y++)
+            int g = tb * oc * plane, xPlane = ((tb * ic + i) * h + u) * w + v;
+            int y = 0;
+            do
             {
                 int gx = g + y * wo + full, ix = xPlane + y * w + full, tail = wo - full;
                 var q0 = grad.SubView(o0 * plane + gx, tail);
@@ -106,8 +116,8 @@ public static partial class WeightGradKernels
                     float p0 = inRow ? p[x] : 0f, p1 = inRow && has1 ? p[x + 1] : 0f, p2 = inRow && has2 ? p[x + 2] : 0f;
                     GradLane(acc, x, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f, p0, p1, p2);
                 }
-            }
-        }
+            } while (++y < ho);
+        } while (++tb < bEnd);
     }
 
     /// <summary>Lane x of the 4 channels x 3 taps: acc[(c, j), x] += q_c * p_j.</summary>
