@@ -45,8 +45,12 @@ def main():
         vae.backward()
         adam.step()
 
-    step()
-    sync()
+    # Warm-up as vae-gpu bench's: at least 3 steps and 2 seconds.
+    warm_start, warm_steps = time.perf_counter(), 0
+    while warm_steps < 3 or time.perf_counter() - warm_start < 2:
+        step()
+        sync()
+        warm_steps += 1
     rates = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()

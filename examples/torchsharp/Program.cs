@@ -27,7 +27,10 @@ void Step()
     adam.step();
 }
 
-Step();
+// Warm-up as vae-gpu bench's: at least 3 steps and 2 seconds (.NET's tiered JIT recompiles the host code on a
+// background thread during about the first second).
+var warmUp = Stopwatch.StartNew();
+for (int s = 0; s < 3 || warmUp.Elapsed.TotalSeconds < 2; s++) Step();
 var rates = new List<double>();
 for (int r = 0; r < options.Repeats; r++)
 {

@@ -91,8 +91,7 @@ public static class Benchmark
         device.ResetPeak();
         using var step = new TrainingStep(device, new VaeConfig(), batch);
         void Step() => step.Run();
-        Step();
-        device.Synchronize();
+        WarmUp(Step, device.Synchronize);
 
         // Whole steps, launches queued freely.
         var stepTimes = new List<double>();
@@ -134,6 +133,26 @@ public static class Benchmark
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
             device.Versions.Tuned, chosen, machine);
+    }
+
+    /// <summary>Steps run before any is timed: at least this many, and for at least <see cref="WarmUpSeconds"/>.</summary>
+    public const int WarmUpSteps = 3;
+
+    /// <summary>During about the first second of steps .NET's tiered JIT recompiles the host code on a background
+    /// thread; on 2 cores that thread slowed several steps by up to 2x, which a timed window of 5-10 steps
+    /// would report as the training speed.</summary>
+    public const double WarmUpSeconds = 2.0;
+
+    /// <summary>Runs <paramref name="step"/> (each followed by <paramref name="synchronize"/>) for at least
+    /// <see cref="WarmUpSteps"/> steps and <see cref="WarmUpSeconds"/> seconds.</summary>
+    public static void WarmUp(Action step, Action synchronize)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int n = 0; n < WarmUpSteps || Stopwatch.GetElapsedTime(start).TotalSeconds < WarmUpSeconds; n++)
+        {
+            step();
+            synchronize();
+        }
     }
 
     /// <summary>Per kernel label: launches per step and the median over runs of its summed time in a step.</summary>
