@@ -21,21 +21,32 @@ public static class KernelHarness
     }
 
     /// <summary>Median wall time of one call with the version (after one warm-up call that also compiles).</summary>
-    public static double Time(ComputeDevice device, KernelCase c, int version, int repeats)
+    public static double Time(ComputeDevice device, KernelCase c, int version, int repeats) =>
+        TimeAlternated(device, c, [version], repeats)[0];
+
+    /// <summary>
+    /// Median wall time of one call with each of <paramref name="versions"/> on the same inputs, after one warm-up
+    /// call each (which also compiles): the versions take turns, one call each per round, so a slow spell of a
+    /// shared machine (seconds long) falls on all of them rather than on whichever ran then.
+    /// </summary>
+    public static double[] TimeAlternated(ComputeDevice device, KernelCase c, IReadOnlyList<int> versions, int repeats)
     {
-        using var forced = c.Force(device.Versions, version);
         using var call = c.Prepare(device, new Random(4));
-        call.Run();
-        device.Synchronize();
-        var times = new List<double>();
-        for (int r = 0; r < repeats; r++)
+        void Run(int version)
         {
-            long t0 = Stopwatch.GetTimestamp();
+            using var forced = c.Force(device.Versions, version);
             call.Run();
             device.Synchronize();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
-        times.Sort();
-        return times[times.Count / 2];
+        foreach (int v in versions) Run(v);
+        var times = versions.Select(_ => new List<double>()).ToArray();
+        for (int r = 0; r < repeats; r++)
+            for (int i = 0; i < versions.Count; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                Run(versions[i]);
+                times[i].Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+        return times.Select(t => { t.Sort(); return t[t.Count / 2]; }).ToArray();
     }
 }

@@ -25,7 +25,8 @@ public sealed record LabRow(string Family, int Version, string Kernel, string De
 /// <summary>
 /// The kernel lab (<c>vae-gpu bench --versions</c>, and what <c>vae-gpu tune</c> decides from), in the spirit of
 /// llm.c's dev/cuda: every version of every versioned family at each call the training step makes, validated on a
-/// slice of the batch against the double-precision reference, then timed at the full call as training makes it.
+/// slice of the batch against the double-precision reference, then timed at the full call as training makes it,
+/// the versions taking turns (<see cref="KernelHarness.TimeAlternated"/>).
 /// The default column is what dispatch runs on this device (tuned or the profile's).
 /// </summary>
 public static class KernelLab
@@ -41,17 +42,16 @@ public static class KernelLab
         {
             progress?.Invoke($"lab {index + 1}/{cases.Count}: {c}");
             int chosen = c.Chosen(device.Versions);
+            var runnable = c.Versions.Where(v => c.WhyNot(v, limits) is null).ToList();
+            var errors = runnable.Select(v => KernelHarness.Validate(device, c.WithBatch(CheckBatch), v, seed: 3).Error).ToList();
+            var times = KernelHarness.TimeAlternated(device, c, runnable, repeats);
             foreach (int v in c.Versions)
             {
                 string kernel = c.Kernel(v);
-                if (c.WhyNot(v, limits) is { } why)
-                {
-                    rows.Add(new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, false, null, null, c.Cost.Flops, why));
-                    continue;
-                }
-                double error = KernelHarness.Validate(device, c.WithBatch(CheckBatch), v, seed: 3).Error;
-                double time = KernelHarness.Time(device, c, v, repeats);
-                rows.Add(new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, v == chosen, error, time, c.Cost.Flops, null));
+                int at = runnable.IndexOf(v);
+                rows.Add(at < 0
+                    ? new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, false, null, null, c.Cost.Flops, c.WhyNot(v, limits))
+                    : new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, v == chosen, errors[at], times[at], c.Cost.Flops, null));
             }
         }
         return rows;
