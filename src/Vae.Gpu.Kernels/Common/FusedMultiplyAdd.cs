@@ -13,7 +13,7 @@ namespace Vae.Gpu.Kernels;
 /// OpenCL's <c>fma(a, b, c)</c> (ILGPU 1.5.3 emits an undefined call for <see cref="MathF.FusedMultiplyAdd"/>
 /// there, and PoCL contracts a multiply and an add only inside one C statement, which ILGPU never writes),
 /// PTX's <c>fma.rn.f32</c> on CUDA, and <c>c + a * b</c> on ILGPU's CPU accelerator, which runs the .NET body.
-/// Contexts get it from <see cref="Register"/>; a context without it runs the .NET body everywhere.
+/// Contexts get it from <see cref="WithFusedMultiplyAdd"/>; a context without it runs the .NET body everywhere.
 /// </summary>
 public static class FusedMultiplyAdd
 {

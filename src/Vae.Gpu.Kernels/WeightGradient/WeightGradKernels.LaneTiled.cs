@@ -81,8 +81,8 @@ public static partial class WeightGradKernels
                     int y = 0;
                     do
                     {
-                    // Views of the tile's 8 columns: indexed by the lane alone, the loads need no check that a
-                    // 32-bit index does not wrap (that check's scalar fallback kept the accumulators in memory).
+                        // Views of the tile's 8 columns: indexed by the lane alone, the loads need no check that a
+                        // 32-bit index does not wrap (that check's scalar fallback kept the accumulators in memory).
                         int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
                         var q0 = grad.SubView(o0 * plane + gx, lanes);
                         var q1 = grad.SubView(c1 * plane + gx, lanes);
