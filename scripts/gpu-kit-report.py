@@ -65,14 +65,15 @@ def main():
     check = read(work / "check.out")
     if check:
         md += ["", "## check", "", "```"] + [l for l in check.splitlines() if not l.startswith("  ")][-12:] + ["```"]
-    md += ["", "## Training speed", "", "| who | batch | images/s | launches per step | peak memory (MiB) |", "|---|---:|---:|---:|---:|"]
+    md += ["", "## Training speed", "", "| who | batch | images/s | results | launches per step | peak memory (MiB) |", "|---|---:|---:|---|---:|---:|"]
     for b in (b128, b1024):
         if b:
             t = b["training"]
-            md.append(f"| vae-gpu ({b['profile']['source']}) | {b['batch']} | {num(t['images_per_second'], '.0f')} | {t['launches_per_step']} | {t['peak_memory_bytes'] / 2**20:.0f} |")
+            results = "right" if b["check"]["all_agree"] else "WRONG (see check)"
+            md.append(f"| vae-gpu ({b['profile']['source']}) | {b['batch']} | {num(t['images_per_second'], '.0f')} | {results} | {t['launches_per_step']} | {t['peak_memory_bytes'] / 2**20:.0f} |")
     peer = report["peer"]
     if peer:
-        md.append(f"| {peer['peer']} on {peer['name']} | {peer['batch']} | {peer['images_per_second']:.0f} | | |")
+        md.append(f"| {peer['peer']} on {peer['name']} | {peer['batch']} | {peer['images_per_second']:.0f} | {peer.get('results', 'not said')} | | |")
     if b128:
         md += ["", "## Kernels (batch 128)", "", "| kernel (shape) | calls | ms/step | GFLOP/s |", "|---|---:|---:|---:|"]
         for k in sorted(b128["kernels"], key=lambda k: -(k["median_ms"] or 0)):

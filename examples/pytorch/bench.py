@@ -6,6 +6,9 @@ Trains examples/pytorch/vae.py's VAE(16, 32, 16, 3) with Adam (lr 1e-3) on rando
 Fashion-MNIST and prints the median over repeats of steps/time, in images/s, on the CPU with one thread
 per core (or on a CUDA GPU with --device cuda, timed after the GPU finishes). Run it beside `vae-gpu bench`
 (alternating, one at a time) to compare on one machine.
+
+Beside the figure it says whether this PyTorch computes the model's convolutions right here, through the path
+it trains with (oneDNN on the CPU; oracle.py): `results: right` or `results: WRONG on this CPU (...)`.
 """
 import argparse
 import json
@@ -14,10 +17,10 @@ import statistics
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vae import VAE  # noqa: E402
+from vae import VAE  # noqa: E402  (first: it names a missing torch or numpy in one line)
+import torch  # noqa: E402
+import oracle  # noqa: E402
 
 
 def main():
@@ -38,6 +41,7 @@ def main():
     vae = VAE(16, 32, 16, 3).to(device)
     adam = torch.optim.Adam(vae.parameters(), lr=1e-3)
     x = (torch.randint(0, 256, (args.batch, 1, 28, 28)) / 255.0).float().to(device)
+    results = oracle.verdict(oracle.self_check(oracle.model_convolutions(vae, [args.batch], [args.batch]), device))
 
     def step():
         adam.zero_grad()
@@ -61,10 +65,11 @@ def main():
     if args.json:
         print(json.dumps({"peer": f"pytorch {torch.__version__}", "device": str(device),
                           "name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads",
-                          "batch": args.batch, "images_per_second": statistics.median(rates), "runs": rates}))
+                          "batch": args.batch, "images_per_second": statistics.median(rates), "runs": rates,
+                          "results": results, "versions": oracle.versions()}))
         return
     print(f"pytorch {torch.__version__} ({torch.get_num_threads()} threads): training median "
-          f"{statistics.median(rates):.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates)})")
+          f"{statistics.median(rates):.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates)}); results: {results}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ The noise is Vae.Gpu's counter-based generator (Philox4x32-10 and Box-Muller, wr
 of image i draws eps[d] at (seed, step s, index i * lat + d), so both tools evaluate the same z and their
 results agree to float rounding. The densities, the log-sum-exp and the k-NN probe are written from their
 definitions, in float64 where Vae.Gpu uses float32.
+
+It computes with PyTorch's native kernels and first checks them at the model's shapes (oracle.py): where
+PyTorch is wrong on this CPU it says so in one line and exits with oracle.WRONG_ORACLE_EXIT (3).
 """
 import argparse
 import gzip
@@ -18,11 +21,11 @@ import math
 import os
 import sys
 
-import numpy as np
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vae import load_vae, read_safetensors  # noqa: E402
+from vae import fail, load_run, read_safetensors  # noqa: E402  (first: it names a missing torch or numpy in one line)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import oracle  # noqa: E402
 
 M0, M1, W0, W1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57), 0x9E3779B9, 0xBB67AE85
 MASK = np.uint64(0xFFFFFFFF)
@@ -49,11 +52,15 @@ def read_idx(data_dir, stem):
     for name in (stem + ".gz", stem):
         path = os.path.join(data_dir, name)
         if os.path.exists(path):
-            raw = (gzip.open if name.endswith(".gz") else open)(path, "rb").read()
-            dims = raw[3]
-            shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-            return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-    sys.exit(f"{data_dir} lacks {stem}[.gz]")
+            try:
+                with (gzip.open if name.endswith(".gz") else open)(path, "rb") as f:
+                    raw = f.read()
+                dims = raw[3]
+                shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+                return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+            except (OSError, EOFError, IndexError, ValueError) as e:
+                fail(f"{path} is not an IDX file ({e}): restore the Fashion-MNIST files")
+    fail(f"{data_dir} lacks {stem}[.gz]: give the Fashion-MNIST folder (e.g. /usr/share/datasets/fashion-mnist)")
 
 
 def knn_two_fold(mu, labels, neighbours=5):
@@ -85,13 +92,17 @@ def main():
     ap.add_argument("--kl", choices=["seed", "standard"], default=None, help="default: the checkpoint's metadata, else seed")
     a = ap.parse_args()
 
-    path = os.path.join(a.run, "model.safetensors")
-    vae = load_vae(path)
-    kl_kind = a.kl or read_safetensors(path)[1].get("kl", "seed")
+    if a.images < 1 or a.k < 1:
+        fail("--images and --k must be at least 1")
+    vae = load_run(a.run)
+    kl_kind = a.kl or read_safetensors(os.path.join(a.run, "model.safetensors"))[1].get("kl", "seed")
     prior_var = 0.5 if kl_kind == "seed" else 1.0
     pixels = read_idx(a.data, "t10k-images-idx3-ubyte")[: a.images].reshape(-1, 784)
     labels = read_idx(a.data, "t10k-labels-idx1-ubyte")[: a.images].astype(np.int64)
     n, k = len(pixels), a.k
+    # The native kernels: oneDNN's conv_transpose2d is wrong on some AMD Zen 5 CPUs (oracle.py).
+    oracle.use_native_kernels()
+    oracle.require_right(oracle.model_convolutions(vae, encoder_batches=[n], decoder_batches=[k]))
     x = torch.from_numpy(pixels.astype(np.float32) / np.float32(255))
 
     with torch.no_grad():

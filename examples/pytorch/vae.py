@@ -4,12 +4,18 @@ A Vae.Gpu run's model.safetensors loads into VAE(c1, c2, lat, k) with a strict l
 state_dict saved from this VAE with safetensors.torch.save_file is read by `vae-gpu analyze`.
 """
 import json
+import os
 import struct
+import sys
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as missing:
+    sys.exit(f"error: {missing.name or missing} is not installed for {sys.executable}: install Debian's python3-torch "
+             f"and python3-numpy (or pip install torch numpy) to run the PyTorch examples")
 
 D = 28  # Fashion-MNIST images are 28 x 28
 
@@ -88,12 +94,53 @@ def read_safetensors(path):
         return tensors, metadata
 
 
+def fail(message):
+    """Bad input: one line naming what is wrong and what to do, and exit 1."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 def load_vae(path):
     """A VAE with the weights of a safetensors checkpoint; c1, c2, lat, k come from the shapes."""
-    tensors, _ = read_safetensors(path)
-    c1, _, k, _ = tensors["encoder.conv1.weight"].shape
-    c2 = tensors["encoder.conv2.weight"].shape[0]
-    lat = tensors["encoder.mean.weight"].shape[0]
-    vae = VAE(c1, c2, lat, k)
-    vae.load_state_dict(tensors, strict=True)
+    if not os.path.isfile(path):
+        fail(f"{path} does not exist: give a folder that `vae-gpu train` or `vae-gpu run` wrote, or a PyTorch state_dict saved there")
+    try:
+        tensors, _ = read_safetensors(path)
+    except Exception as e:  # the safetensors package and the hand reader raise different types
+        fail(f"{path} is not a readable safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+             f"train again or restore the file")
+    try:
+        c1, _, k, _ = tensors["encoder.conv1.weight"].shape
+        c2 = tensors["encoder.conv2.weight"].shape[0]
+        lat = tensors["encoder.mean.weight"].shape[0]
+        vae = VAE(c1, c2, lat, k)
+        vae.load_state_dict(tensors, strict=True)
+    except (KeyError, RuntimeError, ValueError) as e:
+        fail(f"{path} is not a checkpoint of the problem set's VAE ({str(e).strip().splitlines()[0]})")
     return vae.eval()
+
+
+def load_run(run):
+    """The VAE of a run folder, checked against the run's metrics.json where it has one (a state_dict saved by
+    PyTorch has none)."""
+    if not os.path.isdir(run):
+        fail(f"run folder {run} does not exist: give a folder that `vae-gpu train` or `vae-gpu run` wrote")
+    vae = load_vae(os.path.join(run, "model.safetensors"))
+    metrics = os.path.join(run, "metrics.json")
+    if not os.path.exists(metrics):
+        return vae
+    try:
+        with open(metrics) as f:
+            config = json.load(f)["config"]
+        recorded = {key: config[key] for key in ("c1", "c2", "latent", "kernel")}
+        if not all(type(v) is int for v in recorded.values()):
+            raise ValueError("c1, c2, latent and kernel must be whole numbers")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"{metrics} is corrupt ({'no field ' + str(e) if isinstance(e, KeyError) else e}): train again or restore the file")
+    actual = {"c1": vae.encoder.conv1.out_channels, "c2": vae.encoder.conv2.out_channels,
+              "latent": vae.encoder.mean.out_features, "kernel": vae.encoder.conv1.kernel_size[0]}
+    differ = [f"{key} {recorded[key]} there, {actual[key]} in model.safetensors" for key in actual if recorded[key] != actual[key]]
+    if differ:
+        fail(f"the model in {run} does not match its metrics.json ({'; '.join(differ)}): the folder holds files of two "
+             f"runs; train again or restore the files")
+    return vae

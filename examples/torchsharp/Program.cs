@@ -5,6 +5,9 @@
 // Trains the problem set's VAE(16, 32, 16, 3) (the layers of examples/pytorch/vae.py) with Adam (lr 1e-3) on
 // random images shaped like Fashion-MNIST and prints the median over repeats of steps/time in images/s, on the
 // CPU with one libtorch thread per core. Run it beside `vae-gpu bench`, alternating, one at a time.
+// Beside the figure it says whether libtorch computes the model's convolutions right on this CPU through the path
+// it trains with (oneDNN), as examples/pytorch/oracle.py checks PyTorch: `results: right` or
+// `results: WRONG on this CPU (...)`.
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;
@@ -17,6 +20,7 @@ torch.manual_seed(1);
 var vae = new VaeModel(16, 32, 16, 3);
 var adam = torch.optim.Adam(vae.parameters(), lr: 1e-3);
 using var x = (torch.randint(0, 256, new long[] { options.Batch, 1, 28, 28 }) / 255.0).to(ScalarType.Float32);
+string results = SelfCheck.Verdict(vae.Convolutions(options.Batch));
 
 void Step()
 {
@@ -44,11 +48,11 @@ if (options.Json)
     Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
     {
         ["peer"] = peer, ["device"] = "cpu", ["name"] = $"cpu, {torch.get_num_threads()} threads",
-        ["batch"] = options.Batch, ["images_per_second"] = median, ["runs"] = rates,
-    }));
+        ["batch"] = options.Batch, ["images_per_second"] = median, ["runs"] = rates, ["results"] = results,
+    }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
 else
     Console.WriteLine($"{peer} ({torch.get_num_threads()} threads): training median {median:F1} images/s " +
-                      $"(runs: {string.Join(", ", rates.Select(r => r.ToString("F1")))})");
+                      $"(runs: {string.Join(", ", rates.Select(r => r.ToString("F1")))}); results: {results}");
 
 static double Median(List<double> values)
 {
@@ -79,6 +83,16 @@ sealed class VaeModel : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Every convolution of a training step's forward pass at <paramref name="batch"/>, in order.</summary>
+    public IEnumerable<ConvolutionShape> Convolutions(long batch)
+    {
+        long k = conv1.weight!.shape[2], c1 = conv1.weight.shape[0];
+        yield return new("conv2d", batch, 1, c1, 28, k);
+        yield return new("conv2d", batch, c1, c2, 28 - (k - 1), k);
+        yield return new("conv_transpose2d", batch, c2, c1, side, k);
+        yield return new("conv_transpose2d", batch, c1, 1, side + k - 1, k);
+    }
+
     /// <summary>Summed BCE of the reconstruction plus the problem set's KL, sum(mu^2 + sigma^2 - log sigma - 1/2).</summary>
     public Tensor Loss(Tensor x)
     {
@@ -91,6 +105,48 @@ sealed class VaeModel : nn.Module
         var bce = -(x * torch.log(y + 1e-9) + (1 - x) * torch.log(1 - y + 1e-9)).sum();
         var kl = (mu.pow(2) + sigma.pow(2) - sigma.log() - 0.5).sum();
         return bce + kl;
+    }
+}
+
+sealed record ConvolutionShape(string Op, long Batch, long In, long Out, long Side, long Kernel)
+{
+    public override string ToString() => $"{Op} (batch {Batch}, {In} -> {Out} channels, {Side}x{Side}, kernel {Kernel})";
+}
+
+/// <summary>
+/// examples/pytorch/oracle.py's check in TorchSharp: each convolution on seeded random inputs, float32 against the
+/// same op in float64, because libtorch's oneDNN gives wrong conv_transpose2d results on some AMD Zen 5 CPUs.
+/// </summary>
+static class SelfCheck
+{
+    // The same tolerance as oracle.py: float32 rounding is ~1e-6 of the scale; the faults seen are 0.6 and more, or NaN.
+    const double Atol = 1e-4, Rtol = 1e-4;
+
+    /// <summary>"right", or "WRONG on this CPU (op, shape, error)" for the first wrong convolution.</summary>
+    public static string Verdict(IEnumerable<ConvolutionShape> shapes)
+    {
+        // Test hook shared with oracle.py: the op named here gets 1.0 added to its float32 result.
+        string fault = Environment.GetEnvironmentVariable("VAE_GPU_ORACLE_FAULT") ?? "";
+        var generator = new torch.Generator(0);
+        var wrong = new List<(ConvolutionShape Shape, double Error)>();
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        foreach (var s in shapes)
+        {
+            bool forward = s.Op == "conv2d";
+            var input = torch.randn(new[] { s.Batch, s.In, s.Side, s.Side }, generator: generator);
+            var weight = torch.randn(forward ? new[] { s.Out, s.In, s.Kernel, s.Kernel } : new[] { s.In, s.Out, s.Kernel, s.Kernel }, generator: generator) * 0.1;
+            var bias = torch.randn(new[] { s.Out }, generator: generator) * 0.1;
+            Tensor Run(Tensor i, Tensor w, Tensor b) => forward ? nn.functional.conv2d(i, w, b) : nn.functional.conv_transpose2d(i, w, b);
+            var got = Run(input, weight, bias).to(ScalarType.Float64);
+            var want = Run(input.to(ScalarType.Float64), weight.to(ScalarType.Float64), bias.to(ScalarType.Float64));
+            if (s.Op == fault) got = got + 1.0;
+            double units = ((got - want).abs() / (Atol + Rtol * want.abs())).max().item<double>();
+            if (!(units <= 1.0)) wrong.Add((s, (got - want).abs().max().item<double>()));   // NaN counts as wrong
+        }
+        if (wrong.Count == 0) return "right";
+        string more = wrong.Count > 1 ? $", and {wrong.Count - 1} more shapes are wrong" : "";
+        return $"WRONG on this CPU (float32 {wrong[0].Shape} is off from float64 by {wrong[0].Error:G3}{more})";
     }
 }
 

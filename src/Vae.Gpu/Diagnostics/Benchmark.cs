@@ -130,6 +130,10 @@ public static class Benchmark
             if (versions) { print(""); KernelLab.Print(lab, print); }
             print("");
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
+            // The same verdict the peers print (examples/pytorch/bench.py, examples/torchsharp), for scripts/bench-peers.
+            print(checks.All(c => c.Passed)
+                ? $"results: right (all {checks.Count} kernels agree with their float64 reference)"
+                : $"results: WRONG on this device ({string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel))} disagree with their float64 reference)");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
             device.Versions.Tuned, chosen, machine);
