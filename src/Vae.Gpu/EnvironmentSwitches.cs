@@ -1,7 +1,7 @@
 namespace Vae.Gpu;
 
 /// <summary>
-/// Every environment variable the library reads, in one place (the README's "Environment" table lists the same).
+/// Every environment variable the library reads, in one place (docs/cli.md's "Environment variables" table lists the same).
 /// The kernel switches are for experiments; a run that uses one says so through <c>bench</c>'s profile line.
 /// </summary>
 public static class EnvironmentSwitches

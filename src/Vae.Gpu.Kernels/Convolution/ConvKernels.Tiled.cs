@@ -49,7 +49,7 @@ public static partial class ConvKernels
         int wa = o0 * wPerOut, wb = Min(o0 + 1, s.OutChannels - 1) * wPerOut;
         int wc = Min(o0 + 2, s.OutChannels - 1) * wPerOut, wd = Min(o0 + 3, s.OutChannels - 1) * wPerOut;
 
-        // 32 accumulators: AVX-512's 32 vector registers hold them all (a 4x4 tile was slower; README, Performance).
+        // 32 accumulators: AVX-512's 32 vector registers hold them all (a 4x4 tile was slower; docs/performance.md).
         float a00 = 0, a01 = 0, a02 = 0, a03 = 0, a04 = 0, a05 = 0, a06 = 0, a07 = 0;
         float a10 = 0, a11 = 0, a12 = 0, a13 = 0, a14 = 0, a15 = 0, a16 = 0, a17 = 0;
         float a20 = 0, a21 = 0, a22 = 0, a23 = 0, a24 = 0, a25 = 0, a26 = 0, a27 = 0;

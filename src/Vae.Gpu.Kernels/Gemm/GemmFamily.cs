@@ -54,7 +54,7 @@ public static class GemmFamily
     /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
     /// leave too few work-items, and the lab measured it slower there). Version 3: only
     /// with enough rows to tile and either a short K or contiguous columns, version 1 elsewhere. Measured on
-    /// PoCL (README); a tuned choice replaces this rule.
+    /// PoCL (docs/performance.md); a tuned choice replaces this rule.
     /// </summary>
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {

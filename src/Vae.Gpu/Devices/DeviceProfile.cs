@@ -7,7 +7,7 @@ namespace Vae.Gpu.Devices;
 /// <summary>
 /// Everything that sizes launches on one accelerator, and each family's default version where no tuned choice
 /// exists (<see cref="KernelVersions"/>). The defaults come from <c>vae-gpu bench --versions</c> where an accelerator
-/// of that kind has been measured (the README's performance section has the numbers); the CUDA and OpenCL-GPU rows
+/// of that kind has been measured (docs/performance.md has the numbers); the CUDA and OpenCL-GPU rows
 /// are estimates until measured, so <c>train</c> tunes there first (<see cref="Measured"/>).
 /// </summary>
 /// <param name="Kind">cpu, opencl-cpu (PoCL and the like), opencl-gpu or cuda.</param>
@@ -64,8 +64,8 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
         {
             // A CPU-accelerator thread is an OS thread that costs about a microsecond to start: a few hundred
             // per core, each looping over many items. The shared-memory GEMM needs 256-thread groups, which
-            // made every later launch about twice as slow, so v1; conv v1's register tiles beat v2 there (README,
-            // Performance). Reading the loss costs nothing extra: the CPU
+            // made every later launch about twice as slow, so v1; conv v1's register tiles beat v2 there
+            // (docs/performance.md). Reading the loss costs nothing extra: the CPU
             // accelerator finishes each launch before returning.
             { AcceleratorType: AcceleratorType.CPU } =>
                 new("cpu", 8 * cores, 64 * cores, GemmVersion.RegisterTiled, 1, ConvVersion.Tiled),
@@ -75,7 +75,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // work-item, accumulators in vector registers). Groups of 64
             // spread the work evenly over the cores (ILGPU's automatic 4096 left one core idle at the end of
             // most launches), and 4096 threads a launch are plenty for 2 cores (fewer split-K partials).
-            // Measured in the README's "Performance" section. A CPU device is this machine's CPU: with AVX-512's
+            // Measured in docs/performance.md. A CPU device is this machine's CPU: with AVX-512's
             // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
                 new("opencl-cpu", 4096, int.MaxValue, Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,

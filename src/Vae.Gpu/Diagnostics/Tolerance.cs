@@ -22,7 +22,7 @@ public readonly record struct Tolerance(double Atol, double Rtol)
     /// <summary>
     /// For outputs that are float32 sums of <paramref name="terms"/> products of values in [-1, 1] (the harness's
     /// inputs): rounding grows like the square root of the count, so atol does too, with about a tenfold margin
-    /// over the largest rounding <c>vae-gpu check</c> shows on CPUs (README, "How they are checked").
+    /// over the largest rounding <c>vae-gpu check</c> shows on CPUs (docs/kernels.md, "How they are checked").
     /// </summary>
     public static Tolerance ForSums(long terms) => new(4e-6 * Math.Sqrt(Math.Max(1, terms)), 1e-5);
 

@@ -35,7 +35,9 @@ public static class TuningCache
         ["runtime"] = Runtime(device),
         ["profile"] = device.Profile.ToString(),
         ["shapes"] = $"c1={config.C1} c2={config.C2} latent={config.Latent} kernel={config.Kernel} batch={batch}",
-        ["kernels"] = $"{typeof(Kernels.ConvFamily).Assembly.ManifestModule.ModuleVersionId} {typeof(TuningCache).Assembly.ManifestModule.ModuleVersionId}",
+        // The kernels' build: Vae.Gpu.Kernels holds the kernels with their rules and launchers, and a deterministic
+        // build's module id changes only when that assembly does, so an edit to the library around it keeps a tune.
+        ["kernels"] = typeof(Kernels.ConvFamily).Assembly.ManifestModule.ModuleVersionId.ToString(),
     };
 
     static string Runtime(ComputeDevice device) => device.Accelerator switch

@@ -133,6 +133,7 @@ public class CliTests
         Assert.Contains(doc.RootElement.EnumerateArray(), d => d.GetProperty("type").GetString() == "cpu" && d.GetProperty("max_group_size").GetInt32() >= 4);
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void CheckAgreesOnEveryAcceleratorPresentAndAcrossThem()
     {

@@ -179,6 +179,7 @@ public class SavedWorkFaultTests
         Assert.Equal("outside", File.ReadAllText(dir["metrics.json"]));
     }
 
+    [Trait("Category", "Slow")]
     [SkippableFact]
     public void AReaderSeesTheCommittedSaveOfAnInterruptedWriterAndWritesNothingThere()
     {

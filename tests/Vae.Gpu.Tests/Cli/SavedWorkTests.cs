@@ -23,6 +23,7 @@ public class SavedWorkTests
         "moved optimizer.safetensors", "moved model.safetensors", "moved metrics.json",
     }.Select(s => new object[] { s });
 
+    [Trait("Category", "Slow")]
     [SkippableTheory, MemberData(nameof(SaveSteps))]
     public void KillNineAtEveryStepOfTheSaveLeavesTheLastCompleteEpochLoadable(string step)
     {
@@ -211,6 +212,7 @@ public class SavedWorkTests
         Assert.False(Directory.Exists(dir["o"]));
     }
 
+    [Trait("Category", "Slow")]
     [SkippableFact]
     public void TheMemoryEstimateCoversWhatTrainingReallyAllocates()
     {

@@ -58,6 +58,7 @@ public static class Repo
 /// PyTorch both ways: a Vae.Gpu run loads into the problem set's PyTorch classes (examples/pytorch) and gives
 /// the same images; a state_dict PyTorch saved is analyzed by vae-gpu and gives what PyTorch computes.
 /// </summary>
+[Trait("Category", "Slow")]
 public class PyTorchInteropTests
 {
     /// <summary>Both compute in float32 with sums in different orders; images lie in [0, 1].</summary>

@@ -32,6 +32,7 @@ public sealed class SmallAnalyzedRun : IDisposable
 /// is wrong on this CPU is reported as such in one line, and a peer in a speed comparison says whether its
 /// results are right. A fault hook (VAE_GPU_ORACLE_FAULT) makes PyTorch wrong on every machine for these tests.
 /// </summary>
+[Trait("Category", "Slow")]
 public class PyTorchOracleTests(SmallAnalyzedRun fixture) : IClassFixture<SmallAnalyzedRun>
 {
     static void SkipWithoutPyTorchOrData()

@@ -7,6 +7,7 @@ namespace Vae.Gpu.Tests.Kernels;
 /// <summary>The kernel lab behind <c>vae-gpu bench --versions</c> and <c>tune</c>, on a small batch of the default model.</summary>
 public class KernelLabTests
 {
+    [Trait("Category", "Slow")]
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void EveryVersionAtEveryCallOfTheStepIsValidatedOrSaysWhyNotAndOneIsTheDefault(AcceleratorChoice choice)
     {

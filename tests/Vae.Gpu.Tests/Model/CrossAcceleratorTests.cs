@@ -110,6 +110,7 @@ public class CrossAcceleratorTests
 /// </summary>
 public class LongEpochTests
 {
+    [Trait("Category", "Slow")]
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void AnEpochWithMoreBatchesThanLossSlotsTrains(AcceleratorChoice choice)
     {

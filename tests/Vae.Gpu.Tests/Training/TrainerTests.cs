@@ -147,6 +147,7 @@ public class TrainerTests
         Assert.Contains("encoder.conv2.weight is [6,4,3,3] but c1=4 c2=7", e.Message);
     }
 
+    [Trait("Category", "Slow")]
     [SkippableFact]
     public void FortyBatchesOfRealDataLowerTheLossWellBelowItsStart()
     {

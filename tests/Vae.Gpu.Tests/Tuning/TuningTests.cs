@@ -18,6 +18,20 @@ public class TuningTests
         finally { device.Versions.Tuned = null; }
     }
 
+    [Fact]
+    public void TheKeyIsTheKernelsBuildTheProfileTheDeviceItsDriverAndTheShapesAndNothingElse()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        var key = TuningCache.Key(device, Small, 3);
+        Assert.Equal(new[] { "device", "kernels", "profile", "runtime", "shapes" }, key.Keys);
+        Assert.Equal(typeof(Vae.Gpu.Kernels.ConvFamily).Assembly.ManifestModule.ModuleVersionId.ToString(), key["kernels"]);
+        // An edit to the library around the kernels (the analysis, the CLI) must not throw away a tune.
+        string library = typeof(TuningCache).Assembly.ManifestModule.ModuleVersionId.ToString();
+        Assert.DoesNotContain(key.Values, v => v.Contains(library));
+        Assert.Equal("c1=4 c2=6 latent=3 kernel=3 batch=3", key["shapes"]);
+        Assert.Equal(device.Name, key["device"]);
+    }
+
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void TuneChoosesPerCallNeverWorseThanTheDefaultAndARunUsesIt(AcceleratorChoice choice)
     {
@@ -53,6 +67,7 @@ public class TuningTests
         });
     }
 
+    [Trait("Category", "Slow")]
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void BenchReportsTheTunedSourceAndTheChosenVersions(AcceleratorChoice choice)
     {
