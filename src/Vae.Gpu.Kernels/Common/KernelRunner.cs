@@ -154,6 +154,8 @@ public abstract class KernelRunner
         Cached(k, () => GroupSize > 0 ? Accelerator.LoadImplicitlyGroupedStreamKernel(k, GroupSize) : Accelerator.LoadAutoGroupedStreamKernel(k));
 
     // Explicitly grouped kernels: launched with a KernelConfig.
+    public Action<KernelConfig, T1> Grouped<T1>(Action<T1> k) where T1 : struct =>
+        Cached(k, () => Accelerator.LoadStreamKernel(k));
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6> Grouped<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> k)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
         Cached(k, () => Accelerator.LoadStreamKernel(k));

@@ -20,7 +20,20 @@ public readonly record struct ConvCall(ConvShape Shape, int Pad, bool Flipped, E
         $"{Shape}{(Pad > 0 ? $" pad {Pad}" : "")}{(Flipped ? " flipped" : "")}{EpilogueNames.Suffix(Flags)}";
 }
 
-/// <summary>The convolution family: its versions, the rule that says where each cannot run, and the launcher.</summary>
+/// <summary>
+/// The arguments of every convolution version: the shape (counting the padding), the border of <see cref="Pad"/>
+/// zeros the stored input lacks, whether the weight is read flipped, the input channels x K x K taps, the
+/// buffers and the epilogue. Versions that do not fold padding and flipping get 0 and 0 (their launcher pads and
+/// flips first).
+/// </summary>
+public struct ConvArgs
+{
+    public ConvShape Shape;
+    public int Pad, Flipped, Taps, Flags;
+    public ArrayView<float> Input, Weight, Bias, Mask, Output;
+}
+
+/// <summary>The convolution family: its versions, one row each, and the launcher.</summary>
 public static class ConvFamily
 {
     public const string Name = "conv";
@@ -28,43 +41,49 @@ public static class ConvFamily
     /// <summary>Runs at every shape on every accelerator: what dispatch uses where the chosen version cannot run.</summary>
     public const ConvVersion Fallback = ConvVersion.Coalesced;
 
-    public static string Describe(ConvVersion v) => v switch
+    const VersionTraits Cpu = VersionTraits.CpuShaped, Folds = VersionTraits.FoldsPadAndFlip;
+
+    static VersionRow<ConvVersion, ConvShape, ConvArgs> Stream(ConvVersion v, Action<Index1D, int, ConvArgs> kernel, Func<ConvShape, int> threads,
+        string description, VersionTraits traits = VersionTraits.None, Func<ConvShape, DeviceLimits, string?>? rule = null) =>
+        VersionRow<ConvVersion, ConvShape, ConvArgs>.Stream(Name, v, kernel, a => threads(a.Shape), description, traits, rule);
+
+    /// <summary>Every version, one row each: kernel, launch sizing, description, traits and rule.</summary>
+    public static readonly VersionTable<ConvVersion, ConvShape, ConvArgs> Versions = new(Name, new[]
     {
-        ConvVersion.Tiled => "4 channels x 8 columns per thread",
-        ConvVersion.Coalesced => "coalesced: a column x 8 channels per work-item",
-        ConvVersion.Staged => "coalesced, weights staged in shared memory, pad/flip folded",
-        ConvVersion.Rows => "rows: 8 channels x 32 columns per work-item, SIMD over columns, pad/flip folded",
-        ConvVersion.LaneTiled => "lane tile: 8 channels x 8 columns in vector registers, pad/flip folded",
-        ConvVersion.LanePairs => "lane tile of two rows: 8 channels x 2 rows x 8 columns (16 vector registers of accumulators: AVX-512), pad/flip folded",
-        _ => throw new ArgumentOutOfRangeException(nameof(v)),
-    };
+        Stream(ConvVersion.Tiled, ConvKernels.Tiled, ConvKernels.TiledThreads, "4 channels x 8 columns per thread"),
+        Stream(ConvVersion.Coalesced, ConvKernels.Coalesced, ConvKernels.CoalescedThreads, "coalesced: a column x 8 channels per work-item"),
+        VersionRow<ConvVersion, ConvShape, ConvArgs>.Grouped(Name, ConvVersion.Staged, ConvKernels.Staged, a => ConvKernels.StagedConfig(a.Shape), a => a.Shape.OutputLength,
+            "coalesced, weights staged in shared memory, pad/flip folded", Folds, StagedWhyNot),
+        Stream(ConvVersion.Rows, ConvKernels.Rows, ConvKernels.RowsThreads, "rows: 8 channels x 32 columns per work-item, SIMD over columns, pad/flip folded",
+            Cpu | Folds, (s, _) => s.OutWidth > ConvKernels.RowLanes ? $"keeps rows of at most {ConvKernels.RowLanes} columns; this output is {s.OutWidth} wide" : null),
+        Stream(ConvVersion.LaneTiled, ConvKernels.LaneTiled, ConvKernels.LaneTiledThreads, "lane tile: 8 channels x 8 columns in vector registers, pad/flip folded", Cpu | Folds),
+        Stream(ConvVersion.LanePairs, ConvKernels.LanePairs, ConvKernels.LanePairsThreads,
+            "lane tile of two rows: 8 channels x 2 rows x 8 columns (16 vector registers of accumulators: AVX-512), pad/flip folded", Cpu | Folds),
+    });
+
+    static string? StagedWhyNot(ConvShape s, DeviceLimits limits)
+    {
+        int taps = s.InChannels * s.Kernel * s.Kernel;
+        long tiles = (long)s.Batch * KernelIndex.DivUp(s.OutChannels, ConvKernels.StagedChannels);
+        if (taps > ConvKernels.StagedMaxTaps) return $"stages at most {ConvKernels.StagedMaxTaps} taps (input channels x K x K); this layer has {taps}";
+        if (s.OutWidth * ConvKernels.StagedRows > limits.MaxGroupSize)
+            return $"needs groups of Wo x {ConvKernels.StagedRows} = {s.OutWidth * ConvKernels.StagedRows} work-items; this accelerator allows {limits.MaxGroupSize}";
+        if (tiles > limits.MaxGridZ) return $"puts batch x output-channel tiles ({tiles}) in grid Z, whose limit here is {limits.MaxGridZ}";
+        return null;
+    }
+
+    public static string Describe(ConvVersion v) => Versions[v].Description;
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(ConvVersion v) => v is ConvVersion.Rows or ConvVersion.LaneTiled or ConvVersion.LanePairs;
+    public static bool CpuShaped(ConvVersion v) => Versions[v].CpuShaped;
 
     /// <summary>Why version <paramref name="v"/> cannot run the call at shape <paramref name="s"/> on an accelerator with
     /// <paramref name="limits"/>; null when it can.</summary>
-    public static string? WhyNot(ConvVersion v, ConvShape s, DeviceLimits limits)
-    {
-        int taps = s.InChannels * s.Kernel * s.Kernel;
-        return v switch
-        {
-            ConvVersion.Staged when taps > ConvKernels.StagedMaxTaps =>
-                $"stages at most {ConvKernels.StagedMaxTaps} taps (input channels x K x K); this layer has {taps}",
-            ConvVersion.Staged when s.OutWidth * ConvKernels.StagedRows > limits.MaxGroupSize =>
-                $"needs groups of Wo x {ConvKernels.StagedRows} = {s.OutWidth * ConvKernels.StagedRows} work-items; this accelerator allows {limits.MaxGroupSize}",
-            ConvVersion.Staged when (long)s.Batch * KernelIndex.DivUp(s.OutChannels, ConvKernels.StagedChannels) > limits.MaxGridZ =>
-                $"puts batch x output-channel tiles ({(long)s.Batch * KernelIndex.DivUp(s.OutChannels, ConvKernels.StagedChannels)}) in grid Z, whose limit here is {limits.MaxGridZ}",
-            _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
-            ConvVersion.Rows when s.OutWidth > ConvKernels.RowLanes =>
-                $"keeps rows of at most {ConvKernels.RowLanes} columns; this output is {s.OutWidth} wide",
-            _ => null,
-        };
-    }
+    public static string? WhyNot(ConvVersion v, ConvShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
     /// <summary>Versions 1 and 2 read a padded input and an (Out, In, K, K) weight: a call with padding or a
-    /// flipped weight writes those out first (two more launches); versions 3 and 4 read both in place.</summary>
-    public static bool FoldsPadAndFlip(ConvVersion v) => v is ConvVersion.Staged or ConvVersion.Rows or ConvVersion.LaneTiled or ConvVersion.LanePairs;
+    /// flipped weight writes those out first (two more launches); the others read both in place.</summary>
+    public static bool FoldsPadAndFlip(ConvVersion v) => Versions[v].Traits.HasFlag(VersionTraits.FoldsPadAndFlip);
 
     public static KernelCost Cost(ConvCall c) => KernelCost.ValidConv(c.Shape);
 
@@ -73,6 +92,7 @@ public static class ConvFamily
     public static void Launch(KernelRunner r, ConvVersion v, ConvCall c, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float>? bias, ArrayView<float>? mask, ArrayView<float> output)
     {
+        var row = Versions[v];
         var s = c.Shape;
         int pad = c.Pad, flipped = c.Flipped ? 1 : 0;
         if (!FoldsPadAndFlip(v))
@@ -93,54 +113,14 @@ public static class ConvFamily
             flipped = 0;
         }
 
-        var b = bias ?? r.None;
-        var m = mask ?? r.None;
-        int flags = (int)c.Flags;
-        var t = r.Begin();
-        switch (v)
+        var args = new ConvArgs
         {
-            case ConvVersion.Tiled:
-            {
-                int n = r.Threads(ConvKernels.TiledThreads(s));
-                r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.Tiled)(
-                    n, n, s, input, weight, b, m, flags, output);
-                break;
-            }
-            case ConvVersion.Coalesced:
-            {
-                int n = r.Threads(ConvKernels.CoalescedThreads(s));
-                r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.Coalesced)(
-                    n, n, s, input, weight, b, m, flags, output);
-                break;
-            }
-            case ConvVersion.Staged:
-                r.Grouped<ConvShape, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.Staged)(
-                    ConvKernels.StagedConfig(s), s, s.InChannels * s.Kernel * s.Kernel, pad, flipped, input, weight, b, m, flags, output);
-                break;
-            case ConvVersion.Rows:
-            {
-                int n = r.Threads(ConvKernels.RowsThreads(s));
-                r.Stream<int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.Rows)(
-                    n, n, s, pad, flipped, input, weight, b, m, flags, output);
-                break;
-            }
-            case ConvVersion.LaneTiled:
-            {
-                int n = r.Threads(ConvKernels.LaneTiledThreads(s));
-                r.Stream<int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.LaneTiled)(
-                    n, n, s, pad, flipped, input, weight, b, m, flags, output);
-                break;
-            }
-            case ConvVersion.LanePairs:
-            {
-                int n = r.Threads(ConvKernels.LanePairsThreads(s));
-                r.Stream<int, ConvShape, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvKernels.LanePairs)(
-                    n, n, s, pad, flipped, input, weight, b, m, flags, output);
-                break;
-            }
-            default: throw new ArgumentOutOfRangeException(nameof(v));
-        }
-        r.End(t, new KernelLaunch(Name, v.ToString(), (int)v, c, Cost(c), 0));
+            Shape = s, Pad = pad, Flipped = flipped, Taps = s.InChannels * s.Kernel * s.Kernel, Flags = (int)c.Flags,
+            Input = input, Weight = weight, Bias = bias ?? r.None, Mask = mask ?? r.None, Output = output,
+        };
+        var t = r.Begin();
+        row.Launch(r, args, row.Work(args));
+        r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, Cost(c), 0));
     }
 
     /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>

@@ -18,10 +18,11 @@ public static partial class ConvKernels
     /// every input load and output store of a warp (or SIMD vector) is contiguous, and the 8 weights of a tap
     /// are the same for all of them (a broadcast). Same maths, epilogue and clamping as version 1.
     /// </summary>
-    public static void Coalesced(
-        Index1D index, int stride, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void Coalesced(Index1D index, int stride, ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         int total = CoalescedThreads(s);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, h = s.InHeight, w = s.InWidth, oc = s.OutChannels;
         int chanTiles = DivUp(oc, CoalescedChannels), kk = k * k, wPerOut = s.InChannels * kk;

@@ -23,10 +23,11 @@ public static partial class ConvKernels
     /// padding, or a last single row, run version 5's one-row tile for each row. Same sums in the same order as
     /// version 5, so the same results.
     /// </summary>
-    public static void LanePairs(
-        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void LanePairs(Index1D index, int stride, ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int pad = a.Pad, flipped = a.Flipped, flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         const int lanes = LaneTiles.Width, rowAcc = LaneChannels * lanes;
         var acc = LocalMemory.Allocate<float>(PairRows * rowAcc);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels;

@@ -27,10 +27,11 @@ public static partial class ConvKernels
     /// the border (padding, the last ragged tile) run a copy that reads outside columns as 0. Padding and the
     /// flipped weight are read in place, as in version 4; the sum runs in the same order as versions 2 and 4.
     /// </summary>
-    public static void LaneTiled(
-        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void LaneTiled(Index1D index, int stride, ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int pad = a.Pad, flipped = a.Flipped, flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         const int lanes = LaneTiles.Width;
         var acc = LocalMemory.Allocate<float>(LaneChannels * lanes);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;

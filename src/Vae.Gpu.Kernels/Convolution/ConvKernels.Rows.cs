@@ -20,10 +20,11 @@ public static partial class ConvKernels
     /// inner loop). Same padding and flipped-weight reading as version 3, same order of the sum as version 2.
     /// A GPU would rather run versions 2 or 3: one thread per row is too little parallelism there.
     /// </summary>
-    public static void Rows(
-        Index1D index, int stride, ConvShape s, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void Rows(Index1D index, int stride, ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int pad = a.Pad, flipped = a.Flipped, flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         var acc = LocalMemory.Allocate<float>(RowChannels * RowLanes);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad, chanTiles = DivUp(oc, RowChannels);

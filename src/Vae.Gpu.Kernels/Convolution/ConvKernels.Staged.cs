@@ -19,21 +19,22 @@ public static partial class ConvKernels
             new Index3D(s.OutWidth, StagedRows, 1));
 
     /// <summary>
-    /// Version 3 of <see cref="Tiled"/>: the input is read as if surrounded by <paramref name="pad"/> zeros
-    /// (s gives the padded size) and, when <paramref name="flipped"/> is 1, the weight stored (In, Out, K, K)
+    /// Version 3 of <see cref="Tiled"/>: the input is read as if surrounded by <see cref="ConvArgs.Pad"/> zeros
+    /// (s gives the padded size) and, when <see cref="ConvArgs.Flipped"/> is 1, the weight stored (In, Out, K, K)
     /// is read flipped and transposed, so a full convolution needs no Pad or FlipTranspose pass.
     /// Work-item (x, row) = one output column: consecutive work-items on consecutive addresses. The group
     /// stages its 8 output channels' weights in shared memory (tap-major, 8 per tap) behind one barrier, then
-    /// runs one loop over the <paramref name="taps"/> = In x K x K taps. That shape is also what PoCL
-    /// vectorizes: a kernel with a barrier whose inner loop has a uniform trip count (a plain int argument,
+    /// runs one loop over the <see cref="ConvArgs.Taps"/> = In x K x K taps. That shape is also what PoCL
+    /// vectorizes: a kernel with a barrier whose inner loop has a uniform trip count (a field of its argument,
     /// counted from 0 by 1) gets an implicit barrier in that loop, so each tap becomes a SIMD loop over the
     /// group's work-items instead of a scalar loop per work-item.
     /// </summary>
     [ExplicitlyGrouped]
-    public static void Staged(
-        ConvShape s, int taps, int pad, int flipped, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void Staged(ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int taps = a.Taps, pad = a.Pad, flipped = a.Flipped, flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         var staged = SharedMemory.Allocate<float>(StagedChannels * StagedMaxTaps);
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;

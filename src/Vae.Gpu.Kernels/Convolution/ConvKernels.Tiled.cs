@@ -23,10 +23,11 @@ public static partial class ConvKernels
     /// One thread: 4 output channels x 8 adjacent columns of one row; the tile past the edge reads a
     /// clamped (valid) address and skips its store, so the inner loop has no branches.
     /// </summary>
-    public static void Tiled(
-        Index1D index, int stride, ConvShape s, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output)
+    public static void Tiled(Index1D index, int stride, ConvArgs a)
     {
+        ConvShape s = a.Shape;
+        int flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
         for (int tile = index; tile < TiledThreads(s); tile += stride)
             TiledTile(tile, s, input, weight, bias, mask, flags, output);
     }

@@ -17,35 +17,49 @@ public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
         $"{Shape} strides {Shape.StrideAm},{Shape.StrideAk},{Shape.StrideBk},{Shape.StrideBn}{EpilogueNames.Suffix(Flags)}";
 }
 
-/// <summary>The GEMM family: its versions, the rule that says where each cannot run, and the launcher.</summary>
+/// <summary>The arguments of every GEMM version: C (or its split partials) = epilogue(A B) with K cut into <see cref="Splits"/>.</summary>
+public struct GemmArgs
+{
+    public GemmShape Shape;
+    public int Splits, Flags;
+    public ArrayView<float> A, B, Bias, Mask, C;
+}
+
+/// <summary>The GEMM family: its versions, one row each, the untuned default by shape, and the launcher.</summary>
 public static class GemmFamily
 {
     public const string Name = "gemm";
     public const GemmVersion Fallback = GemmVersion.RegisterTiled;
 
-    public static string Describe(GemmVersion v) => v switch
+    const VersionTraits Cpu = VersionTraits.CpuShaped;
+
+    static VersionRow<GemmVersion, GemmShape, GemmArgs> Stream(GemmVersion v, Action<Index1D, int, GemmArgs> kernel, Func<GemmShape, int, int> threads,
+        string description, VersionTraits traits = VersionTraits.None, Func<GemmShape, DeviceLimits, string?>? rule = null) =>
+        VersionRow<GemmVersion, GemmShape, GemmArgs>.Stream(Name, v, kernel, a => threads(a.Shape, a.Splits), description, traits, rule);
+
+    /// <summary>Every version, one row each: kernel, launch sizing (threads for a shape and split count), description, traits and rule.</summary>
+    public static readonly VersionTable<GemmVersion, GemmShape, GemmArgs> Versions = new(Name, new[]
     {
-        GemmVersion.RegisterTiled => "register-tiled 4x4",
-        GemmVersion.SharedTiled => "shared-memory 16x16 tiles",
-        GemmVersion.Rows => "rows: 8x32 per work-item, SIMD over columns",
-        GemmVersion.LaneTiled => "lane tile: 8x8 per work-item in vector registers, SIMD over columns",
-        GemmVersion.LaneDot => "lane dot: 4x2 per work-item, SIMD over K (A's and B's K contiguous)",
-        GemmVersion.LaneWide => "wide lane tile: 8x16 per work-item (16 vector registers of accumulators: AVX-512), SIMD over columns",
-        _ => throw new ArgumentOutOfRangeException(nameof(v)),
-    };
+        Stream(GemmVersion.RegisterTiled, GemmKernels.RegisterTiled, GemmKernels.RegisterTiledThreads, "register-tiled 4x4"),
+        // Split sizing counts one work-item per element of C, as a group of the 16x16 tiles covers it.
+        VersionRow<GemmVersion, GemmShape, GemmArgs>.Grouped(Name, GemmVersion.SharedTiled, GemmKernels.SharedTiled, a => GemmKernels.SharedTiledConfig(a.Shape, a.Splits),
+            a => a.Shape.M * a.Shape.N, "shared-memory 16x16 tiles", rule: (_, limits) => limits.MaxGroupSize < GemmKernels.SharedTile * GemmKernels.SharedTile
+                ? $"needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups; this accelerator allows {limits.MaxGroupSize}" : null),
+        Stream(GemmVersion.Rows, GemmKernels.Rows, GemmKernels.RowsThreads, "rows: 8x32 per work-item, SIMD over columns", Cpu),
+        Stream(GemmVersion.LaneTiled, GemmKernels.LaneTiled, GemmKernels.LaneTiledThreads, "lane tile: 8x8 per work-item in vector registers, SIMD over columns", Cpu),
+        Stream(GemmVersion.LaneDot, GemmKernels.LaneDot, GemmKernels.LaneDotThreads, "lane dot: 4x2 per work-item, SIMD over K (A's and B's K contiguous)", Cpu,
+            (s, _) => s.StrideAk != 1 || s.StrideBk != 1 ? "needs A's and B's K contiguous (stride 1)" : null),
+        Stream(GemmVersion.LaneWide, GemmKernels.LaneWide, GemmKernels.LaneWideThreads,
+            "wide lane tile: 8x16 per work-item (16 vector registers of accumulators: AVX-512), SIMD over columns", Cpu),
+    });
+
+    public static string Describe(GemmVersion v) => Versions[v].Description;
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(GemmVersion v) => v is GemmVersion.Rows or GemmVersion.LaneTiled or GemmVersion.LaneDot or GemmVersion.LaneWide;
+    public static bool CpuShaped(GemmVersion v) => Versions[v].CpuShaped;
 
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
-    public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => v switch
-    {
-        GemmVersion.SharedTiled when limits.MaxGroupSize < GemmKernels.SharedTile * GemmKernels.SharedTile =>
-            $"needs {GemmKernels.SharedTile * GemmKernels.SharedTile}-thread groups; this accelerator allows {limits.MaxGroupSize}",
-        _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
-        GemmVersion.LaneDot when s.StrideAk != 1 || s.StrideBk != 1 => "needs A's and B's K contiguous (stride 1)",
-        _ => null,
-    };
+    public static string? WhyNot(GemmVersion v, GemmShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
     /// <summary>
     /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>. Version 4 (lane tiles):
@@ -64,65 +78,21 @@ public static class GemmFamily
         _ => preferred,
     };
 
-    static int BaseThreads(GemmVersion v, GemmShape s) => v switch
-    {
-        GemmVersion.RegisterTiled => GemmKernels.RegisterTiledThreads(s, 1),
-        GemmVersion.Rows => GemmKernels.RowsThreads(s, 1),
-        GemmVersion.LaneTiled => GemmKernels.LaneTiledThreads(s, 1),
-        GemmVersion.LaneDot => GemmKernels.LaneDotThreads(s, 1),
-        GemmVersion.LaneWide => GemmKernels.LaneWideThreads(s, 1),
-        _ => s.M * s.N,
-    };
-
     /// <summary>Runs the call with version <paramref name="v"/>: K split into slices that fill the accelerator,
     /// then (with more than one) one fixed-order sum of the slices that applies the epilogue.</summary>
     public static void Launch(KernelRunner r, GemmVersion v, GemmCall c, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float>? bias, ArrayView<float>? mask, ArrayView<float> output)
     {
+        var row = Versions[v];
         var s = c.Shape;
-        int splits = r.Slices(BaseThreads(v, s), s.K, 64);
+        var args = new GemmArgs { Shape = s, Splits = 1, Flags = (int)c.Flags, A = a, B = b, Bias = bias ?? r.None, Mask = mask ?? r.None };
+        int splits = r.Slices((int)row.Work(args), s.K, 64);
         var target = splits == 1 ? output : r.Scratch(ScratchSlot.Partials, (long)splits * s.M * s.N);
-        ArrayView<float> bv = bias ?? r.None, mv = mask ?? r.None;
-        int flags = (int)c.Flags;
+        args.Splits = splits;
+        args.C = target;
         var t = r.Begin();
-        switch (v)
-        {
-            case GemmVersion.SharedTiled:
-                r.Grouped<GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.SharedTiled)(
-                    GemmKernels.SharedTiledConfig(s, splits), s, a, b, splits, bv, mv, flags, target);
-                break;
-            case GemmVersion.LaneTiled:
-            case GemmVersion.LaneDot:
-            {
-                bool dot = v == GemmVersion.LaneDot;
-                int n = r.Threads(dot ? GemmKernels.LaneDotThreads(s, splits) : GemmKernels.LaneTiledThreads(s, splits));
-                var kernel = dot
-                    ? r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneDot)
-                    : r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneTiled);
-                kernel(n, n, s, a, b, splits, bv, mv, flags, target);
-                break;
-            }
-            case GemmVersion.LaneWide:
-            {
-                int n = r.Threads(GemmKernels.LaneWideThreads(s, splits));
-                r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.LaneWide)(
-                    n, n, s, a, b, splits, bv, mv, flags, target);
-                break;
-            }
-            case GemmVersion.RegisterTiled:
-            case GemmVersion.Rows:
-            {
-                bool rows = v == GemmVersion.Rows;
-                int n = r.Threads(rows ? GemmKernels.RowsThreads(s, splits) : GemmKernels.RegisterTiledThreads(s, splits));
-                var kernel = rows
-                    ? r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.Rows)
-                    : r.Stream<int, GemmShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(GemmKernels.RegisterTiled);
-                kernel(n, n, s, a, b, splits, bv, mv, flags, target);
-                break;
-            }
-            default: throw new ArgumentOutOfRangeException(nameof(v));
-        }
-        r.End(t, new KernelLaunch(Name, v.ToString(), (int)v, c, KernelCost.Gemm(s, splits), 0));
+        row.Launch(r, args, row.Work(args));
+        r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, KernelCost.Gemm(s, splits), 0));
         if (splits > 1) r.SumPartials(target, splits, s.M * s.N, s.N, bias, mask, c.Flags, output);
     }
 }

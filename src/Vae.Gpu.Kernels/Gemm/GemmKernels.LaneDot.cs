@@ -22,10 +22,11 @@ public static partial class GemmKernels
     /// 4 x 2 outputs keeps 8 lane sums in a vector register across its slice of K (the loop over the 8 lanes
     /// has no condition, so the vectorizer removes it), then adds its lanes in a fixed order.
     /// </summary>
-    public static void LaneDot(
-        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void LaneDot(Index1D index, int stride, GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         var acc = LocalMemory.Allocate<float>(DotRows * DotColumns * Lanes);
         var row = LocalMemory.Allocate<float>(DotColumns);
         int nTiles = DivUp(s.N, DotColumns), mTiles = DivUp(s.M, DotRows);

@@ -28,10 +28,11 @@ public static partial class GemmKernels
     /// stay in vector registers across the whole K loop instead of being loaded and stored at every k.
     /// Full tiles run a loop without bounds checks; the last tile of a ragged N reads its missing columns as 0.
     /// </summary>
-    public static void LaneTiled(
-        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void LaneTiled(Index1D index, int stride, GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         var acc = LocalMemory.Allocate<float>(LaneRows * Lanes);
         int nTiles = DivUp(s.N, Lanes), mTiles = DivUp(s.M, LaneRows);
         int perSplit = DivUp(s.K, splits);

@@ -20,10 +20,11 @@ public static partial class GemmKernels
     /// strided and K short; blocks of column tiles otherwise); a ragged last tile runs version 4's tile for
     /// each half. With AVX2's 16 registers the accumulators would not fit: version 4 serves those CPUs.
     /// </summary>
-    public static void LaneWide(
-        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void LaneWide(Index1D index, int stride, GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         const int half = LaneRows * Lanes;
         var acc = LocalMemory.Allocate<float>(2 * half);
         var right = acc.SubView(half, half);

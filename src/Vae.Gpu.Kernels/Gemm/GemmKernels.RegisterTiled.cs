@@ -22,10 +22,11 @@ public static partial class GemmKernels
     /// Version 1. Thread (split, mTile, nTile) sums k over its slice of K for a 4x4 tile of C. With one split
     /// it finishes C in place with the epilogue; with several it writes partials[split, m, n] raw.
     /// </summary>
-    public static void RegisterTiled(
-        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void RegisterTiled(Index1D index, int stride, GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         for (int tile = index; tile < RegisterTiledThreads(s, splits); tile += stride)
             RegisterTile(tile, s, a, b, splits, bias, mask, flags, c);
     }

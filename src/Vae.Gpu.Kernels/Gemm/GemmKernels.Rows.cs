@@ -17,10 +17,11 @@ public static partial class GemmKernels
     /// private array and its innermost loop runs over the 32 columns (SIMD; LLVM checks at run time
     /// whether B's column stride is 1 and uses plain vector loads then). Same split and epilogue rules as v1.
     /// </summary>
-    public static void Rows(
-        Index1D index, int stride, GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void Rows(Index1D index, int stride, GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         const int lanes = ConvKernels.RowLanes;
         var acc = LocalMemory.Allocate<float>(RowsM * lanes);
         int nTiles = DivUp(s.N, lanes), mTiles = DivUp(s.M, RowsM);

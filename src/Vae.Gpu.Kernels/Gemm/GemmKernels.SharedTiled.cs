@@ -19,10 +19,11 @@ public static partial class GemmKernels
     /// Same split and epilogue rules as version 1.
     /// </summary>
     [ExplicitlyGrouped]
-    public static void SharedTiled(
-        GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
-        ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c)
+    public static void SharedTiled(GemmArgs args)
     {
+        GemmShape s = args.Shape;
+        int splits = args.Splits, flags = args.Flags;
+        ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         // DenseX makes the first index the contiguous one: [a, b] is word a + 17 b. tx varies fastest in a warp
         // and comes second in every access below, so a padded row of 17 words puts the 16 threads of a
         // half-warp in 16 different banks (a row of 16 would put them all in one).

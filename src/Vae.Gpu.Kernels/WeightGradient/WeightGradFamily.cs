@@ -21,57 +21,69 @@ public readonly record struct WeightGradCall(ConvShape Shape, int BiasChannels, 
         $"{Shape}{(BiasChannels > 0 ? BiasFromInput ? " +bias of input" : " +bias" : "")}";
 }
 
-/// <summary>The weight-gradient family: its versions, the rule that says where each cannot run, and the launcher.</summary>
+/// <summary>
+/// The arguments of every weight-gradient version: the convolution's shape, its gradient side and input side,
+/// the batch chunks to sum separately, and where the bias gradient's sums come from (<see cref="BiasChannels"/> 0:
+/// no bias); the partials hold a chunk's weight then bias gradient after another.
+/// </summary>
+public struct WeightGradArgs
+{
+    public ConvShape Shape;
+    public int Chunks, BiasChannels, BiasPlane;
+    public ArrayView<float> Grad, Input, BiasSource, Partials;
+}
+
+/// <summary>The weight-gradient family: its versions, one row each, and the launcher.</summary>
 public static class WeightGradFamily
 {
     public const string Name = "weight-grad";
     public const WeightGradVersion Fallback = WeightGradVersion.Tiled;
 
-    public static string Describe(WeightGradVersion v) => v switch
+    const VersionTraits Cpu = VersionTraits.CpuShaped;
+
+    static VersionRow<WeightGradVersion, ConvShape, WeightGradArgs> Stream(WeightGradVersion v, Action<Index1D, int, WeightGradArgs> kernel,
+        Func<ConvShape, int, int> threads, string description, VersionTraits traits = VersionTraits.None, Func<ConvShape, DeviceLimits, string?>? rule = null) =>
+        VersionRow<WeightGradVersion, ConvShape, WeightGradArgs>.Stream(Name, v, kernel, a => threads(a.Shape, a.Chunks), description, traits, rule);
+
+    /// <summary>Every version, one row each: kernel, launch sizing (threads for a shape and chunk count), description, traits and rule.</summary>
+    public static readonly VersionTable<WeightGradVersion, ConvShape, WeightGradArgs> Versions = new(Name, new[]
     {
-        WeightGradVersion.Tiled => "8x4 channel tile per tap and batch chunk",
-        WeightGradVersion.Rows => "rows: 4 channels x 3 taps, SIMD over columns, per batch chunk",
-        WeightGradVersion.LaneTiled => "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk",
-        _ => throw new ArgumentOutOfRangeException(nameof(v)),
-    };
+        Stream(WeightGradVersion.Tiled, WeightGradKernels.Tiled, WeightGradKernels.TiledThreads, "8x4 channel tile per tap and batch chunk"),
+        Stream(WeightGradVersion.Rows, WeightGradKernels.Rows, WeightGradKernels.RowsThreads, "rows: 4 channels x 3 taps, SIMD over columns, per batch chunk", Cpu,
+            (s, _) => s.OutWidth > ConvKernels.RowLanes ? $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide" : null),
+        Stream(WeightGradVersion.LaneTiled, WeightGradKernels.LaneTiled, WeightGradKernels.RowsThreads,
+            "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk", Cpu),
+    });
+
+    public static string Describe(WeightGradVersion v) => Versions[v].Description;
 
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
-    public static bool CpuShaped(WeightGradVersion v) => v is WeightGradVersion.Rows or WeightGradVersion.LaneTiled;
+    public static bool CpuShaped(WeightGradVersion v) => Versions[v].CpuShaped;
 
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
-    public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => v switch
-    {
-        _ when limits.IsGpu && CpuShaped(v) => DeviceLimits.CpuShapedReason,
-        WeightGradVersion.Rows when s.OutWidth > ConvKernels.RowLanes =>
-            $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide",
-        _ => null,
-    };
-
-    static int BaseThreads(WeightGradVersion v, ConvShape s, int chunks) => v is WeightGradVersion.Rows or WeightGradVersion.LaneTiled
-        ? WeightGradKernels.RowsThreads(s, chunks) : WeightGradKernels.TiledThreads(s, chunks);
+    public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
     /// <summary>Runs the call with version <paramref name="v"/>: one launch over batch chunks sized to fill the
     /// accelerator, then (with more than one chunk) one fixed-order sum of the chunks.</summary>
     public static void Launch(KernelRunner r, WeightGradVersion v, WeightGradCall c, ArrayView<float> grad, ArrayView<float> input,
         ArrayView<float> dWeightThenBias)
     {
+        var row = Versions[v];
         var s = c.Shape;
         if (dWeightThenBias.Length != c.Length)
             throw new ArgumentException($"the gradient of {c} has {c.Length} values, not {dWeightThenBias.Length}");
-        int chunks = r.Slices(BaseThreads(v, s, 1), s.Batch, 1);
-        var target = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
-        var biasSource = c.BiasChannels == 0 ? r.None : c.BiasFromInput ? input : grad;
-        var t = r.Begin();
-        int n = r.Threads(Math.Max(BaseThreads(v, s, chunks), chunks * c.BiasChannels));
-        var kernel = v switch
+        var args = new WeightGradArgs
         {
-            WeightGradVersion.Tiled => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.Tiled),
-            WeightGradVersion.Rows => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.Rows),
-            WeightGradVersion.LaneTiled => r.Stream<int, ConvShape, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int, int, ArrayView<float>>(WeightGradKernels.LaneTiled),
-            _ => throw new ArgumentOutOfRangeException(nameof(v)),
+            Shape = s, Chunks = 1, BiasChannels = c.BiasChannels, BiasPlane = c.BiasPlane,
+            Grad = grad, Input = input, BiasSource = c.BiasChannels == 0 ? r.None : c.BiasFromInput ? input : grad,
         };
-        kernel(n, n, s, grad, input, chunks, biasSource, c.BiasChannels, c.BiasPlane, target);
-        r.End(t, new KernelLaunch(Name, v.ToString(), (int)v, c, KernelCost.WeightGrad(s, chunks), 0));
-        if (chunks > 1) r.SumPartials(target, chunks, c.Length, 1, null, null, EpilogueFlags.None, dWeightThenBias);
+        int chunks = r.Slices((int)row.Work(args), s.Batch, 1);
+        args.Chunks = chunks;
+        args.Partials = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
+        var t = r.Begin();
+        // The bias sums run in the same launch: enough work-items for every chunk's channels too.
+        row.Launch(r, args, Math.Max(row.Work(args), (long)chunks * c.BiasChannels));
+        r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, KernelCost.WeightGrad(s, chunks), 0));
+        if (chunks > 1) r.SumPartials(args.Partials, chunks, c.Length, 1, null, null, EpilogueFlags.None, dWeightThenBias);
     }
 }

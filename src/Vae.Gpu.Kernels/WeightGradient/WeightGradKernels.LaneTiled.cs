@@ -16,10 +16,11 @@ public static partial class WeightGradKernels
     /// ragged columns run afterwards, in a copy that reads them as 0. At the end
     /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result.
     /// </summary>
-    public static void LaneTiled(
-        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
-        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
+    public static void LaneTiled(Index1D index, int stride, WeightGradArgs a)
     {
+        ConvShape s = a.Shape;
+        int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
+        ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
         const int lanes = LaneTiles.Width;
         int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);

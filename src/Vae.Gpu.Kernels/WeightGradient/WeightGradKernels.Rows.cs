@@ -19,10 +19,11 @@ public static partial class WeightGradKernels
     /// loop runs over <see cref="ConvKernels.RowLanes"/> columns (SIMD). At the end each column array is summed in column
     /// order, so the result is the same on every rerun.
     /// </summary>
-    public static void Rows(
-        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
-        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
+    public static void Rows(Index1D index, int stride, WeightGradArgs args)
     {
+        ConvShape s = args.Shape;
+        int chunks = args.Chunks, biasChannels = args.BiasChannels, biasPlane = args.BiasPlane;
+        ArrayView<float> grad = args.Grad, input = args.Input, biasSource = args.BiasSource, partials = args.Partials;
         int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * ConvKernels.RowLanes);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;

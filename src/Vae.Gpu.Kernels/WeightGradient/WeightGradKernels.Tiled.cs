@@ -19,15 +19,16 @@ public static partial class WeightGradKernels
     /// <summary>
     /// Partial weight gradient over one slice of the batch:
     /// partials[c, o, i, u, v] = sum_{b in chunk c, y, x} grad[b, o, y, x] * input[b, i, y+u, x+v]
-    /// for grad (B, Out, Ho, Wo) and input (B, In, H, W) of shape <paramref name="s"/>.
+    /// for grad (B, Out, Ho, Wo) and input (B, In, H, W) of shape the shape.
     /// One thread owns an 8 (o) x 4 (i) tile of one tap (u, v) of one chunk: no atomics; the chunks are
     /// summed in a fixed order by <see cref="ReductionKernels.SumPartials"/>. The bias gradient rides along
     /// (see <see cref="BiasPartials"/>), so a layer's whole parameter gradient is one launch and one sum.
     /// </summary>
-    public static void Tiled(
-        Index1D index, int stride, ConvShape s, ArrayView<float> grad, ArrayView<float> input, int chunks,
-        ArrayView<float> biasSource, int biasChannels, int biasPlane, ArrayView<float> partials)
+    public static void Tiled(Index1D index, int stride, WeightGradArgs a)
     {
+        ConvShape s = a.Shape;
+        int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
+        ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
         int chunkStride = s.WeightLength + biasChannels;
         for (int tile = index; tile < TiledThreads(s, chunks); tile += stride)
             WeightGradTile(tile, s, grad, input, chunks, chunkStride, partials);

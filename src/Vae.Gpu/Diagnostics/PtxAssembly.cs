@@ -61,11 +61,7 @@ public static class PtxAssembly
     public static bool GpuMayPick(MethodInfo kernel)
     {
         if (kernel.IsDefined(typeof(CpuOnlyAttribute), false)) return false;
-        string type = kernel.DeclaringType!.Name, name = kernel.Name;
-        if (type == nameof(ConvKernels) && Enum.TryParse<ConvVersion>(name, out var conv)) return !ConvFamily.CpuShaped(conv);
-        if (type == nameof(WeightGradKernels) && Enum.TryParse<WeightGradVersion>(name, out var wg)) return !WeightGradFamily.CpuShaped(wg);
-        if (type == nameof(GemmKernels) && Enum.TryParse<GemmVersion>(name, out var gemm)) return !GemmFamily.CpuShaped(gemm);
-        return true;
+        return !KernelFamilies.Rows.Any(r => r.Method.Equals(kernel) && r.Traits.HasFlag(VersionTraits.CpuShaped));
     }
 
     /// <summary>ptxas: $VAE_GPU_PTXAS, one on the PATH, or scripts/get-ptxas's cache; null when none is found.</summary>
