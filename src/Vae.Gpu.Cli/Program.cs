@@ -44,6 +44,7 @@ public static class Program
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(EvaluateCommand());
         root.Subcommands.Add(BenchCommand());
+        root.Subcommands.Add(LabCommand());
         root.Subcommands.Add(TuneCommand());
         root.Subcommands.Add(PtxCommand());
         return root;
@@ -309,6 +310,49 @@ public static class Program
             var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, p.GetValue(versionsOption));
             if (json) Console.WriteLine(result.ToJson());
             return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
+        }));
+        return cmd;
+    }
+
+    static Command LabCommand()
+    {
+        var familyOption = new Option<string>("--family") { Description = $"the kernel family: {string.Join(" | ", KernelLab.Families)}", Required = true };
+        var versionOption = new Option<string?>("--version") { Description = "one version: v6, 6 or its kernel's name (LanePairs) [default: every version]" };
+        var callOption = new Option<int?>("--call") { Description = "one of the family's calls in a training step, numbered from 1 (--list shows them) [default: every call]" };
+        var listOption = new Option<bool>("--list") { Description = "list the family's calls in a training step, numbered, and stop" };
+        var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("lab", "validate one kernel version against the double-precision reference at one call of the training step, then time it (llm.c's ./conv_forward 7)")
+        {
+            familyOption, versionOption, callOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, repeatsOption, JsonOption,
+        };
+        cmd.SetAction(p => Guard(() =>
+        {
+            var config = new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3).Validate();
+            int batch = p.GetValue(BatchOption), repeats = p.GetValue(repeatsOption);
+            if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
+            if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
+            string family = p.GetValue(familyOption)!;
+            if (!KernelLab.Families.Contains(family)) throw new VaeException($"--family '{family}' is unknown; use {string.Join(", ", KernelLab.Families)}");
+            int? version = p.GetValue(versionOption) is { } text ? KernelLab.ParseVersion(family, text) : null;
+            using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
+            bool json = p.GetValue(JsonOption);
+            Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
+            Tuner.Apply(device, config, batch, allowTuning: false, say);
+            if (p.GetValue(listOption))
+            {
+                var all = KernelLab.Calls(device, family, config, batch);
+                for (int i = 0; i < all.Count; i++) Console.WriteLine($"{i + 1,3}  {all[i].Call}");
+                return 0;
+            }
+            var calls = KernelLab.Calls(device, family, config, batch, p.GetValue(callOption));
+            say($"lab on {device.Name}: {family}{(version is { } v ? $" v{v}" : "")} at {(calls.Count == 1 ? "1 call" : $"{calls.Count} calls")} of a training step " +
+                $"(c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
+            var rows = KernelLab.Run(device, calls, repeats, only: version is { } one ? new[] { one } : null);
+            if (json)
+                Console.WriteLine(new System.Text.Json.Nodes.JsonArray(rows.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray())
+                    .ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else KernelLab.Print(rows, Console.WriteLine);
+            return rows.All(r => r.Passed) ? 0 : 2;
         }));
         return cmd;
     }

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Model;
 
 namespace Vae.Gpu.Diagnostics;
 
@@ -8,17 +10,18 @@ namespace Vae.Gpu.Diagnostics;
 /// element's share of the case's <see cref="Tolerance"/>: at most 1 agrees) and its median time (extra launches
 /// included), or why it cannot run here.</summary>
 public sealed record LabRow(string Family, int Version, string Kernel, string Description, string Call, bool IsDefault,
-    double? Error, double? MedianSeconds, double Flops, string? NotRun)
+    double? Error, double? MedianSeconds, KernelCost Cost, string? NotRun)
 {
     public bool Passed => NotRun is not null || Error <= 1;
     public bool Ran => NotRun is null;
-    public double? GflopsPerSecond => MedianSeconds is { } t ? Flops / t / 1e9 : null;
+    public double? GflopsPerSecond => MedianSeconds is { } t ? Cost.Flops / t / 1e9 : null;
+    public double? GigabytesPerSecond => MedianSeconds is { } t ? Cost.Bytes / t / 1e9 : null;
 
     public JsonObject ToJson() => new()
     {
         ["family"] = Family, ["version"] = Version, ["kernel"] = Kernel, ["description"] = Description, ["shape"] = Call,
         ["default"] = IsDefault, ["error"] = JsonNumbers.Finite(Error), ["median_ms"] = JsonNumbers.Finite(MedianSeconds * 1e3),
-        ["gflop_per_second"] = JsonNumbers.Finite(GflopsPerSecond), ["not_run"] = NotRun,
+        ["gflop_per_second"] = JsonNumbers.Finite(GflopsPerSecond), ["gb_per_second"] = JsonNumbers.Finite(GigabytesPerSecond), ["not_run"] = NotRun,
     };
 }
 
@@ -34,7 +37,9 @@ public static class KernelLab
     /// <summary>Images of a step-sized call that validation runs (the reference is a plain double loop).</summary>
     public const int CheckBatch = 2;
 
-    public static List<LabRow> Run(ComputeDevice device, IReadOnlyList<KernelCase> cases, int repeats, Action<string>? progress = null)
+    /// <summary>Validates, then times, every version of each case (or only <paramref name="only"/>'s versions).</summary>
+    public static List<LabRow> Run(ComputeDevice device, IReadOnlyList<KernelCase> cases, int repeats, Action<string>? progress = null,
+        IReadOnlyCollection<int>? only = null)
     {
         var rows = new List<LabRow>();
         var limits = device.Versions.Limits;
@@ -42,26 +47,54 @@ public static class KernelLab
         {
             progress?.Invoke($"lab {index + 1}/{cases.Count}: {c}");
             int chosen = c.Chosen(device.Versions);
-            var runnable = c.Versions.Where(v => c.WhyNot(v, limits) is null).ToList();
+            var versions = c.Versions.Where(v => only is null || only.Contains(v)).ToList();
+            var runnable = versions.Where(v => c.WhyNot(v, limits) is null).ToList();
             var errors = runnable.Select(v => KernelHarness.Validate(device, c.WithBatch(CheckBatch), v, seed: 3).Error).ToList();
             var times = KernelHarness.TimeAlternated(device, c, runnable, repeats);
-            foreach (int v in c.Versions)
+            foreach (int v in versions)
             {
                 string kernel = c.Kernel(v);
                 int at = runnable.IndexOf(v);
                 rows.Add(at < 0
-                    ? new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, false, null, null, c.Cost.Flops, c.WhyNot(v, limits))
-                    : new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, v == chosen, errors[at], times[at], c.Cost.Flops, null));
+                    ? new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, false, null, null, c.Cost, c.WhyNot(v, limits))
+                    : new(c.Family, v, kernel, c.Describe(v), c.Call.ToString()!, v == chosen, errors[at], times[at], c.Cost, null));
             }
         }
         return rows;
+    }
+
+    /// <summary>The versioned families, by the names <c>vae-gpu lab --family</c> takes.</summary>
+    public static IReadOnlyList<string> Families { get; } = new[] { ConvFamily.Name, WeightGradFamily.Name, GemmFamily.Name };
+
+    /// <summary>
+    /// The calls of one family in a training step of <paramref name="config"/> at <paramref name="batch"/>, numbered
+    /// from 1 in the order the step makes them; <paramref name="call"/> picks one of them.
+    /// </summary>
+    public static IReadOnlyList<KernelCase> Calls(ComputeDevice device, string family, VaeConfig config, int batch, int? call = null)
+    {
+        if (!Families.Contains(family)) throw new VaeException($"family '{family}' is unknown; the families are {string.Join(", ", Families)}");
+        var calls = KernelCases.Step(device, config, batch).Where(c => c.Family == family).ToList();
+        if (call is { } n && (n < 1 || n > calls.Count))
+            throw new VaeException($"call {n} is out of range: a training step makes {calls.Count} {family} calls, numbered 1 to {calls.Count}");
+        return call is { } pick ? new[] { calls[pick - 1] } : calls;
+    }
+
+    /// <summary>A version of <paramref name="family"/> written as <c>v6</c>, <c>6</c> or its kernel's name (<c>LanePairs</c>).</summary>
+    public static int ParseVersion(string family, string text)
+    {
+        var rows = KernelFamilies.Rows.Where(r => r.Family == family).ToList();
+        string t = text.Trim();
+        var row = rows.FirstOrDefault(r => string.Equals(r.Name, t, StringComparison.OrdinalIgnoreCase)
+            || (int.TryParse(t.StartsWith('v') || t.StartsWith('V') ? t[1..] : t, out int n) && r.Number == n));
+        return row?.Number ?? throw new VaeException(
+            $"{family} has no version '{text}'; its versions are {string.Join(", ", rows.Select(r => $"v{r.Number} {r.Name}"))}");
     }
 
     public static void Print(IReadOnlyList<LabRow> rows, Action<string> print)
     {
         foreach (var family in rows.GroupBy(r => r.Family))
         {
-            print($"{"kernel lab: " + family.Key,-100} {"error/tol",10} {"ms",8} {"GFLOP/s",8}");
+            print($"{"kernel lab: " + family.Key,-100} {"error/tol",10} {"ms",8} {"GFLOP/s",8} {"GB/s",7}");
             foreach (var call in family.GroupBy(r => r.Call))
             {
                 print($"  {call.Key}");
@@ -70,7 +103,7 @@ public static class KernelLab
                     string name = $"    v{r.Version} {r.Kernel}{(r.IsDefault ? " (default)" : "")}: {r.Description}";
                     print(r.NotRun is not null
                         ? $"{name,-100} not run: {r.NotRun}"
-                        : $"{name,-100} {r.Error,10:F3} {r.MedianSeconds * 1e3,8:F2} {r.GflopsPerSecond,8:F2}");
+                        : $"{name,-100} {r.Error,10:F3} {r.MedianSeconds * 1e3,8:F2} {r.GflopsPerSecond,8:F2} {r.GigabytesPerSecond,7:F2}");
                 }
             }
         }

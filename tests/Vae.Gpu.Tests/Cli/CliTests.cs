@@ -31,6 +31,36 @@ public class CliTests
     }
 
     [Fact]
+    public void TheLabValidatesThenTimesOneVersionAtOneCallOfTheStep()
+    {
+        string[] small = { "--accelerator", "cpu", "--batch", "3", "--c1", "4", "--c2", "6", "--latent", "3", "--repeats", "2" };
+        var (code, listed, err) = Run(new[] { "lab", "--family", "gemm", "--list" }.Concat(small).ToArray());
+        Assert.True(code == 0, err);
+        var calls = listed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.TrimStart().StartsWith("1 ") || char.IsDigit(l.TrimStart()[0])).ToList();
+        Assert.True(calls.Count >= 4, listed);   // the heads, the decoder's linear layer, and their gradients
+
+        (code, var json, err) = Run(new[] { "lab", "--family", "gemm", "--version", "RegisterTiled", "--call", "2", "--json" }.Concat(small).ToArray());
+        Assert.True(code == 0, err);
+        var rows = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsArray();
+        var row = Assert.Single(rows)!;
+        Assert.Equal(1, row["version"]!.GetValue<int>());
+        Assert.Equal("RegisterTiled", row["kernel"]!.GetValue<string>());
+        // The second call of the list, validated against the reference, then timed.
+        Assert.Equal(calls[1].Trim()[1..].Trim(), row["shape"]!.GetValue<string>());
+        Assert.InRange(row["error"]!.GetValue<double>(), 0, 1);
+        Assert.True(row["median_ms"]!.GetValue<double>() > 0);
+        Assert.True(row["gflop_per_second"]!.GetValue<double>() > 0);
+        Assert.Contains("lab on cpu", err);
+
+        (code, _, err) = Run(new[] { "lab", "--family", "convolution" }.Concat(small).ToArray());
+        AssertOneLineError(code, err, "--family 'convolution' is unknown; use conv, weight-grad, gemm");
+        (code, _, err) = Run(new[] { "lab", "--family", "conv", "--version", "v9" }.Concat(small).ToArray());
+        AssertOneLineError(code, err, "conv has no version 'v9'; its versions are v1 Tiled, v2 Coalesced");
+        (code, _, err) = Run(new[] { "lab", "--family", "weight-grad", "--call", "99" }.Concat(small).ToArray());
+        AssertOneLineError(code, err, "call 99 is out of range: a training step makes");
+    }
+
+    [Fact]
     public void UnknownAcceleratorIsNamed()
     {
         using var dir = new TempDir();
@@ -174,26 +204,5 @@ public class CliTests
         Assert.Equal(new[] { 8, 4, 3, 3 }, tensors["decoder.deconv1.weight"].Shape);
         Assert.Equal(new[] { 16, 8 * 24 * 24 }, tensors["encoder.mean.weight"].Shape);
         Assert.Equal("1", meta["epoch"]);
-    }
-}
-
-/// <summary>auto's fallback over accelerators that are listed but cannot be opened.</summary>
-public class AcceleratorFallbackTests
-{
-    [Fact]
-    public void AutoSkipsAnAcceleratorThatCannotBeOpenedAndSaysSo()
-    {
-        var candidates = new[] { "cuda", "opencl", "cpu" };
-        var (opened, notes) = ComputeDevice.OpenFirst(candidates,
-            c => c == "cpu" ? c : throw new InvalidOperationException($"{c} driver refused."), c => c);
-        Assert.Equal("cpu", opened);
-        Assert.Equal(new[]
-        {
-            "cuda is listed but could not be opened (cuda driver refused); trying opencl",
-            "opencl is listed but could not be opened (opencl driver refused); trying cpu",
-        }, notes);
-
-        var ex = Assert.Throws<VaeException>(() => ComputeDevice.OpenFirst<string, string>(new[] { "opencl" }, c => throw new InvalidOperationException("no."), c => c));
-        Assert.Equal("opencl could not be opened: no; check its driver or use another --accelerator", ex.Message);
     }
 }

@@ -7,53 +7,6 @@ using Vae.Gpu.Training;
 
 namespace Vae.Gpu.Tests.Interop;
 
-/// <summary>The repository's files and external programs the interop and packaging tests run.</summary>
-public static class Repo
-{
-    /// <summary>The repository root: the folder above the test assembly that holds VaeGpu.sln.</summary>
-    public static string Root { get; } = FindRoot();
-
-    static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VaeGpu.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"VaeGpu.sln not found above {AppContext.BaseDirectory}");
-    }
-
-    /// <summary>Runs a program to its end (at most <paramref name="timeoutSeconds"/>), returning exit code and output.</summary>
-    public static (int Code, string Output) Run(string file, string arguments, int timeoutSeconds = 300) =>
-        Run(new ProcessStartInfo(file, arguments) { WorkingDirectory = Root }, timeoutSeconds);
-
-    /// <summary>Runs <paramref name="psi"/> (its output redirected here) to its end: exit code, stdout then stderr.</summary>
-    public static (int Code, string Output) Run(ProcessStartInfo psi, int timeoutSeconds)
-    {
-        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
-        psi.UseShellExecute = false;
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(timeoutSeconds * 1000))
-            {
-                p.Kill(entireProcessTree: true);
-                return (-1, $"{psi.FileName} {psi.Arguments}{string.Join(" ", psi.ArgumentList)} ran past {timeoutSeconds} s");
-            }
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
-        catch (System.ComponentModel.Win32Exception e) { return (-1, $"{psi.FileName}: {e.Message}"); }
-    }
-
-    /// <summary>Why PyTorch cannot be used here, or null when python3 imports torch and numpy.</summary>
-    public static string? PyTorchMissing { get; } = CheckPyTorch();
-
-    static string? CheckPyTorch()
-    {
-        var (code, output) = Run("python3", "-c \"import torch, numpy; print(torch.__version__)\"", 120);
-        return code == 0 ? null : $"PyTorch is not installed for python3 (apt install python3-torch; CI installs it): {output.Trim().Split('\n').Last()}";
-    }
-}
-
 /// <summary>
 /// PyTorch both ways: a Vae.Gpu run loads into the problem set's PyTorch classes (examples/pytorch) and gives
 /// the same images; a state_dict PyTorch saved is analyzed by vae-gpu and gives what PyTorch computes.
@@ -170,46 +123,5 @@ public class PyTorchInteropTests
         Assert.Contains("a PyTorch state_dict; c1=8, c2=12, lat=6, k=5", output);
         Assert.Equal(new[] { 10_000, 6 }, Npy.Read(Path.Combine(dir["analysis"], "mu.npy")).Shape);
         AssertPyTorchReproduces(dir["torch"], dir["analysis"], dir["pytorch"]);
-    }
-}
-
-/// <summary>A state_dict with no vae-gpu metadata (what PyTorch writes), read without Python.</summary>
-public class StateDictImportTests
-{
-    [SkippableFact]
-    public void HyperparametersComeFromTheShapesAndTheModelIsAnalyzed()
-    {
-        var device = TestDevices.Get(AcceleratorChoice.Cpu);
-        using var dir = new TempDir();
-        var config = new VaeConfig(8, 12, 6, 5);
-        using (var source = new Vae.Gpu.Model.VAE(device, config, seed: 4))
-        {
-            var values = source.Parameters.ToHost();
-            // PyTorch's save_file: tensors sorted by name, no __metadata__ of ours.
-            Safetensors.Write(Checkpoint.ModelPath(dir.Path),
-                source.Parameters.Parameters.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => new NamedTensor(p.Name, p.Shape, values[p.Name])),
-                new Dictionary<string, string>());
-        }
-        var checkpoint = Checkpoint.Load(dir.Path);
-        Assert.True(checkpoint.FromPyTorch);
-        Assert.Equal(config, checkpoint.Config);
-
-        var report = LatentAnalysis.Run(new AnalysisOptions(dir.Path, dir["a"]), null, device, SyntheticData.Make("test", 50, 3));
-        Assert.Equal(2, report.Dims.Length);
-        string md = File.ReadAllText(dir["a/report.md"]);
-        Assert.Contains("a PyTorch state_dict", md);
-        Assert.DoesNotContain(dir.Path, md);
-
-        var ex = Assert.Throws<VaeException>(() => Checkpoint.Load(dir.Path, readOptimizer: true));
-        Assert.Contains("PyTorch state_dict without Adam's state", ex.Message);
-    }
-
-    [Fact]
-    public void AFileThatIsNotTheProblemSetsModelIsRefusedInOneLine()
-    {
-        using var dir = new TempDir();
-        Safetensors.Write(Checkpoint.ModelPath(dir.Path), new[] { new NamedTensor("fc.weight", new[] { 2, 2 }, new float[4]) }, new Dictionary<string, string>());
-        var ex = Assert.Throws<VaeException>(() => Checkpoint.Load(dir.Path));
-        Assert.Contains("not a state_dict of the problem set's VAE", ex.Message);
     }
 }

@@ -71,7 +71,7 @@ public class KernelLabTests
     public void AKernelThatReturnsNaNIsWrittenAsNullNotAnException()
     {
         // A GPU kernel gone wrong gives NaN; System.Text.Json refuses non-finite numbers, so they are written as null.
-        var row = new LabRow("conv", 1, "Tiled", "d", "(1,1,3,3)*(1,1,3,3)", true, double.PositiveInfinity, double.NaN, 18, null);
+        var row = new LabRow("conv", 1, "Tiled", "d", "(1,1,3,3)*(1,1,3,3)", true, double.PositiveInfinity, double.NaN, new Vae.Gpu.Kernels.KernelCost(18, 0), null);
         var json = System.Text.Json.Nodes.JsonNode.Parse(row.ToJson().ToJsonString())!;
         Assert.Null(json["error"]);
         Assert.Null(json["median_ms"]);

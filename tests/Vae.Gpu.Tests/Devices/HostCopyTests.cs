@@ -1,7 +1,7 @@
 using Vae.Gpu.Devices;
 using Vae.Gpu.Tensors;
 
-namespace Vae.Gpu.Tests.Tensors;
+namespace Vae.Gpu.Tests.Devices;
 
 /// <summary>Host copies with the garbage collector compacting the heap under them: the arrays must be pinned for the whole copy.</summary>
 public class HostCopyTests
