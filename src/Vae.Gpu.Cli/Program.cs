@@ -54,7 +54,7 @@ public static class Program
     internal static int Guard(Func<int> body)
     {
         try { return body(); }
-        catch (VaeException e) { return Fail(e.Message); }
+        catch (VaeException e) { return Fail(e.Render(OptionFor)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Fail(e.Message); }
         catch (Exception e)
         {
@@ -62,6 +62,17 @@ public static class Program
             return Fail($"unexpected {e.GetType().Name}: {e.Message} (please report this; {EnvironmentSwitches.Debug}=1 prints the whole exception)");
         }
     }
+
+    /// <summary>The option that sets each library parameter its errors name (<see cref="VaeException"/>'s tokens are the API's names).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Options = new Dictionary<string, string>
+    {
+        ["OutDir"] = "--out", ["ResumeDir"] = "--resume", ["Epochs"] = "--epochs", ["BatchSize"] = "--batch", ["LearningRate"] = "--lr",
+        ["MaxBatches"] = "--max-batches", ["Seed"] = "--seed", ["C1"] = "--c1", ["C2"] = "--c2", ["Latent"] = "--latent", ["Kernel"] = "--kernel",
+        ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images",
+        ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune",
+    };
+
+    static string OptionFor(string parameter) => Options.TryGetValue(parameter, out var option) ? option : parameter;
 
     static int Fail(string message)
     {
@@ -191,7 +202,7 @@ public static class Program
         NoTune = p.GetValue(NoTuneOption),
         // Which options were typed: on --resume a typed one must agree with the run, an untyped one follows it.
         Explicit = new Option[] { BatchOption, LrOption, SeedOption, MaxBatchesOption }
-            .Where(o => p.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet(),
+            .Where(o => p.GetResult(o) is { Implicit: false }).Select(o => Options.Single(kv => kv.Value == o.Name).Key).ToHashSet(),
     };
 
     /// <summary>Trains with Ctrl-C wired to a graceful stop; returns 130 when stopped that way.</summary>

@@ -109,7 +109,7 @@ public static class LatentAnalysis
     static Split LoadTest(string? dataDir)
     {
         var dir = FashionMnist.Find(dataDir) ?? throw new VaeException(
-            "Fashion-MNIST not found; run 'vae-gpu train' once (it downloads it) or pass --data DIR, or install Debian's dataset-fashion-mnist");
+            "Fashion-MNIST not found; run 'vae-gpu train' once (it downloads it) or pass «DataDir» DIR, or install Debian's dataset-fashion-mnist");
         return FashionMnist.LoadSplit(dir, "t10k", 10_000);
     }
 

@@ -17,9 +17,9 @@ public sealed record EvaluationOptions(int Samples = ModelEvaluation.DefaultSamp
     public EvaluationOptions Validate()
     {
         if (Samples < 1 || Samples > MaxSamples)
-            throw new VaeException($"--k {Samples}: the importance-weighted bound needs 1..{MaxSamples:N0} samples per image (k = 1 gives the ELBO)");
+            throw new VaeException($"«Samples» {Samples}: the importance-weighted bound needs 1..{MaxSamples:N0} samples per image (k = 1 gives the ELBO)");
         if (Images is < 1)
-            throw new VaeException($"--images {Images}: evaluate at least one test image (leave it out for all of them)");
+            throw new VaeException($"«Images» {Images}: evaluate at least one test image (leave it out for all of them)");
         return this;
     }
 }
@@ -100,7 +100,7 @@ public static class Evaluator
         o.Validate();
         int lat = vae.Config.Latent, n = mu.Length / lat, k = o.Samples;
         if ((long)n * k > int.MaxValue)
-            throw new VaeException($"--k {k} with {n:N0} images makes more than {int.MaxValue:N0} image x sample pairs; lower --k or --images");
+            throw new VaeException($"«Samples» {k} with {n:N0} images makes more than {int.MaxValue:N0} image x sample pairs; lower «Samples» or «Images»");
         var kind = vae.Config.Kl;
         var watch = Stopwatch.StartNew();
         var (bound, firstBce) = ImportanceBound(vae, test, mu, sigma, n, o, log);

@@ -45,7 +45,7 @@ public static class FashionMnist
     /// <summary>The folder that holds all four files (gzipped or not), by the search order; null if none.</summary>
     public static string? Find(string? dataDir)
     {
-        if (dataDir is not null) return Required(dataDir, "--data", "point --data at a folder with all four Fashion-MNIST files");
+        if (dataDir is not null) return Required(dataDir, "«DataDir»", "point «DataDir» at a folder with all four Fashion-MNIST files");
         // A folder the user named in the environment is as binding as --data: a typo is an error, not a download.
         if (EnvironmentSwitches.Text(EnvironmentSwitches.DataDir) is { } named)
             return Required(named, "$FASHION_MNIST_DIR", "set FASHION_MNIST_DIR to a folder with all four Fashion-MNIST files, or unset it");
@@ -137,7 +137,7 @@ public static class FashionMnist
                 File.Delete(temp);
                 throw new VaeException(
                     $"cannot download {file} from {mirror} ({e.Message.TrimEnd('.')}); offline? install Debian's dataset-fashion-mnist " +
-                    $"(apt-get install dataset-fashion-mnist) or put the four .gz files in a folder and pass --data DIR");
+                    $"(apt-get install dataset-fashion-mnist) or put the four .gz files in a folder and pass «DataDir» DIR");
             }
             catch
             {

@@ -105,7 +105,7 @@ public sealed class ComputeDevice : IDisposable
             if (candidates.Count == 0)
             {
                 var present = string.Join(", ", context.Devices.Select(d => TypeName(d.AcceleratorType)).Distinct());
-                throw new VaeException($"no {choice} accelerator on this machine (present: {present}); use --accelerator auto or one of those");
+                throw new VaeException($"no {choice} accelerator on this machine (present: {present}); use «Accelerator» auto or one of those");
             }
             var (accelerator, notes) = OpenFirst(candidates, d => d.CreateAccelerator(context), d => $"{TypeName(d.AcceleratorType)} ({d.Name})");
             return new ComputeDevice(context, accelerator, notes);
@@ -135,7 +135,7 @@ public sealed class ComputeDevice : IDisposable
             {
                 string why = e.Message.ReplaceLineEndings(" ").TrimEnd('.');
                 if (i + 1 == candidates.Count)
-                    throw new VaeException($"{describe(candidates[i])} could not be opened: {why}; check its driver or use another --accelerator", e);
+                    throw new VaeException($"{describe(candidates[i])} could not be opened: {why}; check its driver or use another «Accelerator»", e);
                 notes.Add($"{describe(candidates[i])} is listed but could not be opened ({why}); trying {describe(candidates[i + 1])}");
             }
         }
@@ -200,7 +200,7 @@ public sealed class ComputeDevice : IDisposable
         catch (Exception e) when (e is OutOfMemoryException or AcceleratorException)
         {
             throw new VaeException(
-                $"out of memory on {Name}: asked for {bytes / (1024.0 * 1024):F1} MiB with {BytesInUse / (1024.0 * 1024):F1} MiB in use; use a smaller --batch", e);
+                $"out of memory on {Name}: asked for {bytes / (1024.0 * 1024):F1} MiB with {BytesInUse / (1024.0 * 1024):F1} MiB in use; use a smaller «BatchSize»", e);
         }
     }
 

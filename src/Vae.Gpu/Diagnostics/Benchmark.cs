@@ -73,8 +73,8 @@ public static class Benchmark
 {
     public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false)
     {
-        if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
-        if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
+        if (batch < 1) throw new VaeException($"«BatchSize» {batch} must be at least 1");
+        if (repeats < 1) throw new VaeException($"«Repeats» {repeats} must be at least 1");
         print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
         var machine = MachineInfo.Of(device);
         print?.Invoke(machine.Describe());

@@ -57,7 +57,7 @@ public static class Safetensors
     /// </summary>
     public static (Dictionary<string, NamedTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
-        if (!File.Exists(path)) throw new VaeException($"checkpoint {path} not found; train one first with 'vae-gpu train --out DIR'");
+        if (!File.Exists(path)) throw new VaeException($"checkpoint {path} not found; train one first with 'vae-gpu train «OutDir» DIR'");
         byte[] all;
         try { all = File.ReadAllBytes(path); }
         catch (IOException e) { throw new VaeException($"cannot read checkpoint {path}: {e.Message}"); }

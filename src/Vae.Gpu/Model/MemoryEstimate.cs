@@ -51,11 +51,11 @@ public static class MemoryEstimate
         foreach (var (name, elements) in LargestTensors(config, batch))
             if (elements > int.MaxValue)
                 throw new VaeException(
-                    $"a run with --batch {batch} --c1 {config.C1} --c2 {config.C2} --latent {config.Latent} --kernel {config.Kernel} would hold {name} of {elements:N0} elements, more than the 2^31 - 1 a tensor may have; use a smaller --batch or model");
+                    $"a run with «BatchSize» {batch} «C1» {config.C1} «C2» {config.C2} «Latent» {config.Latent} «Kernel» {config.Kernel} would hold {name} of {elements:N0} elements, more than the 2^31 - 1 a tensor may have; use a smaller «BatchSize» or model");
         long needed = TrainingBytes(config, batch, images), available = device.AvailableBytes;
         if (needed > available)
             throw new VaeException(
-                $"a run with --batch {batch} needs about {Gib(needed)} GiB on {device.Name} but {Gib(available)} GiB are available; use a smaller --batch");
+                $"a run with «BatchSize» {batch} needs about {Gib(needed)} GiB on {device.Name} but {Gib(available)} GiB are available; use a smaller «BatchSize»");
     }
 
     static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);

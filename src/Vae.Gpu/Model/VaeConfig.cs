@@ -17,17 +17,17 @@ public sealed record VaeConfig(int C1 = 16, int C2 = 32, int Latent = 16, int Ke
     /// <summary>Throws a <see cref="VaeException"/> naming the first bad value and its allowed range.</summary>
     public VaeConfig Validate()
     {
-        Check(C1, "--c1", 1, 1024);
-        Check(C2, "--c2", 1, 1024);
-        Check(Latent, "--latent", 2, 4096); // the analysis needs two dimensions to plot
-        Check(Kernel, "--kernel", 1, 14);
+        Check(C1, "«C1»", 1, 1024);
+        Check(C2, "«C2»", 1, 1024);
+        Check(Latent, "«Latent»", 2, 4096); // the analysis needs two dimensions to plot
+        Check(Kernel, "«Kernel»", 1, 14);
         return this;
     }
 
     static void Check(int value, string name, int min, int max)
     {
         if (value < min || value > max)
-            throw new VaeException(name == "--kernel"
+            throw new VaeException(name == "«Kernel»"
                 ? $"{name} {value} is out of range: two {value}x{value} convolutions must leave at least 1x1 of a {ImageSide}x{ImageSide} image, so use 1..{max}"
                 : $"{name} {value} is out of range; use {min}..{max}");
     }
@@ -36,7 +36,7 @@ public sealed record VaeConfig(int C1 = 16, int C2 = 32, int Latent = 16, int Ke
     {
         "seed" => KlKind.Seed,
         "standard" => KlKind.Standard,
-        _ => throw new VaeException($"--kl '{text}' is unknown; use seed (the problem set's formula) or standard (the textbook KL)"),
+        _ => throw new VaeException($"«Kl» '{text}' is unknown; use seed (the problem set's formula) or standard (the textbook KL)"),
     };
 
     public static string KlName(KlKind kind) => kind == KlKind.Seed ? "seed" : "standard";

@@ -19,7 +19,7 @@ public sealed class Adam : IDisposable
 
     public Adam(ParameterStore store, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f)
     {
-        if (!(lr > 0) || float.IsInfinity(lr)) throw new Devices.VaeException($"--lr {lr} must be a positive number");
+        if (!(lr > 0) || float.IsInfinity(lr)) throw new Devices.VaeException($"«LearningRate» {lr} must be a positive number");
         _store = store;
         LearningRate = lr; Beta1 = beta1; Beta2 = beta2; Epsilon = eps;
         M = Tensor.Zeros(store.Device, store.Count);

@@ -85,13 +85,13 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (metrics is null)
             {
                 if (forResume)
-                    throw new VaeException($"{dir} holds a checkpoint but no {Metrics.FileName}, which is saved with it; restore the file from the same save, or start a new run with --overwrite");
+                    throw new VaeException($"{dir} holds a checkpoint but no {Metrics.FileName}, which is saved with it; restore the file from the same save, or start a new run with «Overwrite»");
                 return (checkpoint, null);
             }
             int last = metrics.Epochs.Count == 0 ? 0 : metrics.Epochs[^1].Epoch;
             if (last != checkpoint.Epoch)
                 throw new MixedSaveException(
-                    $"{ModelPath(dir)} is from epoch {checkpoint.Epoch} but {metricsPath} ends at epoch {last}: files of different saves; restore both from one save, or start a new run with --overwrite");
+                    $"{ModelPath(dir)} is from epoch {checkpoint.Epoch} but {metricsPath} ends at epoch {last}: files of different saves; restore both from one save, or start a new run with «Overwrite»");
             return (checkpoint, metrics);
         });
 
@@ -117,7 +117,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (!ours)
                 throw new VaeException($"{path} is a PyTorch state_dict without Adam's state, so training cannot resume from it; analyze it, or start a new run");
             if (!File.Exists(optPath))
-                throw new VaeException($"{dir} has no {OptimizerFile}, so training cannot resume with Adam's state; analyze the model, or start a new run with --overwrite");
+                throw new VaeException($"{dir} has no {OptimizerFile}, so training cannot resume with Adam's state; analyze the model, or start a new run with «Overwrite»");
             var (moments, optMeta) = Safetensors.Read(optPath);
             var o = new MetadataReader(optPath, optMeta);
             long step = o.Long("adam_step");
@@ -127,7 +127,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (!sameSave)
                 throw new VaeException(
                     $"{path} (run {runId ?? "?"}, epoch {epoch}) and {optPath} (run {optMeta.GetValueOrDefault("run_id") ?? "?"}, epoch {o.Int("epoch")}, step {step}) " +
-                    "are from different saves; analyze the model alone, restore both files from one save, or start a new run with --overwrite");
+                    "are from different saves; analyze the model alone, restore both files from one save, or start a new run with «Overwrite»");
             foreach (var (name, shape) in Specs(config))
                 foreach (var prefix in new[] { "m.", "v." })
                     if (!moments.TryGetValue(prefix + name, out var t) || !t.Shape.SequenceEqual(shape))

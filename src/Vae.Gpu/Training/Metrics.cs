@@ -27,7 +27,7 @@ public sealed class Metrics
     /// <summary>Reads and checks a metrics file as strictly as a checkpoint: anything missing, null or mistyped is one line naming it.</summary>
     public static Metrics Load(string path)
     {
-        VaeException Corrupt(string why) => new($"corrupt metrics {path}: {why}; restore it from the same save as the checkpoint, or start a new run with --overwrite");
+        VaeException Corrupt(string why) => new($"corrupt metrics {path}: {why}; restore it from the same save as the checkpoint, or start a new run with «Overwrite»");
         Metrics? m;
         try { m = JsonSerializer.Deserialize<Metrics>(File.ReadAllText(path), JsonNumbers.Options); }
         catch (JsonException e) { throw Corrupt($"not valid metrics JSON ({e.Message.Split(" Path:")[0]})"); }

@@ -8,7 +8,7 @@ public static class RunFolder
     /// <summary>Creates the folder and proves a file can be written there, before any work starts.</summary>
     public static void EnsureWritable(string dir)
     {
-        if (string.IsNullOrWhiteSpace(dir)) throw new VaeException("--out is empty; give the folder to write the run to");
+        if (string.IsNullOrWhiteSpace(dir)) throw new VaeException("«OutDir» is empty; give the folder to write the run to");
         try
         {
             Directory.CreateDirectory(dir);
@@ -18,7 +18,7 @@ public static class RunFolder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another --out");
+            throw new VaeException($"cannot write to output directory {dir} ({e.Message.TrimEnd('.')}); choose another «OutDir»");
         }
     }
 

@@ -40,12 +40,12 @@ public sealed class RunLock : IDisposable
         catch (IOException) when (File.Exists(path))
         {
             throw new VaeException(
-                $"{dir} is being written by another vae-gpu ({Holder(path)}); wait for it to finish or stop it, or choose another --out " +
+                $"{dir} is being written by another vae-gpu ({Holder(path)}); wait for it to finish or stop it, or choose another «OutDir» " +
                 "(the lock is the operating system's and ends with that process, so there is nothing to clear by hand)");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new VaeException($"cannot lock {dir} for writing ({e.Message.TrimEnd('.')}); choose another --out");
+            throw new VaeException($"cannot lock {dir} for writing ({e.Message.TrimEnd('.')}); choose another «OutDir»");
         }
         try
         {

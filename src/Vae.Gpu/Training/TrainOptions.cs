@@ -20,27 +20,27 @@ public sealed record TrainOptions
     public int Seed { get; init; }
     public int? MaxBatches { get; init; }
     public string? ResumeDir { get; init; }
-    /// <summary>Start a new run in an --out folder that already holds one.</summary>
+    /// <summary>Start a new run in an <see cref="OutDir"/> that already holds one.</summary>
     public bool Overwrite { get; init; }
     /// <summary>Never tune before training (an accelerator without a measured profile then uses its estimated defaults).</summary>
     public bool NoTune { get; init; }
     /// <summary>Work that follows training (the analysis of <c>run</c>), in training images' worth, so progress can show the time left for the whole run.</summary>
     public double AfterTraining { get; init; }
-    /// <summary>The options the user gave (e.g. "--batch"); null in code, where a value other than the default counts as given.</summary>
+    /// <summary>The parameters the user gave, by name (<c>nameof(BatchSize)</c>); null in code, where a value other than the default counts as given.</summary>
     public IReadOnlySet<string>? Explicit { get; init; }
     /// <summary>The device's ring of batch losses; tests shrink it so that an epoch wraps it in a few hundred batches.</summary>
     internal int LossSlots { get; init; } = Vae.Gpu.Model.VAE.DefaultLossCapacity;
 
-    /// <summary>Checks what does not depend on a checkpoint; throws <see cref="VaeException"/> naming the option.</summary>
+    /// <summary>Checks what does not depend on a checkpoint; throws <see cref="VaeException"/> naming the parameter.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(OutDir)) throw new VaeException("--out is empty; give the folder to write the run to");
-        if (ResumeDir is not null && string.IsNullOrWhiteSpace(ResumeDir)) throw new VaeException("--resume is empty; give the folder of the run to continue");
-        if (Epochs < 1 || Epochs > 10_000) throw new VaeException($"--epochs {Epochs} is out of range; use 1..10000");
-        if (BatchSize < 1 || BatchSize > 60_000) throw new VaeException($"--batch {BatchSize} is out of range; use 1..60000 (the training set has 60,000 images)");
-        if (!(LearningRate > 0) || LearningRate > 10 || float.IsNaN(LearningRate)) throw new VaeException($"--lr {LearningRate} is out of range; use a positive number such as 1e-3");
-        if (MaxBatches is < 1) throw new VaeException($"--max-batches {MaxBatches} must be at least 1");
-        if (Seed < 0) throw new VaeException($"--seed {Seed} must be 0 or more");
+        if (string.IsNullOrWhiteSpace(OutDir)) throw new VaeException("«OutDir» is empty; give the folder to write the run to");
+        if (ResumeDir is not null && string.IsNullOrWhiteSpace(ResumeDir)) throw new VaeException("«ResumeDir» is empty; give the folder of the run to continue");
+        if (Epochs < 1 || Epochs > 10_000) throw new VaeException($"«Epochs» {Epochs} is out of range; use 1..10000");
+        if (BatchSize < 1 || BatchSize > 60_000) throw new VaeException($"«BatchSize» {BatchSize} is out of range; use 1..60000 (the training set has 60,000 images)");
+        if (!(LearningRate > 0) || LearningRate > 10 || float.IsNaN(LearningRate)) throw new VaeException($"«LearningRate» {LearningRate} is out of range; use a positive number such as 1e-3");
+        if (MaxBatches is < 1) throw new VaeException($"«MaxBatches» {MaxBatches} must be at least 1");
+        if (Seed < 0) throw new VaeException($"«Seed» {Seed} must be 0 or more");
         Config(null).Validate();
     }
 
@@ -53,10 +53,10 @@ public sealed record TrainOptions
             if (fromCheckpoint is not null && asked is int a && a != has)
                 throw new VaeException($"{name} {a} disagrees with the checkpoint being resumed ({name} {has}); drop {name} or start a new run");
         }
-        Same("--c1", C1, d.C1); Same("--c2", C2, d.C2); Same("--latent", Latent, d.Latent); Same("--kernel", Kernel, d.Kernel);
+        Same("«C1»", C1, d.C1); Same("«C2»", C2, d.C2); Same("«Latent»", Latent, d.Latent); Same("«Kernel»", Kernel, d.Kernel);
         var kl = Kl is null ? d.Kl : VaeConfig.ParseKl(Kl);
         if (fromCheckpoint is not null && kl != d.Kl)
-            throw new VaeException($"--kl {Kl} disagrees with the checkpoint being resumed (--kl {VaeConfig.KlName(d.Kl)})");
+            throw new VaeException($"«Kl» {Kl} disagrees with the checkpoint being resumed («Kl» {VaeConfig.KlName(d.Kl)})");
         return new VaeConfig(C1 ?? d.C1, C2 ?? d.C2, Latent ?? d.Latent, Kernel ?? d.Kernel, kl);
     }
 }

@@ -48,7 +48,7 @@ public sealed class Trainer
             RunJournal.Recover(outDir);
             bool resumingInPlace = _o.ResumeDir is not null && Path.GetFullPath(_o.ResumeDir) == outDir;
             if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(outDir)))
-                throw new VaeException($"{_o.OutDir} already holds a run; continue it with --resume {_o.OutDir}, start over with --overwrite, or choose another --out");
+                throw new VaeException($"{_o.OutDir} already holds a run; continue it with «ResumeDir» {_o.OutDir}, start over with «Overwrite», or choose another «OutDir»");
             // The run resumed from is only read (it may sit on read-only storage): one committed save, model,
             // optimizer state and metrics together, even while another writer saves into it.
             var (resume, history) = _o.ResumeDir is null ? (null, null) : Checkpoint.ReadSave(_o.ResumeDir, forResume: true);
@@ -56,7 +56,7 @@ public sealed class Trainer
             _o = FollowRun(resume);
             int startEpoch = resume?.Epoch ?? 0;
             if (startEpoch >= _o.Epochs)
-                throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with --epochs N (N > {startEpoch})");
+                throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with «Epochs» N (N > {startEpoch})");
             var (trainSplit, testSplit) = data ?? FashionMnist.Load(_o.DataDir, _ui.Log);
 
             var own = device is null ? ComputeDevice.Create(_o.Accelerator) : null;
@@ -132,19 +132,20 @@ public sealed class Trainer
         var run = resume.Optimizer?.Settings;
         return _o with
         {
-            Seed = Agree("--seed", _o.Seed, resume.Seed, _o.Seed != Defaults.Seed),
-            BatchSize = run is null ? _o.BatchSize : Agree("--batch", _o.BatchSize, run.BatchSize, _o.BatchSize != Defaults.BatchSize),
-            LearningRate = run is null ? _o.LearningRate : Agree("--lr", _o.LearningRate, run.LearningRate, _o.LearningRate != Defaults.LearningRate),
-            MaxBatches = run is null ? _o.MaxBatches : Agree("--max-batches", _o.MaxBatches, run.MaxBatches, _o.MaxBatches is not null),
+            Seed = Agree(nameof(TrainOptions.Seed), _o.Seed, resume.Seed, _o.Seed != Defaults.Seed),
+            BatchSize = run is null ? _o.BatchSize : Agree(nameof(TrainOptions.BatchSize), _o.BatchSize, run.BatchSize, _o.BatchSize != Defaults.BatchSize),
+            LearningRate = run is null ? _o.LearningRate : Agree(nameof(TrainOptions.LearningRate), _o.LearningRate, run.LearningRate, _o.LearningRate != Defaults.LearningRate),
+            MaxBatches = run is null ? _o.MaxBatches : Agree(nameof(TrainOptions.MaxBatches), _o.MaxBatches, run.MaxBatches, _o.MaxBatches is not null),
         };
     }
 
     /// <summary>The run's value, unless the user gave a different one (from the command line; in code, a value other than the default).</summary>
-    T Agree<T>(string option, T asked, T run, bool differsFromDefault)
+    T Agree<T>(string parameter, T asked, T run, bool differsFromDefault)
     {
-        bool given = _o.Explicit?.Contains(option) ?? differsFromDefault;
+        bool given = _o.Explicit?.Contains(parameter) ?? differsFromDefault;
+        string p = $"«{parameter}»";
         if (given && !EqualityComparer<T>.Default.Equals(asked, run))
-            throw new VaeException($"{option} {asked?.ToString() ?? "(none)"} disagrees with the run being resumed ({option} {run?.ToString() ?? "(none)"}); drop {option} to continue it as it was trained, or start a new run");
+            throw new VaeException($"{p} {asked?.ToString() ?? "(none)"} disagrees with the run being resumed ({p} {run?.ToString() ?? "(none)"}); drop {p} to continue it as it was trained, or start a new run");
         return run;
     }
 
@@ -195,8 +196,8 @@ public sealed class Trainer
 
     /// <summary>What to try after a loss stops being finite: a resume keeps the run's learning rate, so it cannot change it.</summary>
     string Advice => _o.ResumeDir is null
-        ? $"try a smaller --lr than {_o.LearningRate}"
-        : $"the resumed run keeps its --lr {_o.LearningRate}: start a new run with a smaller --lr, or resume an earlier checkpoint";
+        ? $"try a smaller «LearningRate» than {_o.LearningRate}"
+        : $"the resumed run keeps its «LearningRate» {_o.LearningRate}: start a new run with a smaller «LearningRate», or resume an earlier checkpoint";
 
     /// <summary>
     /// Sums the losses of batches [from, to), which lie in one unwrapped run of slots; a NaN or infinity

@@ -33,8 +33,8 @@ public static class Tuner
 
     public static TuneResult Run(ComputeDevice device, VaeConfig config, int batch, int repeats, Action<string>? progress = null)
     {
-        if (batch < 1) throw new VaeException($"--batch {batch} must be at least 1");
-        if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
+        if (batch < 1) throw new VaeException($"«BatchSize» {batch} must be at least 1");
+        if (repeats < 1) throw new VaeException($"«Repeats» {repeats} must be at least 1");
         // Measure against the defaults, not against an earlier tune.
         var previous = device.Versions.Tuned;
         device.Versions.Tuned = null;

@@ -23,6 +23,6 @@ public class AcceleratorFallbackTests
         }, notes);
 
         var ex = Assert.Throws<VaeException>(() => ComputeDevice.OpenFirst<string, string>(new[] { "opencl" }, c => throw new InvalidOperationException("no."), c => c));
-        Assert.Equal("opencl could not be opened: no; check its driver or use another --accelerator", ex.Message);
+        Assert.Equal("opencl could not be opened: no; check its driver or use another Accelerator", ex.Message);
     }
 }

@@ -60,6 +60,21 @@ public class CliTests
         AssertOneLineError(code, err, "call 99 is out of range: a training step makes");
     }
 
+    /// <summary>The library's errors name parameters by their API names; the CLI must have an option for each.</summary>
+    [Fact]
+    public void EveryParameterTheLibrarysErrorsNameHasAnOption()
+    {
+        var named = Directory.GetFiles(Path.Combine(Interop.Repo.Root, "src", "Vae.Gpu"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .SelectMany(f => VaeException.Parameters(File.ReadAllText(f))).ToHashSet();
+        Assert.True(named.Count >= 15, $"found only {named.Count} parameters: {string.Join(", ", named)}");
+        foreach (var parameter in named)
+            Assert.True(Program.Options.ContainsKey(parameter), $"the library names «{parameter}» in an error, but the CLI maps no option to it (Program.Options)");
+        // Through the CLI, a library error reads in options.
+        var (code, _, err) = Run("train", "--out", "x", "--epochs", "0");
+        AssertOneLineError(code, err, "--epochs 0 is out of range; use 1..10000");
+    }
+
     [Fact]
     public void UnknownAcceleratorIsNamed()
     {

@@ -60,6 +60,6 @@ public class FaultTests
         var e = Assert.Throws<VaeException>(() => device.Allocate<float>(1L << 42));
         Assert.Contains("out of memory on cpu", e.Message);
         Assert.Contains("16777216.0 MiB", e.Message);
-        Assert.Contains("--batch", e.Message);
+        Assert.Contains("a smaller BatchSize", e.Message);
     }
 }

@@ -208,7 +208,7 @@ public class SavedWorkTests
         var options = new TrainOptions { OutDir = dir["o"], Epochs = 1, BatchSize = 60_000 };
         var ex = Assert.Throws<VaeException>(() => new Trainer(options, new PlainObserver(TextWriter.Null))
             .Run(default, device, (SyntheticData.Make("train", 16, 1), SyntheticData.Make("test", 8, 2))));
-        Assert.Matches(@"a run with --batch 60000 needs about [0-9.]+ GiB on cpu: CPUAccelerator but [0-9.]+ GiB are available; use a smaller --batch", ex.Message);
+        Assert.Matches(@"a run with BatchSize 60000 needs about [0-9.]+ GiB on cpu: CPUAccelerator but [0-9.]+ GiB are available; use a smaller BatchSize", ex.Message);
         Assert.False(Directory.Exists(dir["o"]));
     }
 

@@ -94,7 +94,7 @@ public class IdxTests
         using var offline = new HttpClient(new FakeHandler(_ => throw new HttpRequestException("Name or service not known")));
         var e = Assert.Throws<VaeException>(() => FashionMnist.Download(dir.Path, client: offline));
         Assert.Contains("offline?", e.Message);
-        Assert.Contains("--data", e.Message);
+        Assert.Contains("pass DataDir", e.Message);
         Assert.Empty(Directory.GetFiles(dir.Path));
 
         using var corrupting = new HttpClient(new FakeHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(new byte[] { 1, 2, 3 }) }));
