@@ -312,13 +312,16 @@ public static class Program
         var repeatsOption = new Option<int>("--repeats") { Description = "timed runs per kernel and of the training step, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
         var batchOption = new Option<int>("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
         var versionsOption = new Option<bool>("--versions") { Description = "also run the kernel lab: validate, then time as training makes them, every version of the convolution, weight gradient and GEMM at each call of the step" };
-        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption };
+        var checkOption = new Option<bool>("--check") { Description = "with --versions, also run every kernel against the reference first (without --versions it always runs)" };
+        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption, checkOption };
         cmd.SetAction(p => Guard(() =>
         {
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
             Tuner.Apply(device, new Model.VaeConfig(), p.GetValue(batchOption), allowTuning: false, json ? Console.Error.WriteLine : Console.WriteLine);
-            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, p.GetValue(versionsOption));
+            bool versions = p.GetValue(versionsOption);
+            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, versions,
+                check: !versions || p.GetValue(checkOption));
             if (json) Console.WriteLine(result.ToJson());
             return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
         }));

@@ -16,8 +16,14 @@ public static class TestDevices
         [AcceleratorChoice.OpenCL] = new(() => Open(AcceleratorChoice.OpenCL)),
     };
 
-    static ComputeDevice? Open(AcceleratorChoice choice) =>
-        ComputeDevice.IsPresent(choice) ? ComputeDevice.Create(choice) : null;
+    /// <summary>The device, its workspaces poisoned with NaN so that an unwritten element shows in any test.</summary>
+    static ComputeDevice? Open(AcceleratorChoice choice)
+    {
+        if (!ComputeDevice.IsPresent(choice)) return null;
+        var device = ComputeDevice.Create(choice);
+        device.PoisonWorkspaces = true;
+        return device;
+    }
 
     static readonly AcceleratorChoice[] Kinds = { AcceleratorChoice.Cpu, AcceleratorChoice.Cuda, AcceleratorChoice.OpenCL };
 
@@ -42,7 +48,6 @@ public static class TestDevices
             AcceleratorChoice.Cuda => "no CUDA device on this machine (ILGPU found no NVIDIA driver)",
             _ => $"no {choice} accelerator on this machine",
         });
-        Vae.Gpu.Layers.Workspace.PoisonOnGet = true;
         return device!;
     }
 }

@@ -28,6 +28,10 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Launch sizes and default kernel versions for this accelerator.</summary>
     public DeviceProfile Profile { get; }
 
+    /// <summary>Every workspace view this device hands out starts as NaN, so an element a kernel fails to write shows
+    /// (the tests' devices set it).</summary>
+    internal bool PoisonWorkspaces { get; set; }
+
     /// <summary>Which version of each kernel family runs each call here (defaults, tuned or forced).</summary>
     public KernelVersions Versions { get; }
 

@@ -25,7 +25,8 @@ public sealed record BenchResult(
     double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
     int LaunchesPerStep, DeviceProfile Profile, TunedVersions? Tuned, IReadOnlyList<ChosenVersion> Chosen, MachineInfo Machine)
 {
-    public bool AllAgree => Checks.All(c => c.Passed);
+    /// <summary>Every kernel the check ran, and every version the lab ran, agrees with its reference.</summary>
+    public bool AllAgree => Checks.All(c => c.Passed) && Lab.All(r => r.Passed);
 
     public string ToJson()
     {
@@ -57,7 +58,7 @@ public sealed record BenchResult(
             },
             ["check"] = new JsonObject
             {
-                ["all_agree"] = AllAgree, ["worst_error"] = JsonNumbers.Finite(Checks.Max(c => c.Error)),
+                ["ran"] = Checks.Count > 0, ["all_agree"] = AllAgree, ["worst_error"] = Checks.Count == 0 ? null : JsonNumbers.Finite(Checks.Max(c => c.Error)),
             },
         };
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -71,7 +72,9 @@ public sealed record BenchResult(
 /// </summary>
 public static class Benchmark
 {
-    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false)
+    /// <param name="check">run every kernel against the reference first: always without <paramref name="versions"/>;
+    /// with it the lab validates every version at every call of the step, so the whole check runs only when asked.</param>
+    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false, bool? check = null)
     {
         if (batch < 1) throw new VaeException($"«BatchSize» {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"«Repeats» {repeats} must be at least 1");
@@ -82,11 +85,16 @@ public static class Benchmark
         print?.Invoke($"profile: {pr.Kind}; defaults conv v{(int)pr.Conv} {pr.Conv}, weight-grad v{(int)pr.WeightGrad} {pr.WeightGrad}, gemm v{(int)pr.Gemm} {pr.Gemm} " +
             $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
         print?.Invoke(device.Versions.Source);
-        var checks = KernelCheck.Run(device, seed: 1).ToList();
-        print?.Invoke(checks.All(c => c.Passed)
-            ? $"reference check: all {checks.Count} kernels agree (worst error {checks.Max(c => c.Error):F3} of its tolerance)"
-            : "reference check: DISAGREEMENT in " + string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel)));
-        foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
+        bool runCheck = check ?? !versions;
+        var checks = runCheck ? KernelCheck.Run(device, seed: 1).ToList() : new List<CheckResult>();
+        if (!runCheck) print?.Invoke("reference check: left out (the kernel lab validates every version at every call; --check runs the whole check too)");
+        else
+        {
+            print?.Invoke(checks.All(c => c.Passed)
+                ? $"reference check: all {checks.Count} kernels agree (worst error {checks.Max(c => c.Error):F3} of its tolerance)"
+                : "reference check: DISAGREEMENT in " + string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel)));
+            foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
+        }
 
         device.ResetPeak();
         using var step = new TrainingStep(device, new VaeConfig(), batch);
@@ -131,9 +139,11 @@ public static class Benchmark
             print("");
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
             // The same verdict the peers print (examples/pytorch/bench.py, examples/torchsharp), for scripts/bench-peers.
-            print(checks.All(c => c.Passed)
-                ? $"results: right (all {checks.Count} kernels agree with their float64 reference)"
-                : $"results: WRONG on this device ({string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Kernel))} disagree with their float64 reference)");
+            var wrong = checks.Where(c => !c.Passed).Select(c => c.Kernel).Concat(lab.Where(r => !r.Passed).Select(r => $"{r.Family} v{r.Version} at {r.Call}")).ToList();
+            string what = (runCheck ? $"all {checks.Count} kernels" : "") + (runCheck && versions ? " and " : "") + (versions ? $"all {lab.Count(r => r.Ran)} versions at the step's calls" : "");
+            print(wrong.Count == 0
+                ? $"results: right ({what} agree with their float64 reference)"
+                : $"results: WRONG on this device ({string.Join(", ", wrong)} disagree with their float64 reference)");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
             device.Versions.Tuned, chosen, machine);

@@ -14,9 +14,6 @@ public sealed class Workspace : IDisposable
 
     public Workspace(ComputeDevice device) => _device = device;
 
-    /// <summary>Tests set this so every view handed out starts as NaN and an unwritten element shows.</summary>
-    internal static bool PoisonOnGet;
-
     public Tensor Get(params int[] shape)
     {
         int n = shape.Aggregate(1, (a, b) => a * b);
@@ -27,7 +24,7 @@ public sealed class Workspace : IDisposable
             _buffer = Tensor.Zeros(_device, n);
         }
         var view = _buffer.Slice(0, shape);
-        if (PoisonOnGet) view.Poison();
+        if (_device.PoisonWorkspaces) view.Poison();
         return view;
     }
 
