@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Vae.Gpu.Data;
 
 namespace Vae.Gpu.Tests;

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Vae.Gpu.Data;
 
 namespace Vae.Gpu.Tests;
 

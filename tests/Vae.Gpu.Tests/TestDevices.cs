@@ -1,5 +1,4 @@
 using Vae.Gpu.Devices;
-using Vae.Gpu.Tensors;
 
 namespace Vae.Gpu.Tests;
 

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
-using Vae.Gpu.Analysis;
 using Vae.Gpu.Data;
 using Vae.Gpu.Devices;
-using Vae.Gpu.Kernels;
 using Vae.Gpu.Kernels.Reference;
 using Vae.Gpu.Model;
 using Vae.Gpu.Training;

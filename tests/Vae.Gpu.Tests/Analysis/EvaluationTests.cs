@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Vae.Gpu.Analysis;
 using Vae.Gpu.Data;
 using Vae.Gpu.Devices;

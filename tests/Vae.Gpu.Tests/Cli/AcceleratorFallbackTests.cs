@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Vae.Gpu.Devices;
-using Vae.Gpu.IO;
 using Vae.Gpu.Training;
 using Program = Vae.Gpu.Cli.Program;
 

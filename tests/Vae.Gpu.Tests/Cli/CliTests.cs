@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
-using Vae.Gpu.Training;
 using Program = Vae.Gpu.Cli.Program;
 
 namespace Vae.Gpu.Tests.Cli;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
 using Vae.Gpu.Training;

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Net;
 using Vae.Gpu.Data;
 using Vae.Gpu.Devices;

@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using Vae.Gpu.Analysis;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
-using Vae.Gpu.Model;
 using Vae.Gpu.Training;
 
 namespace Vae.Gpu.Tests.Interop;

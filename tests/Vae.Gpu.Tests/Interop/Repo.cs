@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Vae.Gpu.Analysis;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;
 using Vae.Gpu.Model;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Vae.Gpu.Analysis;
 using Vae.Gpu.Devices;
 using Vae.Gpu.IO;

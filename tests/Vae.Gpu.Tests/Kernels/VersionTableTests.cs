@@ -1,6 +1,5 @@
 using System.Reflection;
 using ILGPU;
-using ILGPU.Runtime;
 using Vae.Gpu.Diagnostics;
 using Vae.Gpu.Kernels;
 

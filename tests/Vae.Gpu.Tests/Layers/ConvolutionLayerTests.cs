@@ -1,8 +1,6 @@
 using Vae.Gpu.Devices;
-using Vae.Gpu.Kernels;
 using Vae.Gpu.Kernels.Reference;
 using Vae.Gpu.Layers;
-using Vae.Gpu.Tensors;
 using static Vae.Gpu.Tests.Numeric;
 
 namespace Vae.Gpu.Tests.Layers;

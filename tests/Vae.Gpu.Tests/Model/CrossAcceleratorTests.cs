@@ -1,10 +1,8 @@
-using Vae.Gpu.Data;
 using Vae.Gpu.Devices;
 using Vae.Gpu.Diagnostics;
 using Vae.Gpu.Model;
 using Vae.Gpu.Optim;
 using Vae.Gpu.Tensors;
-using Vae.Gpu.Training;
 using static Vae.Gpu.Tests.Numeric;
 
 namespace Vae.Gpu.Tests.Model;

@@ -2,7 +2,6 @@ using Vae.Gpu.Devices;
 using Vae.Gpu.Kernels;
 using Vae.Gpu.Kernels.Reference;
 using Vae.Gpu.Model;
-using Vae.Gpu.Optim;
 using static Vae.Gpu.Tests.Numeric;
 
 namespace Vae.Gpu.Tests.Model;
