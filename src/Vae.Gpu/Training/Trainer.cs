@@ -116,6 +116,13 @@ public sealed class Trainer
             Checkpoint.Save(_o.OutDir, vae, adam, epoch, seed, runId, settings, metrics);
             clock.EpochDone(epochWatch.Elapsed.TotalSeconds);
             _ui.EpochDone(m, _o.Epochs);
+            // A stop asked for during the epoch's last batch, its test pass or its save: the epoch is whole and
+            // saved, so stop here (with one batch an epoch, every batch is the last).
+            if (cancel.IsCancellationRequested)
+            {
+                _ui.Log($"Stopped after epoch {epoch}: saved it to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' continues with epoch {epoch + 1}");
+                return new Result(metrics, true, _o.OutDir);
+            }
         }
         return new Result(metrics, false, _o.OutDir);
     }

@@ -52,6 +52,38 @@ public class FaultTests
         Assert.True(checkpoint.Optimizer!.Step >= 1);
     }
 
+    /// <summary>
+    /// With one batch an epoch every batch is the epoch's last: a Ctrl-C then lets the epoch finish (its test pass
+    /// and its save), and the run stops there with 130, instead of training on to the last epoch.
+    /// </summary>
+    [SkippableFact]
+    public void CtrlCStopsARunWhoseEpochsHaveOneBatchAfterSavingTheEpoch()
+    {
+        SyntheticData.SkipWithoutRealData();
+        Skip.IfNot(OperatingSystem.IsLinux(), "sends SIGINT with kill(1)");
+        using var dir = new TempDir();
+        using var p = Start(Tiny(dir.Path, 10_000).ToArray());
+        Task<string> rest;
+        try
+        {
+            WaitForTraining(p);
+            Signal(p, "INT");
+            rest = p.StandardOutput.ReadToEndAsync();
+            Assert.True(p.WaitForExit(60_000), "one Ctrl-C did not stop a run of one-batch epochs within a minute");
+        }
+        finally
+        {
+            if (!p.HasExited) { p.Kill(entireProcessTree: true); p.WaitForExit(); }
+        }
+        Assert.Equal(130, p.ExitCode);
+        Assert.Matches(@"Stopped after epoch \d+: saved it to", rest.Result);
+        var checkpoint = Checkpoint.Load(dir.Path, readOptimizer: true);
+        Assert.InRange(checkpoint.Epoch, 1, 9_999);
+        // The saved epoch is whole: one Adam step per epoch, and metrics.json ends at the same epoch.
+        Assert.Equal(checkpoint.Epoch, checkpoint.Optimizer!.Step);
+        Assert.Equal(checkpoint.Epoch, Metrics.Load(Path.Combine(dir.Path, Metrics.FileName)).Epochs.Last().Epoch);
+    }
+
     [SkippableFact]
     public void OutOfMemorySaysHowMuchWasAskedFor()
     {
