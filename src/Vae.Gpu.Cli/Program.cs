@@ -58,7 +58,10 @@ public static class Program
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Fail(e.Message); }
         catch (Exception e)
         {
-            if (EnvironmentSwitches.Flag(EnvironmentSwitches.Debug)) Console.Error.WriteLine(e);
+            bool debug;
+            try { debug = EnvironmentSwitches.Flag(EnvironmentSwitches.Debug); }
+            catch (VaeException) { debug = true; }   // a mistyped switch still asked for the whole exception
+            if (debug) Console.Error.WriteLine(e);
             return Fail($"unexpected {e.GetType().Name}: {e.Message} (please report this; {EnvironmentSwitches.Debug}=1 prints the whole exception)");
         }
     }
@@ -383,6 +386,9 @@ public static class Program
             var config = new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3).Validate();
             int batch = p.GetValue(BatchOption);
             if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
+            // Refused before any measuring: under the switch the cache is never read or written.
+            if (EnvironmentSwitches.Flag(EnvironmentSwitches.NoTune))
+                throw new VaeException($"{EnvironmentSwitches.NoTune} is set, so the tuning cache is never read or written; unset it to tune");
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
             Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;

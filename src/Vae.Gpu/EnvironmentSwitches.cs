@@ -37,12 +37,32 @@ public static class EnvironmentSwitches
 
     public static string? Text(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 
-    public static bool Flag(string name) => Text(name) is { } v && v != "0";
+    /// <summary>A switch: 1, true or yes turn it on; 0, false, no or unset leave it off; anything else is a
+    /// <see cref="Devices.VaeException"/> naming the variable.</summary>
+    public static bool Flag(string name) => Text(name)?.Trim().ToLowerInvariant() switch
+    {
+        null => false,
+        "1" or "true" or "yes" => true,
+        "0" or "false" or "no" => false,
+        _ => throw new Devices.VaeException($"{name}={Text(name)} is not a switch; set it to 1, true or yes to turn it on, or to 0, false or no (or unset it) to leave it off"),
+    };
 
-    /// <summary>The variable as a whole number of at least <paramref name="min"/>; null when unset or not one.</summary>
-    public static int? Int(string name, int min) => int.TryParse(Text(name), out int v) && v >= min ? v : null;
+    /// <summary>The variable as a whole number in <paramref name="min"/>..<paramref name="max"/>; null when unset,
+    /// a <see cref="Devices.VaeException"/> naming it when it is anything else.</summary>
+    public static int? Int(string name, int min, int max = int.MaxValue, string? why = null)
+    {
+        if (Text(name) is not { } text) return null;
+        if (int.TryParse(text.Trim(), out int v) && v >= min && v <= max) return v;
+        throw new Devices.VaeException($"{name}={text} is not a whole number in {min}..{(max == int.MaxValue ? "" : max)}{why}; set it to one, or unset it");
+    }
 
-    /// <summary>The variable as a member of a version enum, by number; null when unset or not one.</summary>
-    public static T? Version<T>(string name) where T : struct, Enum =>
-        Int(name, 1) is { } v && Enum.IsDefined(typeof(T), v) ? (T)Enum.ToObject(typeof(T), v) : null;
+    /// <summary>The variable as a version of <paramref name="family"/>, by number; null when unset, a
+    /// <see cref="Devices.VaeException"/> listing the versions when it names none.</summary>
+    public static T? Version<T>(string name, string family) where T : struct, Enum
+    {
+        if (Text(name) is not { } text) return null;
+        if (int.TryParse(text.Trim(), out int v) && Enum.IsDefined(typeof(T), v)) return (T)Enum.ToObject(typeof(T), v);
+        var versions = string.Join(", ", Enum.GetValues<T>().Select(e => $"{Convert.ToInt32(e)} {e}"));
+        throw new Devices.VaeException($"{name}={text} is not a {family} version; use one of {versions}, or unset it");
+    }
 }

@@ -57,10 +57,17 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     public static CPUDevice CpuDevice()
     {
-        var custom = EnvironmentSwitches.Text(EnvironmentSwitches.CpuDevice)?.Split(',');
-        if (custom is { Length: 3 } && custom.All(c => int.TryParse(c, out int v) && v > 0))
-            return new(int.Parse(custom[0]), int.Parse(custom[1]), int.Parse(custom[2]));
-        return new(4, 4, Environment.ProcessorCount);
+        if (EnvironmentSwitches.Text(EnvironmentSwitches.CpuDevice) is not { } text) return new(4, 4, Environment.ProcessorCount);
+        var parts = text.Split(',');
+        var numbers = parts.Select(p => int.TryParse(p.Trim(), out int v) ? v : 0).ToArray();
+        // ILGPU's CPU accelerator needs a warp of a power of two from 2 up; the loss's final sum runs one group of
+        // LossLanes work-items, so a group (warp x warps) must hold that many.
+        int lanes = Kernels.ReductionKernels.LossLanes;
+        if (parts.Length != 3 || numbers.Any(v => v < 1) || numbers[0] < 2 || (numbers[0] & (numbers[0] - 1)) != 0 || numbers[2] > 4096
+            || (long)numbers[0] * numbers[1] < lanes)
+            throw new VaeException($"{EnvironmentSwitches.CpuDevice}={text} is not a CPU accelerator's shape; give warp,warps,multiprocessors as whole numbers, " +
+                                   $"the warp a power of two from 2 and warp x warps at least {lanes} (e.g. 4,4,{Environment.ProcessorCount}), or unset it");
+        return new(numbers[0], numbers[1], numbers[2]);
     }
 
     static Context CreateContext()

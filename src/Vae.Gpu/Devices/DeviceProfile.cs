@@ -43,10 +43,15 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
     public static DeviceProfile For(Accelerator accelerator)
     {
         var profile = ForKind(accelerator);
-        if (EnvironmentSwitches.Version<ConvVersion>(EnvironmentSwitches.Conv) is { } conv) profile = profile with { Conv = conv };
-        if (EnvironmentSwitches.Version<GemmVersion>(EnvironmentSwitches.Gemm) is { } gemm) profile = profile with { Gemm = gemm };
-        if (EnvironmentSwitches.Version<WeightGradVersion>(EnvironmentSwitches.WeightGrad) is { } wgrad) profile = profile with { WeightGrad = wgrad };
-        if (EnvironmentSwitches.Int(EnvironmentSwitches.GroupSize, 0) is { } group) profile = profile with { GroupSize = group };
+        if (EnvironmentSwitches.Version<ConvVersion>(EnvironmentSwitches.Conv, ConvFamily.Name) is { } conv) profile = profile with { Conv = conv };
+        if (EnvironmentSwitches.Version<GemmVersion>(EnvironmentSwitches.Gemm, GemmFamily.Name) is { } gemm) profile = profile with { Gemm = gemm };
+        if (EnvironmentSwitches.Version<WeightGradVersion>(EnvironmentSwitches.WeightGrad, WeightGradFamily.Name) is { } wgrad) profile = profile with { WeightGrad = wgrad };
+        int largest = accelerator.MaxNumThreadsPerGroup;
+        if (EnvironmentSwitches.Int(EnvironmentSwitches.GroupSize, 0, largest, $" (0: ILGPU chooses; {largest} is the largest group of {accelerator.Name})") is { } group)
+            profile = profile with { GroupSize = group };
+        else if (profile.GroupSize > largest)
+            throw new VaeException($"{accelerator.Name} allows groups of at most {largest} work-items, fewer than the {profile.GroupSize} its launches use; " +
+                                   $"give it more threads per group ({EnvironmentSwitches.CpuDevice}) or set {EnvironmentSwitches.GroupSize}");
         if (EnvironmentSwitches.Int(EnvironmentSwitches.TargetThreads, 1) is { } target) profile = profile with { TargetThreads = target };
         return profile;
     }

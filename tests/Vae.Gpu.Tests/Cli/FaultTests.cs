@@ -84,6 +84,56 @@ public class FaultTests
         Assert.Equal(checkpoint.Epoch, Metrics.Load(Path.Combine(dir.Path, Metrics.FileName)).Epochs.Last().Epoch);
     }
 
+    /// <summary>A bad value of a variable the library reads is one line naming it, and nothing is written.</summary>
+    [Theory]
+    [InlineData("VAE_CONV", "99", "VAE_CONV=99 is not a conv version; use one of 1 Tiled")]
+    [InlineData("VAE_CONV", "abc", "VAE_CONV=abc is not a conv version")]
+    [InlineData("VAE_GEMM", "999", "VAE_GEMM=999 is not a gemm version")]
+    [InlineData("VAE_WGRAD", "0", "VAE_WGRAD=0 is not a weight-grad version")]
+    [InlineData("VAE_GROUP", "17", "VAE_GROUP=17 is not a whole number in 0..16 (0: ILGPU chooses; 16 is the largest group of CPUAccelerator)")]
+    [InlineData("VAE_GROUP", "-1", "VAE_GROUP=-1 is not a whole number in 0..16")]
+    [InlineData("VAE_TARGET", "0", "VAE_TARGET=0 is not a whole number in 1..")]
+    [InlineData("VAE_CPU_DEVICE", "1,1,1", "VAE_CPU_DEVICE=1,1,1 is not a CPU accelerator's shape")]
+    [InlineData("VAE_CPU_DEVICE", "3,3,1", "VAE_CPU_DEVICE=3,3,1 is not a CPU accelerator's shape")]
+    [InlineData("VAE_CPU_DEVICE", "2,2,2", "warp x warps at least 16")]
+    [InlineData("VAE_CPU_DEVICE", "abc", "VAE_CPU_DEVICE=abc is not a CPU accelerator's shape")]
+    [InlineData("VAE_CPU_DEVICE", "0,0,0", "VAE_CPU_DEVICE=0,0,0 is not a CPU accelerator's shape")]
+    [InlineData("VAE_GPU_NO_TUNE", "maybe", "VAE_GPU_NO_TUNE=maybe is not a switch")]
+    public void ABadEnvironmentVariableIsOneLineNamingIt(string variable, string value, string expected)
+    {
+        using var dir = new TempDir();
+        string? before = Environment.GetEnvironmentVariable(variable);
+        Environment.SetEnvironmentVariable(variable, value);
+        try
+        {
+            var (code, _, err) = CliTests.Run(Tiny(dir["run"], 1).ToArray());
+            CliTests.AssertOneLineError(code, err, expected);
+            Assert.DoesNotContain("unexpected", err);
+            Assert.False(Directory.Exists(dir["run"]) && Directory.EnumerateFiles(dir["run"]).Any(f => Path.GetFileName(f) != RunLock.FileName),
+                "a refused run wrote files");
+        }
+        finally { Environment.SetEnvironmentVariable(variable, before); }
+    }
+
+    [Fact]
+    public void TuneRefusesUnderNoTuneBeforeMeasuringAndTheSwitchTakesWords()
+    {
+        string? before = Environment.GetEnvironmentVariable(EnvironmentSwitches.NoTune);
+        try
+        {
+            Environment.SetEnvironmentVariable(EnvironmentSwitches.NoTune, "yes");
+            var (code, _, err) = CliTests.Run("tune", "--accelerator", "cpu", "--batch", "2");
+            CliTests.AssertOneLineError(code, err, "VAE_GPU_NO_TUNE is set, so the tuning cache is never read or written; unset it to tune");
+            Assert.True(EnvironmentSwitches.Flag(EnvironmentSwitches.NoTune));
+            foreach (var off in new[] { "0", "false", "No" })
+            {
+                Environment.SetEnvironmentVariable(EnvironmentSwitches.NoTune, off);
+                Assert.False(EnvironmentSwitches.Flag(EnvironmentSwitches.NoTune), off);
+            }
+        }
+        finally { Environment.SetEnvironmentVariable(EnvironmentSwitches.NoTune, before); }
+    }
+
     [SkippableFact]
     public void OutOfMemorySaysHowMuchWasAskedFor()
     {
