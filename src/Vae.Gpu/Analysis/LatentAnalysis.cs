@@ -194,6 +194,10 @@ public static class LatentAnalysis
             s.ToArray().CopyTo(sigma, at);
             z.ToArray().CopyTo(emb, at);
         }
+        // Finite weights can still overflow (a huge log sigma): refuse before any figure or number is written.
+        Finite.Require("mu", mu, lat);
+        Finite.Require("sigma", sigma, lat);
+        Finite.Require("the embedding (a sample of N(mu, sigma))", emb, lat);
         return (mu, sigma, emb);
     }
 

@@ -116,6 +116,9 @@ public static class Evaluator
                     : 0.5 * (m * m + s * s - 1) - Math.Log(s);
             }
         for (int d = 0; d < lat; d++) klPerDim[d] /= n;
+        Finite.RequireEachImage("the reconstruction BCE", firstBce);
+        Finite.RequireEachImage("the IWAE bound", bound);
+        for (int d = 0; d < lat; d++) Finite.Require($"the KL of latent dimension {d} (mean over the images)", klPerDim[d]);
         double kl = klPerDim.Sum(), bce = firstBce.Average(v => (double)v);
         double trainedKl = kind == KlKind.Seed ? kl + lat * ModelEvaluation.SeedOffsetPerDim : kl;
         double meanBound = bound.Average(v => (double)v);

@@ -85,8 +85,11 @@ public static class TuningCache
             string family = choice["family"]?.GetValue<string>() ?? throw new FormatException("a choice has no family");
             string call = choice["call"]?.GetValue<string>() ?? throw new FormatException("a choice has no call");
             int version = choice["version"]?.GetValue<int>() ?? throw new FormatException("a choice has no version");
-            if (version < 1) throw new FormatException($"version {version} of {family} {call}");
-            choices[TunedVersions.Key(family, call)] = version;
+            // An entry is used whole or not at all: a version no row declares, or a call chosen twice, spoils it.
+            if (!Kernels.KernelFamilies.Rows.Any(r => r.Family == family && r.Number == version))
+                throw new FormatException($"{family} has no version {version} (at {call})");
+            if (!choices.TryAdd(TunedVersions.Key(family, call), version))
+                throw new FormatException($"{family} {call} is chosen twice");
         }
         return new TunedVersions(date, choices);
     }

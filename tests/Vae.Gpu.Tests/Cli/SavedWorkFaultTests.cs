@@ -156,6 +156,29 @@ public class SavedWorkFaultTests
         else AssertOneLineError(code, output, "error:");
     }
 
+    /// <summary>Finite weights whose numbers overflow (sigma = exp(3e38)): evaluate and analyze refuse, naming the
+    /// first value that is not finite, instead of reporting NaN as success; nothing is written.</summary>
+    [SkippableFact]
+    public void FiniteWeightsThatOverflowAreRefusedNamingTheFirstBadNumber()
+    {
+        SyntheticData.SkipWithoutRealData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
+        tensors["encoder.std.bias"].Data[0] = 3e38f;
+        Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
+        foreach (var command in new[] { new[] { "evaluate", "--k", "2", "--images", "10", "--json" }, new[] { "analyze", "--eval-images", "50" } })
+        {
+            string output = dir[command[0]];
+            var (code, text) = RunToEnd(command.Concat(new[] { "--run", run, "--out", output, "--accelerator", "cpu" }));
+            AssertOneLineError(code, text, "sigma of test image 0, latent dimension 0, is Infinity");
+            Assert.Contains("nothing was written", text);
+            Assert.False(Directory.Exists(output) && Directory.EnumerateFiles(output).Any(f => Path.GetFileName(f) != RunLock.FileName),
+                $"{command[0]} wrote files although it refused");
+        }
+    }
+
     [Fact]
     public void AnEmptyOutFolderIsABadOption()
     {

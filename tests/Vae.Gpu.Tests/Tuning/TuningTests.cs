@@ -101,10 +101,14 @@ public class TuningTests
             string valid = File.ReadAllText(path);
             var stale = JsonNode.Parse(valid)!;
             stale["key"]!["kernels"] = "another build";
+            // The same call chosen twice: an entry is used whole or not at all.
+            var twice = JsonNode.Parse(valid)!;
+            twice["choices"]!.AsArray().Add(JsonNode.Parse(twice["choices"]![0]!.ToJsonString()));
             var mutations = new[]
             {
                 "", "{", "null", "[]", "{\"format\": 2}", valid.Replace("\"version\": 1", "\"version\": 0"), valid.Replace("\"version\": 1", "\"version\": \"one\""),
-                valid.Replace("\"tuned_at\"", "\"tuned\""), valid.Replace("\"choices\"", "\"choice\""), stale.ToJsonString(),
+                valid.Replace("\"version\": 1", "\"version\": 99"),
+                valid.Replace("\"tuned_at\"", "\"tuned\""), valid.Replace("\"choices\"", "\"choice\""), stale.ToJsonString(), twice.ToJsonString(),
             };
             foreach (var text in mutations)
             {
@@ -113,6 +117,8 @@ public class TuningTests
                 Assert.Null(TuningCache.Load(device, Small, 7, notes.Add));
                 Assert.Single(notes);
                 Assert.Contains("ignoring the tuning cache entry", notes[0]);
+                if (text.Contains("\"version\": 99")) Assert.Contains("conv has no version 99", notes[0]);
+                if (text == twice.ToJsonString()) Assert.Contains("is chosen twice", notes[0]);
                 Assert.Equal(text, File.ReadAllText(path));
             }
             File.WriteAllText(path, valid);
