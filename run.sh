@@ -12,6 +12,36 @@ set -euo pipefail
 cd "$(dirname "$0")"
 say() { echo "run.sh: $*" >&2; }
 
+# Help first: nothing is installed, built into a root or trained to print it.
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help|-\?)
+      cat <<'EOF_HELP'
+usage: ./run.sh [vae-gpu run options]
+
+Trains the VAE (the problem set's defaults: 15 epochs, batch 128, lat 16), analyzes its latent space and
+evaluates it, writing every figure and report to runs/latest. It trains on the fastest accelerator it can
+get and says which: a GPU, else an installed OpenCL device, else OpenCL on the CPU through PoCL, else ILGPU's
+CPU accelerator.
+
+What it sets up when it can (root on Debian or Ubuntu): Debian's dataset-fashion-mnist, and PoCL through
+scripts/with-pocl (the system's package when new enough, else a Debian trixie root built once in 1-2
+minutes, 0.9 GB). Otherwise vae-gpu downloads the data and trains on what is present.
+
+Environment:
+  OUT=DIR             write the run there instead of runs/latest
+  VAE_GPU_RUN_CPU=1   train on ILGPU's CPU accelerator; set nothing up (as --accelerator cpu)
+
+Examples: ./run.sh --epochs 3 | ./run.sh --resume runs/latest --epochs 20 | ./run.sh --overwrite
+
+The options below are vae-gpu run's:
+EOF_HELP
+      dll=src/Vae.Gpu.Cli/bin/Release/net10.0/vae-gpu.dll
+      [ -s "$dll" ] || dotnet build src/Vae.Gpu.Cli -c Release -v q -nologo >/dev/null || { say "dotnet build failed"; exit 1; }
+      exec dotnet "$dll" run --help ;;
+  esac
+done
+
 if [ -z "${FASHION_MNIST_DIR:-}" ] && [ ! -d data/FashionMNIST/raw ] \
    && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
    && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

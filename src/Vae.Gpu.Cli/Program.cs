@@ -25,11 +25,21 @@ public static class Program
         {
             var command = parse.CommandResult.Command;
             string name = command is RootCommand ? "vae-gpu" : $"vae-gpu {command.Name}";
-            return Fail($"{string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct())}; see {name} --help");
+            return Fail($"{string.Join("; ", parse.Errors.Select(e => InWords(e.Message).TrimEnd('.')).Distinct())}; see {name} --help");
         }
         int code = parse.Invoke();
         return args.Length == 0 ? 1 : code;
     }
+
+    /// <summary>A parse error in a user's words: "as expected type 'System.Nullable`1[System.Int32]'" reads "as a whole number".</summary>
+    static string InWords(string message) => System.Text.RegularExpressions.Regex.Replace(message, @"as expected type '([^']+)'", m =>
+        m.Groups[1].Value switch
+        {
+            var t when t.Contains("System.Int32") || t.Contains("System.Int64") => "as a whole number",
+            var t when t.Contains("System.Single") || t.Contains("System.Double") => "as a number",
+            var t when t.Contains("System.Boolean") => "as true or false",
+            _ => "as the value it takes",
+        });
 
     static readonly Option<string> AcceleratorOption = new("--accelerator") { Description = "auto | cuda | opencl | cpu (auto prefers CUDA, then OpenCL, then the CPU)", DefaultValueFactory = _ => "auto" };
     static readonly Option<bool> JsonOption = new("--json") { Description = "print one JSON document" };
@@ -71,7 +81,7 @@ public static class Program
     {
         ["OutDir"] = "--out", ["ResumeDir"] = "--resume", ["Epochs"] = "--epochs", ["BatchSize"] = "--batch", ["LearningRate"] = "--lr",
         ["MaxBatches"] = "--max-batches", ["Seed"] = "--seed", ["C1"] = "--c1", ["C2"] = "--c2", ["Latent"] = "--latent", ["Kernel"] = "--kernel",
-        ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images",
+        ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images", ["EvaluationImages"] = "--eval-images",
         ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune",
     };
 

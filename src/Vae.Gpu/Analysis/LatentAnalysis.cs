@@ -47,7 +47,7 @@ public static class LatentAnalysis
         var options = (o.Evaluation ?? new EvaluationOptions()).Validate();
         return WithModel("Evaluating", o.RunDir, o.OutDir, o.DataDir, o.Accelerator, log, device, testSplit, (vae, _, test, _, staging) =>
         {
-            var subset = First(test, options.Images);
+            var subset = First(test, options.Images, "«Images»");
             log?.Invoke($"[1/2] encoding {subset.Count:N0} test images");
             var (mu, sigma, embeddings) = Encode(vae, subset);
             var dims = LatentStatistics.TopTwo(LatentStatistics.ColumnVariances(embeddings, subset.Count, vae.Config.Latent));
@@ -72,27 +72,55 @@ public static class LatentAnalysis
         if (bad.Key is not null)
             throw new VaeException($"the weights in {Checkpoint.ModelPath(runDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
         var test = testSplit ?? LoadTest(dataDir);
+        bool created = !Directory.Exists(outDir);
         RunFolder.EnsureWritable(outDir);
-        using var writing = RunLock.Acquire(outDir);
-        var own = device is null ? ComputeDevice.Create(accelerator) : null;
-        var dev = device ?? own!;
-        try
+        try { return Locked(); }
+        catch
         {
-            string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
-            log?.Invoke($"{verb} {Checkpoint.ModelPath(runDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
-            Tuner.Apply(dev, checkpoint.Config, EncodeBatch, allowTuning: false, s => log?.Invoke(s));
-            using var vae = checkpoint.CreateModel(dev);
-            T result = default!;
-            RunJournal.CommitFolder(outDir, staging => result = work(vae, metrics, test, origin, staging));
-            return result;
+            // A refusal leaves no folder of ours behind: one this command made and that holds only its lock goes.
+            if (created) RemoveIfOnlyTheLock(outDir);
+            throw;
         }
-        finally { own?.Dispose(); }
+
+        T Locked()
+        {
+            using var writing = RunLock.Acquire(outDir);
+            var own = device is null ? ComputeDevice.Create(accelerator) : null;
+            var dev = device ?? own!;
+            try
+            {
+                string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
+                log?.Invoke($"{verb} {Checkpoint.ModelPath(runDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
+                Tuner.Apply(dev, checkpoint.Config, EncodeBatch, allowTuning: false, s => log?.Invoke(s));
+                using var vae = checkpoint.CreateModel(dev);
+                T result = default!;
+                RunJournal.CommitFolder(outDir, staging => result = work(vae, metrics, test, origin, staging));
+                return result;
+            }
+            finally { own?.Dispose(); }
+        }
     }
 
-    /// <summary>The first <paramref name="count"/> images of a split (all when null or more than it has).</summary>
-    static Split First(Split split, int? count) => count is int n && n < split.Count
-        ? new Split(split.Name, n, split.Pixels[..(n * Split.PixelsPerImage)], split.Labels[..n])
-        : split;
+    static void RemoveIfOnlyTheLock(string dir)
+    {
+        try
+        {
+            if (Directory.EnumerateFileSystemEntries(dir).All(e => Path.GetFileName(e) == RunLock.FileName))
+                Directory.Delete(dir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the refusal's own line matters more
+    }
+
+    /// <summary>The first <paramref name="count"/> images (all when null); more than the split holds is refused,
+    /// naming <paramref name="parameter"/> (its token), rather than cut short without a word.</summary>
+    static Split First(Split split, int? count, string parameter)
+    {
+        if (count is int more && more > split.Count)
+            throw new VaeException($"{parameter} {more} is more than the {split.Count:N0} test images; leave it out to evaluate all of them");
+        return count is int n && n < split.Count
+            ? new Split(split.Name, n, split.Pixels[..(n * Split.PixelsPerImage)], split.Labels[..n])
+            : split;
+    }
 
     /// <summary>classes.png and, for <c>evaluate</c> (<paramref name="reports"/>), evaluation.json and evaluation.md.</summary>
     static void WriteEvaluation(string dir, ModelEvaluation e, float[] mu, Split test, bool reports)
@@ -117,6 +145,7 @@ public static class LatentAnalysis
     {
         int lat = vae.Config.Latent, n = test.Count;
         string Out(string name) => Path.Combine(o.OutDir, name);
+        First(test, o.Evaluation?.Images, "«EvaluationImages»");   // refused before the work, not after
 
         // 1. Feature selection: mu, sigma and Gaussian samples of every test image, in file order.
         log?.Invoke($"[1/5] encoding the {n:N0} test images");
@@ -166,7 +195,7 @@ public static class LatentAnalysis
 
         // 5. The numbers VAEs are compared by.
         var eo = o.Evaluation ?? new EvaluationOptions();
-        var subset = First(test, eo.Images);
+        var subset = First(test, eo.Images, "«EvaluationImages»");
         log?.Invoke($"[5/5] evaluation of {subset.Count:N0} test images: the IWAE bound with k = {eo.Samples}, the KL terms and the class probe");
         int m = subset.Count * lat;
         var evaluation = Evaluator.Run(vae, subset, mu[..m], sigma[..m], dims, eo, log);

@@ -74,6 +74,48 @@ public class CliTests
         AssertOneLineError(code, err, "--epochs 0 is out of range; use 1..10000");
     }
 
+    [Theory]
+    [InlineData("--c1", "abc", "Cannot parse argument 'abc' for option '--c1' as a whole number")]
+    [InlineData("--batch", "1.5", "Cannot parse argument '1.5' for option '--batch' as a whole number")]
+    [InlineData("--lr", "fast", "Cannot parse argument 'fast' for option '--lr' as a number")]
+    public void AnOptionThatDoesNotParseIsNamedInWordsNotDotNetTypes(string option, string value, string expected)
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = Run("train", "--out", dir["run"], option, value);
+        AssertOneLineError(code, err, expected);
+        Assert.DoesNotContain("System.", err);
+    }
+
+    /// <summary>More test images than the test set holds is refused before any work, and a refused command
+    /// leaves no folder of its own behind.</summary>
+    [SkippableFact]
+    public void MoreImagesThanTheTestSetHoldsAreRefusedAndLeaveNoFolder()
+    {
+        SyntheticData.SkipWithoutRealData();
+        using var dir = new TempDir();
+        var (code, _, err) = Run(CliProcess.Tiny(dir["run"], 1).ToArray());
+        Assert.True(code == 0, err);
+        (code, _, err) = Run("evaluate", "--run", dir["run"], "--out", dir["e"], "--images", "10001", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "--images 10001 is more than the 10,000 test images; leave it out to evaluate all of them");
+        Assert.False(Directory.Exists(dir["e"]), "the refused evaluate left its --out folder behind");
+        (code, _, err) = Run("analyze", "--run", dir["run"], "--out", dir["a"], "--eval-images", "10001", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "--eval-images 10001 is more than the 10,000 test images");
+        Assert.False(Directory.Exists(dir["a"]), "the refused analyze left its --out folder behind");
+    }
+
+    /// <summary>./run.sh --help says what run.sh itself does and reads, then vae-gpu run's options, and sets nothing up.</summary>
+    [Fact]
+    public void RunShHelpDescribesItselfAndSetsNothingUp()
+    {
+        var (code, output) = Interop.Repo.Run("bash", "run.sh --help", 120);
+        Assert.True(code == 0, output);
+        Assert.StartsWith("usage: ./run.sh", output);
+        foreach (var expected in new[] { "OUT=DIR", "VAE_GPU_RUN_CPU=1", "dataset-fashion-mnist", "scripts/with-pocl", "vae-gpu run [options]", "--epochs" })
+            Assert.Contains(expected, output);
+        Assert.DoesNotContain("run.sh: ", output);      // no accelerator picked, nothing installed or built into a root
+        Assert.DoesNotContain("with-pocl: ", output);
+    }
+
     [Fact]
     public void UnknownAcceleratorIsNamed()
     {
