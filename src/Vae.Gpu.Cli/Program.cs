@@ -402,25 +402,32 @@ public static class Program
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
             Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
+            var key = TuningCache.Key(device, config, batch);
+            TuningCache.EnsureWritable(key);   // before minutes of measuring, not after
             say($"tuning on {device.Name}: c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel}, batch {batch}; medians of {p.GetValue(repeatsOption)} calls");
             var result = Tuner.Run(device, config, batch, p.GetValue(repeatsOption), say);
-            string path = TuningCache.Save(TuningCache.Key(device, config, batch), result);
+            string? path = null, saveError = null;
+            try { path = TuningCache.Save(key, result); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { saveError = e.Message.TrimEnd('.'); }
+            // The measurements are shown even when they could not be kept.
             if (json)
             {
                 Console.WriteLine(new System.Text.Json.Nodes.JsonObject
                 {
-                    ["accelerator"] = device.Name, ["cache"] = path, ["tuned_at"] = result.Date.ToString("O"),
+                    ["accelerator"] = device.Name, ["cache"] = path, ["saved"] = path is not null, ["tuned_at"] = result.Date.ToString("O"),
                     ["choices"] = new System.Text.Json.Nodes.JsonArray(result.Choices.Select(c => (System.Text.Json.Nodes.JsonNode)c.ToJson()).ToArray()),
                     ["versions"] = new System.Text.Json.Nodes.JsonArray(result.Lab.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray()),
                 }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                return 0;
             }
-            KernelLab.Print(result.Lab, Console.WriteLine);
-            Console.WriteLine();
-            foreach (var c in result.Choices)
-                Console.WriteLine($"{c.Family,-12} {c.Call,-72} v{c.Version} {c.Kernel}{(c.Version == c.Default ? " (the default)" : $" (default v{c.Default}: {c.DefaultSeconds * 1e3:F2} ms -> {c.Seconds * 1e3:F2} ms)")}");
-            Console.WriteLine($"saved: {path}");
-            return 0;
+            else
+            {
+                KernelLab.Print(result.Lab, Console.WriteLine);
+                Console.WriteLine();
+                foreach (var c in result.Choices)
+                    Console.WriteLine($"{c.Family,-12} {c.Call,-72} v{c.Version} {c.Kernel}{(c.Version == c.Default ? " (the default)" : $" (default v{c.Default}: {c.DefaultSeconds * 1e3:F2} ms -> {c.Seconds * 1e3:F2} ms)")}");
+                if (path is not null) Console.WriteLine($"saved: {path}");
+            }
+            return saveError is null ? 0 : Fail($"the tuning above could not be saved ({saveError}); fix the cache folder and tune again");
         }));
         return cmd;
     }

@@ -94,6 +94,28 @@ public static class TuningCache
         return new TunedVersions(date, choices);
     }
 
+    /// <summary>
+    /// Throws a <see cref="Devices.VaeException"/> naming the problem when the entry for <paramref name="key"/> could
+    /// not be written (its folder is a file or read-only, its path a folder): checked before a tune measures anything.
+    /// </summary>
+    public static void EnsureWritable(SortedDictionary<string, string> key)
+    {
+        string path = PathFor(key), folder = Path.GetDirectoryName(path)!;
+        try
+        {
+            if (Directory.Exists(path)) throw new IOException($"{path} is a folder");
+            Directory.CreateDirectory(folder);
+            string probe = Path.Combine(folder, $".write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Devices.VaeException($"the tuning cache cannot be written ({e.Message.TrimEnd('.')}); fix {folder}, " +
+                                           $"or point {EnvironmentSwitches.CacheHome} elsewhere");
+        }
+    }
+
     /// <summary>Writes the entry atomically and returns its path.</summary>
     public static string Save(SortedDictionary<string, string> key, TuneResult result)
     {

@@ -87,6 +87,40 @@ public class TuningTests
         });
     }
 
+    /// <summary>A cache that cannot be written is found before any measuring: the folder replaced by a file, or
+    /// the entry's own path a folder. One line, nothing measured.</summary>
+    [Fact]
+    public void TuneRefusesAnUnwritableCacheBeforeMeasuring()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.Cpu);
+        string cache = Environment.GetEnvironmentVariable(EnvironmentSwitches.CacheHome)!;
+        string[] tune = { "tune", "--accelerator", "cpu", "--batch", "3", "--c1", "4", "--c2", "6", "--latent", "3", "--kernel", "3", "--repeats", "1" };
+        using var dir = new TempDir();
+        try
+        {
+            // The cache folder is a file.
+            File.WriteAllText(dir["vae-gpu"], "not a folder");
+            Environment.SetEnvironmentVariable(EnvironmentSwitches.CacheHome, dir.Path);
+            var (code, output, err) = Cli.CliTests.Run(tune);
+            Cli.CliTests.AssertOneLineError(code, err, "the tuning cache cannot be written");
+            Assert.DoesNotContain("kernel lab", output);
+            Assert.Equal("not a folder", File.ReadAllText(dir["vae-gpu"]));
+
+            // The entry's path is a folder.
+            Environment.SetEnvironmentVariable(EnvironmentSwitches.CacheHome, cache);
+            string entry = TuningCache.PathFor(TuningCache.Key(device, Small, 3));
+            Directory.CreateDirectory(entry);
+            try
+            {
+                (code, output, err) = Cli.CliTests.Run(tune);
+                Cli.CliTests.AssertOneLineError(code, err, "is a folder");
+                Assert.DoesNotContain("kernel lab", output);
+            }
+            finally { Directory.Delete(entry); }
+        }
+        finally { Environment.SetEnvironmentVariable(EnvironmentSwitches.CacheHome, cache); }
+    }
+
     [SkippableFact]
     public void ACorruptOrStaleEntryIsIgnoredWithOneNote()
     {
