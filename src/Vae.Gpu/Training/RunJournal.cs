@@ -85,6 +85,12 @@ public static class RunJournal
     /// </summary>
     public static void Recover(string dir)
     {
+        // The journal's own names with the wrong kind of entry would fail the next save, after the work: refuse now.
+        string staging = Path.Combine(dir, StagingFolder), commit = Path.Combine(dir, CommitFile);
+        if (File.Exists(staging))
+            throw new VaeException($"{staging} is a file where the save journal keeps a folder; delete it (it holds no saved work) and run again");
+        if (Directory.Exists(commit))
+            throw new VaeException($"{commit} is a folder where the save journal keeps a file; delete it (it holds no saved work) and run again");
         if (File.Exists(Path.Combine(dir, CommitFile))) Finish(dir);
         else if (Directory.Exists(Path.Combine(dir, StagingFolder))) Directory.Delete(Path.Combine(dir, StagingFolder), recursive: true);
         if (!Directory.Exists(dir)) return;

@@ -46,6 +46,10 @@ public sealed class Trainer
             RunJournal.HoldPoint("before lock");
             writing = RunLock.Acquire(outDir);
             RunJournal.Recover(outDir);
+            // Every file an epoch's save writes must be writable before the first batch, not after it.
+            foreach (var file in new[] { Checkpoint.ModelPath(outDir), Path.Combine(outDir, Checkpoint.OptimizerFile), Path.Combine(outDir, Metrics.FileName) })
+                if (Directory.Exists(file))
+                    throw new VaeException($"{file} is a folder where each epoch saves a file; move it away and run again");
             bool resumingInPlace = _o.ResumeDir is not null && Path.GetFullPath(_o.ResumeDir) == outDir;
             if (!resumingInPlace && !_o.Overwrite && File.Exists(Checkpoint.ModelPath(outDir)))
                 throw new VaeException($"{_o.OutDir} already holds a run; continue it with «ResumeDir» {_o.OutDir}, start over with «Overwrite», or choose another «OutDir»");

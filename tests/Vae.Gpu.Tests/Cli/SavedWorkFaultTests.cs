@@ -179,6 +179,37 @@ public class SavedWorkFaultTests
         }
     }
 
+    /// <summary>A journal name or a save's file of the wrong kind (a file where a folder goes, or the reverse) is
+    /// refused before the first batch, so no trained epoch is lost to a save that cannot be written.</summary>
+    [SkippableFact]
+    public void AJournalOrSaveEntryOfTheWrongKindIsRefusedBeforeTraining()
+    {
+        SyntheticData.SkipWithoutRealData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        var before = TempDir.Snapshot(run);
+        void Refused(string expected, string? outDir = null)
+        {
+            var (code, output) = RunToEnd(outDir is null ? Tiny(run, 2, "--resume", run) : Tiny(outDir, 1));
+            AssertOneLineError(code, output, expected);
+            Assert.DoesNotContain("batch 1/", output);   // refused before training, not after
+        }
+
+        File.WriteAllText(Path.Combine(run, RunJournal.StagingFolder), "");
+        Refused(".checkpoint-staging is a file where the save journal keeps a folder; delete it");
+        File.Delete(Path.Combine(run, RunJournal.StagingFolder));
+
+        Directory.CreateDirectory(Path.Combine(run, RunJournal.CommitFile));
+        Refused(".checkpoint-commit is a folder where the save journal keeps a file; delete it");
+        Directory.Delete(Path.Combine(run, RunJournal.CommitFile));
+        Assert.Equal(before, TempDir.Snapshot(run));
+
+        Directory.CreateDirectory(Path.Combine(dir["fresh"], Metrics.FileName));
+        Refused("metrics.json is a folder where each epoch saves a file; move it away", dir["fresh"]);
+        Assert.Equal(1, Checkpoint.Load(run).Epoch);
+    }
+
     [Fact]
     public void AnEmptyOutFolderIsABadOption()
     {
