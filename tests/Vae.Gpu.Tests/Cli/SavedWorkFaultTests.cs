@@ -140,16 +140,23 @@ public class SavedWorkFaultTests
             Assert.All(Checkpoint.Load(dir.Path).Parameters.Values, p => Assert.All(p, x => Assert.True(float.IsFinite(x))));
     }
 
+    /// <summary>A one-epoch tiny run in <paramref name="dir"/>/run whose saved weights <paramref name="edit"/> then changes.</summary>
+    static string RunWithEditedWeights(TempDir dir, Action<IReadOnlyDictionary<string, NamedTensor>> edit)
+    {
+        string run = dir["run"];
+        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
+        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
+        edit(tensors);
+        Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
+        return run;
+    }
+
     [SkippableFact]
     public void HugeFiniteWeightsAreAnalyzedWithNullsForNumbersThatOverflow()
     {
         SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
-        string run = dir["run"];
-        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
-        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
-        Array.Fill(tensors["encoder.mean.bias"].Data, 1e30f);
-        Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
+        string run = RunWithEditedWeights(dir, tensors => Array.Fill(tensors["encoder.mean.bias"].Data, 1e30f));
         var (code, output) = RunToEnd(new[] { "analyze", "--run", run, "--out", dir["a"], "--accelerator", "cpu", "--eval-images", "200" });
         Assert.DoesNotContain("unexpected", output);
         if (code == 0) Assert.True(File.Exists(Path.Combine(dir["a"], "report.json")));
@@ -163,11 +170,7 @@ public class SavedWorkFaultTests
     {
         SyntheticData.SkipWithoutRealData();
         using var dir = new TempDir();
-        string run = dir["run"];
-        Assert.Equal(0, RunToEnd(Tiny(run, 1)).Code);
-        var (tensors, meta) = Safetensors.Read(Checkpoint.ModelPath(run));
-        tensors["encoder.std.bias"].Data[0] = 3e38f;
-        Safetensors.Write(Checkpoint.ModelPath(run), tensors.Values, meta);
+        string run = RunWithEditedWeights(dir, tensors => tensors["encoder.std.bias"].Data[0] = 3e38f);
         foreach (var command in new[] { new[] { "evaluate", "--k", "2", "--images", "10", "--json" }, new[] { "analyze", "--eval-images", "50" } })
         {
             string output = dir[command[0]];
