@@ -92,6 +92,12 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (last != checkpoint.Epoch)
                 throw new MixedSaveException(
                     $"{ModelPath(dir)} is from epoch {checkpoint.Epoch} but {metricsPath} ends at epoch {last}: files of different saves; restore both from one save, or start a new run with «Overwrite»");
+            var c = checkpoint.Config;
+            var (c1, c2, latent, kernel) = metrics.ModelSizes();
+            if ((c1, c2, latent, kernel) != (c.C1, c.C2, c.Latent, c.Kernel))
+                throw new MixedSaveException(
+                    $"{metricsPath} records c1={c1} c2={c2} latent={latent} kernel={kernel} but {ModelPath(dir)} holds c1={c.C1} c2={c.C2} latent={c.Latent} kernel={c.Kernel}: " +
+                    "files of different runs; restore both from one save, or start a new run with «Overwrite»");
             return (checkpoint, metrics);
         });
 

@@ -29,7 +29,17 @@ public sealed class Metrics
     {
         VaeException Corrupt(string why) => new($"corrupt metrics {path}: {why}; restore it from the same save as the checkpoint, or start a new run with «Overwrite»");
         Metrics? m;
-        try { m = JsonSerializer.Deserialize<Metrics>(File.ReadAllText(path), JsonNumbers.Options); }
+        try
+        {
+            string text = File.ReadAllText(path);
+            // A field left out would deserialize to its default: presence is checked on the document itself.
+            using (var doc = JsonDocument.Parse(text))
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                    foreach (var field in new[] { "config", "accelerator", "epochs" })
+                        if (!doc.RootElement.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+                            throw Corrupt($"'{field}' is missing or null");
+            m = JsonSerializer.Deserialize<Metrics>(text, JsonNumbers.Options);
+        }
         catch (JsonException e) { throw Corrupt($"not valid metrics JSON ({e.Message.Split(" Path:")[0]})"); }
         catch (Exception e) when (e is InvalidOperationException or NotSupportedException or ArgumentException) { throw Corrupt(e.Message); }
         if (m is null) throw Corrupt("it is null, not an object");
@@ -41,9 +51,36 @@ public sealed class Metrics
             var e = m.Epochs[i] ?? throw Corrupt($"epochs[{i}] is null");
             if (e.Epoch != i + 1) throw Corrupt($"epochs[{i}] is epoch {e.Epoch}, not {i + 1}");
             if (e.TrainImages < 0 || e.TestImages < 0 || e.Seconds < 0 || e.ImagesPerSecond < 0) throw Corrupt($"epochs[{i}] holds a negative count or time");
+            // A loss per image is a summed BCE plus a KL term, both at least 0; a save never holds one that is not finite.
+            if (!(e.TrainLoss >= 0 && double.IsFinite(e.TrainLoss)) || !(e.TestLoss >= 0 && double.IsFinite(e.TestLoss)))
+                throw Corrupt($"epochs[{i}] holds a loss that is negative or not finite ({e.TrainLoss}, {e.TestLoss})");
         }
+        if (CheckConfig(m.Config) is { } bad) throw Corrupt($"config.{bad}");
         return m;
     }
+
+    /// <summary>What is wrong with the config a run writes (<c>Trainer</c>'s fields, each of its type and range), or null.</summary>
+    static string? CheckConfig(Dictionary<string, JsonElement> config)
+    {
+        string? Whole(string name, int min)
+        {
+            if (!config.TryGetValue(name, out var v)) return $"{name} is missing";
+            return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n >= min ? null : $"{name} is {v.GetRawText()}, not a whole number of at least {min}";
+        }
+        foreach (var (name, min) in new[] { ("epochs", 1), ("batch", 1), ("c1", 1), ("c2", 1), ("latent", 1), ("kernel", 1), ("seed", 0) })
+            if (Whole(name, min) is { } why) return why;
+        if (!config.TryGetValue("lr", out var lr)) return "lr is missing";
+        if (!(lr.ValueKind == JsonValueKind.Number && lr.TryGetDouble(out double rate) && rate > 0 && double.IsFinite(rate)))
+            return $"lr is {lr.GetRawText()}, not a positive number";
+        if (config.TryGetValue("max_batches", out var mb) && mb.ValueKind != JsonValueKind.Null && Whole("max_batches", 1) is { } cut) return cut;
+        if (!config.TryGetValue("kl", out var kl) || kl.ValueKind != JsonValueKind.String || kl.GetString() is not ("seed" or "standard"))
+            return $"kl is {(config.ContainsKey("kl") ? kl.GetRawText() : "missing")}, not \"seed\" or \"standard\"";
+        return null;
+    }
+
+    /// <summary>The model sizes the config records: (c1, c2, latent, kernel).</summary>
+    public (int C1, int C2, int Latent, int Kernel) ModelSizes() =>
+        (Config["c1"].GetInt32(), Config["c2"].GetInt32(), Config["latent"].GetInt32(), Config["kernel"].GetInt32());
 }
 
 public sealed class EpochMetrics

@@ -116,6 +116,45 @@ public class SavedWorkFaultTests
         new object[] { "", "no metrics.json" },
     };
 
+    /// <summary>A real metrics.json with one field spoiled (issue 34's cases): resume, evaluate and analyze refuse it
+    /// in one line naming the field, and nothing changes.</summary>
+    [SkippableTheory]
+    [InlineData("remove config", "'config' is missing or null")]
+    [InlineData("batch \"16\"", "config.batch is \"16\", not a whole number of at least 1")]
+    [InlineData("batch 16.5", "config.batch is 16.5, not a whole number")]
+    [InlineData("batch 1e30", "config.batch is 1e30, not a whole number")]
+    [InlineData("lr -1", "config.lr is -1, not a positive number")]
+    [InlineData("kl \"weird\"", "config.kl is \"weird\"")]
+    [InlineData("test_loss -1e308", "epochs[0] holds a loss that is negative or not finite")]
+    [InlineData("c1 16", "records c1=16 c2=2 latent=2 kernel=3 but")]
+    public void AMetricsFieldOfTheWrongTypeRangeOrRunIsRefused(string spoil, string expected)
+    {
+        using var dir = new TempDir();
+        TrainHere(dir.Path, 1);
+        var doc = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir[Metrics.FileName]))!.AsObject();
+        var config = doc["config"]!.AsObject();
+        switch (spoil)
+        {
+            case "remove config": doc.Remove("config"); break;
+            case "batch \"16\"": config["batch"] = "16"; break;
+            case "batch 16.5": config["batch"] = 16.5; break;
+            case "batch 1e30": config["batch"] = System.Text.Json.Nodes.JsonNode.Parse("1e30"); break;
+            case "lr -1": config["lr"] = -1; break;
+            case "kl \"weird\"": config["kl"] = "weird"; break;
+            case "test_loss -1e308": doc["epochs"]![0]!["test_loss"] = -1e308; break;
+            case "c1 16": config["c1"] = 16; break;
+        }
+        File.WriteAllText(dir[Metrics.FileName], doc.ToJsonString());
+        var before = TempDir.Snapshot(dir.Path);
+
+        var e = Assert.ThrowsAny<VaeException>(() => TrainHere(dir.Path, 2, resume: dir.Path));
+        Assert.Contains(expected, e.Message);
+        var (code, _, err) = CliTests.Run("evaluate", "--run", dir.Path, "--out", dir["e"], "--images", "10", "--accelerator", "cpu");
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, err);
+        Assert.Equal(before, TempDir.Snapshot(dir.Path));
+    }
+
     [SkippableTheory, MemberData(nameof(CorruptMetrics))]
     public void CorruptOrMissingMetricsStopAResumeWithOneLineAndNoChange(string json, string expected)
     {
