@@ -100,4 +100,52 @@ public class SavedFileFuzzTests
         File.Delete(entry);
         Assert.True(cases >= 300);
     }
+
+    /// <summary>
+    /// The variables the library reads, each set to seeded values from numbers, words and shapes, under a real
+    /// command (evaluate, which opens the device, reads the tuning cache and the run): it succeeds or fails in one
+    /// line without an exception's type name, and the run it reads is unchanged.
+    /// </summary>
+    [Trait("Category", "Slow")]
+    [SkippableFact]
+    public void EnvironmentVariablesOfAnyValueEndInSuccessOrOneLine()
+    {
+        SyntheticData.SkipWithoutRealData();
+        using var dir = new TempDir();
+        string run = dir["run"];
+        var (trained, _, trainErr) = Cli.CliTests.Run(Cli.CliProcess.Tiny(run, 1).ToArray());
+        Assert.True(trained == 0, trainErr);
+        var before = TempDir.Snapshot(run);
+        string[] variables =
+        {
+            EnvironmentSwitches.Conv, EnvironmentSwitches.Gemm, EnvironmentSwitches.WeightGrad, EnvironmentSwitches.GroupSize,
+            EnvironmentSwitches.TargetThreads, EnvironmentSwitches.CpuDevice, EnvironmentSwitches.NoTune,
+        };
+        string[] values =
+        {
+            "-1", "0", "1", "2", "3", "6", "7", "16", "17", "99", "5000", "2147483648", "1e3", "abc", " ", "true", "yes", "No", "maybe",
+            "1,1,1", "2,2,2", "3,3,1", "4,4,2", "2,8,1", "0,0,0", "4,4", "4,4,2,1", "٣", "4 ,4, 2",
+        };
+        var rng = new Random(34);
+        for (int i = 0; i < 100; i++)
+        {
+            string variable = variables[rng.Next(variables.Length)], value = values[rng.Next(values.Length)];
+            string? old = Environment.GetEnvironmentVariable(variable);
+            Environment.SetEnvironmentVariable(variable, value);
+            try
+            {
+                var (code, _, err) = Cli.CliTests.Run("evaluate", "--run", run, "--out", dir[$"e{i}"], "--images", "5", "--k", "1", "--accelerator", "cpu");
+                string what = $"{variable}={value}: exit {code}: {err}";
+                if (code != 0)
+                {
+                    Assert.True(err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length == 1, what);
+                    Assert.StartsWith("error: ", err);
+                }
+                Assert.DoesNotContain("unexpected", err);
+                Assert.DoesNotContain("Exception", err);
+                Assert.Equal(before, TempDir.Snapshot(run));
+            }
+            finally { Environment.SetEnvironmentVariable(variable, old); }
+        }
+    }
 }
