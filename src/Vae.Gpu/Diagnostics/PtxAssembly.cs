@@ -169,7 +169,15 @@ public static class PtxAssembly
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info) ?? throw new VaeException($"could not start {file}");
+        Process p;
+        try { p = Process.Start(info) ?? throw new VaeException($"could not start {file}"); }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            string why = e.Message.TrimEnd('.').Split(". ").Last();   // .NET's sentence ends with the system's reason
+            throw new VaeException($"ptxas {file} cannot be run ({why}); make it executable (chmod +x), " +
+                                   $"or give another with --ptxas or {EnvironmentSwitches.Ptxas} (scripts/get-ptxas fetches one)");
+        }
+        using var process = p;
         var stderr = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();

@@ -116,6 +116,17 @@ public class CliTests
         Assert.DoesNotContain("with-pocl: ", output);
     }
 
+    [SkippableFact]
+    public void APtxasThatCannotBeRunIsOneLine()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "file modes");
+        using var dir = new TempDir();
+        File.WriteAllText(dir["ptxas"], "not a program");   // no execute bit
+        var (code, _, err) = Run("ptx", "--ptxas", dir["ptxas"]);
+        AssertOneLineError(code, err, $"ptxas {dir["ptxas"]} cannot be run (Permission denied); make it executable (chmod +x)");
+        Assert.DoesNotContain("Win32", err);
+    }
+
     [Fact]
     public void UnknownAcceleratorIsNamed()
     {
