@@ -82,7 +82,8 @@ public static class Program
         ["OutDir"] = "--out", ["ResumeDir"] = "--resume", ["Epochs"] = "--epochs", ["BatchSize"] = "--batch", ["LearningRate"] = "--lr",
         ["MaxBatches"] = "--max-batches", ["Seed"] = "--seed", ["C1"] = "--c1", ["C2"] = "--c2", ["Latent"] = "--latent", ["Kernel"] = "--kernel",
         ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images", ["EvaluationImages"] = "--eval-images",
-        ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune",
+        ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune", ["Channels"] = "--channels", ["Beta"] = "--beta",
+        ["KlWeight"] = "--beta", ["TestFraction"] = "--test-fraction", ["Labels"] = "--labels", ["Image"] = "--image",
     };
 
     static string OptionFor(string parameter) => Options.TryGetValue(parameter, out var option) ? option : parameter;
@@ -174,13 +175,18 @@ public static class Program
     // ---- train ------------------------------------------------------------------------------------
 
     static readonly Option<string> OutOption = new("--out") { Description = "output folder", Required = true };
-    static readonly Option<string?> DataOption = new("--data") { Description = "folder with the four Fashion-MNIST files (default: $FASHION_MNIST_DIR, ./data/FashionMNIST/raw, /usr/share/datasets/fashion-mnist, else download)" };
+    static readonly Option<string?> DataOption = new("--data") { Description = "the images: a folder of IDX files (MNIST's layout), FER2013's .csv (or a folder with train.csv/test.csv), an .npy array (N,H,W[,C]), or a folder of class folders of PNG/JPEG (train/ and test/ inside for an official split) (default: Fashion-MNIST from $FASHION_MNIST_DIR, ./data/FashionMNIST/raw, /usr/share/datasets/fashion-mnist, else downloaded)" };
+    static readonly Option<string?> ChannelsOption = new("--channels") { Description = "the conv layers' output channels, e.g. 4,32,64,64,64 (the seed notebook's model and tensor names); instead of --c1/--c2" };
+    static readonly Option<float?> BetaOption = new("--beta") { Description = "weight of the KL term in training, >= 0 (1 is the problem set's loss; evaluate always reports the true ELBO) [default: 1, or the resumed run's]" };
+    static readonly Option<double?> TestFractionOption = new("--test-fraction") { Description = "share of the images held out for testing where the data has no official split, 0..1 [default: 0.1]" };
+    static readonly Option<string?> LabelsOption = new("--labels") { Description = "labels of an .npy image array: a 1-D integer .npy, one per image" };
+    static readonly Option<string?> ImageOption = new("--image") { Description = "the images' channels x height x width, e.g. 1x48x48 [default: 1x28x28]" };
     static readonly Option<int> EpochsOption = new("--epochs") { Description = "epochs to train, 1..10000 (the total, when resuming)", DefaultValueFactory = _ => 15 };
     static readonly Option<int> BatchOption = new("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
     static readonly Option<int?> LatentOption = new("--latent") { Description = "latent dimensions, 2..4096 (the analysis plots two) [default: 16, or the resumed run's]" };
     static readonly Option<int?> C1Option = new("--c1") { Description = "channels of the first convolution, 1..1024 [default: 16, or the resumed run's]" };
     static readonly Option<int?> C2Option = new("--c2") { Description = "channels of the second convolution, 1..1024 [default: 32, or the resumed run's]" };
-    static readonly Option<int?> KernelOption = new("--kernel") { Description = "kernel size, 1..14 (two convolutions must leave at least 1x1 of a 28x28 image) [default: 3, or the resumed run's]" };
+    static readonly Option<int?> KernelOption = new("--kernel") { Description = "kernel size, 1..64 (the convolutions must leave at least 1x1 of the image) [default: 3, or the resumed run's]" };
     static readonly Option<float> LrOption = new("--lr") { Description = "Adam learning rate, > 0 and <= 10", DefaultValueFactory = _ => 1e-3f };
     static readonly Option<int> SeedOption = new("--seed") { Description = "seed of initialization, shuffling and noise, 0..2147483647", DefaultValueFactory = _ => 0 };
     static readonly Option<int?> MaxBatchesOption = new("--max-batches") { Description = "stop each epoch after N >= 1 batches (quick runs); the test loss then uses N test batches of 500 [default: whole epochs]" };
@@ -191,7 +197,7 @@ public static class Program
 
     static void AddTrainOptions(Command cmd)
     {
-        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, ResumeOption, OverwriteOption, NoTuneOption })
+        foreach (var o in new Option[] { OutOption, DataOption, AcceleratorOption, EpochsOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, LrOption, SeedOption, MaxBatchesOption, KlOption, BetaOption, TestFractionOption, LabelsOption, ResumeOption, OverwriteOption, NoTuneOption })
             cmd.Options.Add(o);
     }
 
@@ -206,6 +212,10 @@ public static class Program
         C1 = p.GetValue(C1Option),
         C2 = p.GetValue(C2Option),
         Kernel = p.GetValue(KernelOption),
+        Channels = p.GetValue(ChannelsOption) is { } channels ? Model.VaeConfig.ParseChannels(channels) : null,
+        Beta = p.GetValue(BetaOption),
+        TestFraction = p.GetValue(TestFractionOption),
+        LabelsPath = p.GetValue(LabelsOption),
         LearningRate = p.GetValue(LrOption),
         Seed = p.GetValue(SeedOption),
         MaxBatches = p.GetValue(MaxBatchesOption),
@@ -341,6 +351,16 @@ public static class Program
         return cmd;
     }
 
+    /// <summary>The model lab and tune time: --c1/--c2 or --channels, --latent, --kernel, on --image.</summary>
+    static Model.VaeConfig ModelOf(ParseResult p)
+    {
+        var (c, h, w) = p.GetValue(ImageOption) is { } image ? Model.VaeConfig.ParseImage(image) : (1, 28, 28);
+        var model = p.GetValue(ChannelsOption) is { } channels
+            ? Model.VaeConfig.FromChannels(Model.VaeConfig.ParseChannels(channels), p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3)
+            : new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3);
+        return model.ForImages(c, h, w).Validate();
+    }
+
     static Command LabCommand()
     {
         var familyOption = new Option<string>("--family") { Description = $"the kernel family: {string.Join(" | ", KernelLab.Families)}", Required = true };
@@ -350,11 +370,11 @@ public static class Program
         var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
         var cmd = new Command("lab", "validate one kernel version against the double-precision reference at one call of the training step, then time it (llm.c's ./conv_forward 7)")
         {
-            familyOption, versionOption, callOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, repeatsOption, JsonOption,
+            familyOption, versionOption, callOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
-            var config = new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3).Validate();
+            var config = ModelOf(p);
             int batch = p.GetValue(BatchOption), repeats = p.GetValue(repeatsOption);
             if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
             if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
@@ -373,7 +393,7 @@ public static class Program
             }
             var calls = KernelLab.Calls(device, family, config, batch, p.GetValue(callOption));
             say($"lab on {device.Name}: {family}{(version is { } v ? $" v{v}" : "")} at {(calls.Count == 1 ? "1 call" : $"{calls.Count} calls")} of a training step " +
-                $"(c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
+                $"({config.Describe()}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
             var rows = KernelLab.Run(device, calls, repeats, only: version is { } one ? new[] { one } : null);
             if (json)
                 Console.WriteLine(new System.Text.Json.Nodes.JsonArray(rows.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray())
@@ -389,11 +409,11 @@ public static class Program
         var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median decides)", DefaultValueFactory = _ => 5 };
         var cmd = new Command("tune", "measure every kernel version at the calls of a training step and keep the fastest for this device (a per-user cache that train, run, analyze and bench use)")
         {
-            AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, KernelOption, repeatsOption, JsonOption,
+            AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
-            var config = new Model.VaeConfig(p.GetValue(C1Option) ?? 16, p.GetValue(C2Option) ?? 32, p.GetValue(LatentOption) ?? 16, p.GetValue(KernelOption) ?? 3).Validate();
+            var config = ModelOf(p);
             int batch = p.GetValue(BatchOption);
             if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
             // Refused before any measuring: under the switch the cache is never read or written.

@@ -12,6 +12,18 @@ public enum KlKind
     Standard = 1,
 }
 
+/// <summary>The KL term a loss uses: its kind and its weight (beta; 1 is the plain ELBO). A struct so a kernel
+/// takes both as one argument.</summary>
+public readonly struct KlChoice
+{
+    public readonly int Kind;
+    public readonly float Weight;
+
+    public KlChoice(KlKind kind, float weight = 1f) { Kind = (int)kind; Weight = weight; }
+
+    public static implicit operator KlChoice(KlKind kind) => new(kind);
+}
+
 /// <summary>
 /// The VAE's loss and latent sampling. Losses are summed over the batch as the problem set does: the BCE's
 /// partial kernel writes one value per thread of a fixed count, and <see cref="ReductionKernels.FinishLoss"/>
@@ -150,11 +162,11 @@ public static class LossKernels
     /// </summary>
     public static void GaussianBackward(
         Index1D index, ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
-        int kind, int latent, ArrayView<float> dHeads)
+        KlChoice kl, int latent, ArrayView<float> dHeads)
     {
         float m = mu[index], s = sigma[index];
-        float dKlMu = kind == (int)KlKind.Seed ? 2f * m : m;
-        float dKlSigma = kind == (int)KlKind.Seed ? 2f * s - 1f / s : s - 1f / s;
+        float dKlMu = (kl.Kind == (int)KlKind.Seed ? 2f * m : m) * kl.Weight;
+        float dKlSigma = (kl.Kind == (int)KlKind.Seed ? 2f * s - 1f / s : s - 1f / s) * kl.Weight;
         int at = index + (index / latent) * latent;
         dHeads[at] = dz[index] + dKlMu;
         dHeads[at + latent] = (dz[index] * eps[index] + dKlSigma) * s;

@@ -37,14 +37,14 @@ public static partial class ReductionKernels
     /// with <see cref="FinishLossConfig"/>; empty views leave a term out.
     /// </summary>
     [ExplicitlyGrouped]
-    public static void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, int klKind, ArrayView<float> totals, int slot)
+    public static void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, KlChoice kl, ArrayView<float> totals, int slot)
     {
         var laneA = SharedMemory.Allocate<float>(LossLanes);
         var laneB = SharedMemory.Allocate<float>(LossLanes);
         int lane = Group.IdxX;
         float a = 0, b = 0;
         for (int i = lane; i < partials.IntLength; i += LossLanes) a += partials[i];
-        for (int i = lane; i < mu.IntLength; i += LossLanes) b += LossKernels.KlTerm(mu[i], sigma[i], klKind);
+        for (int i = lane; i < mu.IntLength; i += LossLanes) b += LossKernels.KlTerm(mu[i], sigma[i], kl.Kind);
         laneA[lane] = a;
         laneB[lane] = b;
         Group.Barrier();
@@ -57,7 +57,7 @@ public static partial class ReductionKernels
             }
             Group.Barrier();
         }
-        if (lane == 0) totals[slot] = laneA[0] + laneB[0];
+        if (lane == 0) totals[slot] = laneA[0] + kl.Weight * laneB[0];
     }
 
     public static KernelConfig FinishLossConfig => new(1, LossLanes);

@@ -71,7 +71,12 @@ public static class LatentAnalysis
         var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
         if (bad.Key is not null)
             throw new VaeException($"the weights in {Checkpoint.ModelPath(runDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
-        var test = testSplit ?? LoadTest(dataDir);
+        var test = testSplit ?? LoadTest(dataDir, metrics);
+        var c = checkpoint.Config;
+        if ((test.Channels, test.Height, test.Width) != (c.ImageChannels, c.Height, c.Width))
+            throw new VaeException(
+                $"the test images are {test.Channels}x{test.Height}x{test.Width} (channels x height x width) but the model in {runDir} takes {c.ImageChannels}x{c.Height}x{c.Width}; " +
+                "pass the «DataDir» the run was trained on");
         bool created = !Directory.Exists(outDir);
         RunFolder.EnsureWritable(outDir);
         try { return Locked(); }
@@ -90,7 +95,7 @@ public static class LatentAnalysis
             try
             {
                 string origin = checkpoint.FromPyTorch ? "a PyTorch state_dict" : $"epoch {checkpoint.Epoch}";
-                log?.Invoke($"{verb} {Checkpoint.ModelPath(runDir)} ({origin}; c1={checkpoint.Config.C1}, c2={checkpoint.Config.C2}, lat={checkpoint.Config.Latent}, k={checkpoint.Config.Kernel}) on {dev.Name}");
+                log?.Invoke($"{verb} {Checkpoint.ModelPath(runDir)} ({origin}; {checkpoint.Config.Describe()}) on {dev.Name}");
                 Tuner.Apply(dev, checkpoint.Config, EncodeBatch, allowTuning: false, s => log?.Invoke(s));
                 using var vae = checkpoint.CreateModel(dev);
                 T result = default!;
@@ -118,7 +123,7 @@ public static class LatentAnalysis
         if (count is int more && more > split.Count)
             throw new VaeException($"{parameter} {more} is more than the {split.Count:N0} test images; leave it out to evaluate all of them");
         return count is int n && n < split.Count
-            ? new Split(split.Name, n, split.Pixels[..(n * Split.PixelsPerImage)], split.Labels[..n])
+            ? split.First(n)
             : split;
     }
 
@@ -128,17 +133,25 @@ public static class LatentAnalysis
         int lat = mu.Length / test.Count;
         var (d0, d1) = (e.Classes.Dims[0], e.Classes.Dims[1]);
         Figures.ClassScatter(Path.Combine(dir, "classes.png"), LatentStatistics.Column(mu, test.Count, lat, d0), LatentStatistics.Column(mu, test.Count, lat, d1),
-            test.Labels, ClassView.Names, e.Classes.Centroids, $"mu[{d0}]", $"mu[{d1}]", $"Test images' mu by class (probe accuracy {e.Classes.ProbeAccuracy:P1})");
+            test.Labels, e.Classes.Names, e.Classes.Centroids, $"mu[{d0}]", $"mu[{d1}]", $"Test images' mu by class (probe accuracy {e.Classes.ProbeAccuracy:P1})");
         if (!reports) return;
         AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.json"), ReportJson.Write(e));
         AtomicFile.WriteAllText(Path.Combine(dir, "evaluation.md"), "# Vae.Gpu evaluation" + Environment.NewLine + Environment.NewLine + ReportMarkdown.Evaluation(e));
     }
 
-    static Split LoadTest(string? dataDir)
+    /// <summary>The test split the run was trained with: from <paramref name="dataDir"/> or the data the run's
+    /// metrics.json records, held out as it records; Fashion-MNIST's test set when neither names one.</summary>
+    static Split LoadTest(string? dataDir, Metrics? metrics)
     {
-        var dir = FashionMnist.Find(dataDir) ?? throw new VaeException(
-            "Fashion-MNIST not found; run 'vae-gpu train' once (it downloads it) or pass «DataDir» DIR, or install Debian's dataset-fashion-mnist");
-        return FashionMnist.LoadSplit(dir, "t10k", 10_000);
+        var data = metrics?.Data();
+        string? path = dataDir ?? data?.Path;
+        if (path is null && EnvironmentSwitches.Text(EnvironmentSwitches.DataDir) is null)
+        {
+            var dir = FashionMnist.Find(null) ?? throw new VaeException(
+                "Fashion-MNIST not found; run 'vae-gpu train' once (it downloads it) or pass «DataDir» DIR, or install Debian's dataset-fashion-mnist");
+            return FashionMnist.LoadSplit(dir, "t10k", 10_000);
+        }
+        return DataSource.Load((data ?? new DataOptions()) with { Path = path }).Test;
     }
 
     static AnalysisReport Analyze(Vae.Gpu.Model.VAE vae, Metrics? metrics, Split test, AnalysisOptions o, Action<string>? log, string origin)
@@ -175,20 +188,21 @@ public static class LatentAnalysis
         var v = LatentStatistics.TraversalValues(Steps);
         var oneDim = Decode(vae, Enumerable.Range(0, Steps).Select(j => Latent(lat, (dims[0], v[j]))).ToList());
         var grid = Decode(vae, Enumerable.Range(0, Steps * Steps).Select(i => Latent(lat, (dims[0], v[i % Steps]), (dims[1], v[i / Steps]))).ToList());
-        Npy.Write(Out("traverse-1x7.npy"), oneDim.SelectMany(a => a).ToArray(), Steps, 28, 28);
-        Npy.Write(Out("traverse-7x7.npy"), grid.SelectMany(a => a).ToArray(), Steps, Steps, 28, 28);
-        Figures.ImageGrid(Out("traverse-1x7.png"), oneDim, 1, Steps, $"Decoded z with z[{dims[0]}] = norm.ppf(linspace(0.05, 0.95, 7)), others 0", v, $"z[{dims[0]}]");
-        Figures.ImageGrid(Out("traverse-7x7.png"), grid, Steps, Steps, $"Decoded z over z[{dims[0]}] (columns) and z[{dims[1]}] (rows)", v, $"z[{dims[0]}]", v, $"z[{dims[1]}]");
+        var shape = (vae.Config.ImageChannels, vae.Config.Height, vae.Config.Width);
+        Npy.Write(Out("traverse-1x7.npy"), oneDim.SelectMany(a => a).ToArray(), ImageAxes(vae.Config, Steps));
+        Npy.Write(Out("traverse-7x7.npy"), grid.SelectMany(a => a).ToArray(), ImageAxes(vae.Config, Steps, Steps));
+        Figures.ImageGrid(Out("traverse-1x7.png"), oneDim, 1, Steps, $"Decoded z with z[{dims[0]}] = norm.ppf(linspace(0.05, 0.95, 7)), others 0", v, $"z[{dims[0]}]", shape: shape);
+        Figures.ImageGrid(Out("traverse-7x7.png"), grid, Steps, Steps, $"Decoded z over z[{dims[0]}] (columns) and z[{dims[1]}] (rows)", v, $"z[{dims[0]}]", v, $"z[{dims[1]}]", shape);
         var traversal = TraversalConsistency(oneDim, grid);
 
         // 4. Reconstructions, samples from the prior, the loss curve.
         log?.Invoke("[4/5] reconstructions, prior samples, loss curve and report");
-        var (originals, reconstructions) = Reconstruct(vae, test, 10);
-        Npy.Write(Out("reconstructions.npy"), originals.Concat(reconstructions).SelectMany(a => a).ToArray(), 2, 10, 28, 28);
-        Figures.ImageGrid(Out("reconstructions.png"), originals.Concat(reconstructions).ToList(), 2, 10, "Test images (top) and their reconstructions decoder(mu) (bottom)");
+        var (originals, reconstructions) = Reconstruct(vae, test, Math.Min(10, test.Count));
+        Npy.Write(Out("reconstructions.npy"), originals.Concat(reconstructions).SelectMany(a => a).ToArray(), ImageAxes(vae.Config, 2, originals.Count));
+        Figures.ImageGrid(Out("reconstructions.png"), originals.Concat(reconstructions).ToList(), 2, originals.Count, "Test images (top) and their reconstructions decoder(mu) (bottom)", shape: shape);
         var samples = Decode(vae, PriorSamples(lat, 64, seed: 7));
-        Npy.Write(Out("samples.npy"), samples.SelectMany(a => a).ToArray(), 64, 28, 28);
-        Figures.ImageGrid(Out("samples.png"), samples, 8, 8, "Decoded samples z ~ N(0, I)");
+        Npy.Write(Out("samples.npy"), samples.SelectMany(a => a).ToArray(), ImageAxes(vae.Config, 64));
+        Figures.ImageGrid(Out("samples.png"), samples, 8, 8, "Decoded samples z ~ N(0, I)", shape: shape);
         if (metrics is { Epochs.Count: > 0 })
             Figures.LossCurve(Out("loss.png"), metrics.Epochs.Select(e => (double)e.Epoch).ToArray(),
                 metrics.Epochs.Select(e => e.TrainLoss).ToArray(), metrics.Epochs.Select(e => e.TestLoss).ToArray());
@@ -237,13 +251,17 @@ public static class LatentAnalysis
         return z;
     }
 
-    /// <summary>Decoder applied to each latent vector; returns one 28x28 image per vector.</summary>
+    /// <summary>Leading axes, then (H, W) for gray images or (C, H, W) for colour: the .npy files' shapes.</summary>
+    static int[] ImageAxes(VaeConfig c, params int[] leading) =>
+        leading.Concat(c.ImageChannels == 1 ? new[] { c.Height, c.Width } : new[] { c.ImageChannels, c.Height, c.Width }).ToArray();
+
+    /// <summary>Decoder applied to each latent vector; returns one image (C x H x W, planar) per vector.</summary>
     public static List<float[]> Decode(Vae.Gpu.Model.VAE vae, IReadOnlyList<float[]> latents)
     {
-        int lat = vae.Config.Latent;
+        int lat = vae.Config.Latent, pixels = vae.Config.Pixels;
         using var z = Tensor.FromArray(vae.Device, latents.SelectMany(a => a).ToArray(), latents.Count, lat);
         var images = vae.Decoder.Forward(z).ToArray();
-        return Enumerable.Range(0, latents.Count).Select(i => images.AsSpan(i * 784, 784).ToArray()).ToList();
+        return Enumerable.Range(0, latents.Count).Select(i => images.AsSpan(i * pixels, pixels).ToArray()).ToList();
     }
 
     /// <summary>
@@ -252,11 +270,13 @@ public static class LatentAnalysis
     /// </summary>
     static (List<float[]>, List<float[]>) Reconstruct(Vae.Gpu.Model.VAE vae, Split test, int count)
     {
-        var originals = Enumerable.Range(0, count).Select(i => test.Pixels.AsSpan(i * 784, 784).ToArray().Select(p => p / 255f).ToArray()).ToList();
-        using var x = Tensor.FromArray(vae.Device, originals.SelectMany(a => a).ToArray(), count, 1, 28, 28);
+        var c = vae.Config;
+        int pixels = c.Pixels;
+        var originals = Enumerable.Range(0, count).Select(i => test.Images(i, 1)).ToList();
+        using var x = Tensor.FromArray(vae.Device, originals.SelectMany(a => a).ToArray(), count, c.ImageChannels, c.Height, c.Width);
         var (mu, _) = vae.Encoder.Forward(x);
         var y = vae.Decoder.Forward(mu).ToArray();
-        return (originals, Enumerable.Range(0, count).Select(i => y.AsSpan(i * 784, 784).ToArray()).ToList());
+        return (originals, Enumerable.Range(0, count).Select(i => y.AsSpan(i * pixels, pixels).ToArray()).ToList());
     }
 
     static List<float[]> PriorSamples(int lat, int count, int seed)

@@ -34,9 +34,8 @@ public sealed record IwaeBound(int K, double Bound, double StdErr, int Images, u
 
 /// <summary>How much of the class labels the latent means carry: a k-nearest-neighbour probe and, for the
 /// figure, each class's centroid in the two plotted dimensions.</summary>
-public sealed record ClassView(double ProbeAccuracy, int Neighbours, int[] Dims, double[][] Centroids)
+public sealed record ClassView(double ProbeAccuracy, int Neighbours, int[] Dims, double[][] Centroids, IReadOnlyList<string> Names)
 {
-    public static readonly string[] Names = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
     public string Probe => $"{Neighbours}-nearest-neighbour vote on mu (all dimensions), two folds of the test images (by a fixed hash of the position), each predicted from the other";
 }
 
@@ -123,7 +122,7 @@ public static class Evaluator
         double trainedKl = kind == KlKind.Seed ? kl + lat * ModelEvaluation.SeedOffsetPerDim : kl;
         double meanBound = bound.Average(v => (double)v);
         double stdErr = n > 1 ? Math.Sqrt(bound.Sum(v => (v - meanBound) * (v - meanBound)) / (n - 1) / n) : double.NaN;
-        var classes = ClassProbe.Run(mu, n, lat, test.Labels, dims, ProbeNeighbours);
+        var classes = ClassProbe.Run(mu, n, lat, test.Labels, dims, ProbeNeighbours, ClassProbe.NamesOf(test));
         return new ModelEvaluation(kind, n, bce + trainedKl, bce, kl, klPerDim, BceFloor(test, n),
             LatentStatistics.ColumnVariances(mu, n, lat), new IwaeBound(k, meanBound, stdErr, n, o.Seed, seconds), classes);
     }
@@ -140,7 +139,7 @@ public static class Evaluator
             h[v] = -(x * Math.Log(x) + (1 - x) * Math.Log(1 - x));
         }
         double sum = 0;
-        for (long i = 0; i < (long)n * Split.PixelsPerImage; i++) sum += h[test.Pixels[i]];
+        for (long i = 0; i < (long)n * test.PixelsPerImage; i++) sum += h[test.Pixels[i]];
         return sum / n;
     }
 
@@ -149,7 +148,7 @@ public static class Evaluator
     {
         var device = vae.Device;
         var ops = device.Ops;
-        int lat = vae.Config.Latent, k = o.Samples, pixels = Split.PixelsPerImage;
+        int lat = vae.Config.Latent, k = o.Samples, pixels = test.PixelsPerImage;
         // A group's pairs fill whole chunks where k divides the chunk; with k above it, a group is one image.
         int group = Math.Max(1, ChunkRows / k);
         float priorVariance = ModelEvaluation.PriorVariance(vae.Config.Kl);

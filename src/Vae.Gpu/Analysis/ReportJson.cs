@@ -63,7 +63,7 @@ public static class ReportJson
             ["probe_accuracy"] = N(e.Classes.ProbeAccuracy),
             ["probe"] = e.Classes.Probe,
             ["dims"] = new JsonArray(e.Classes.Dims.Select(d => (JsonNode)d).ToArray()),
-            ["names"] = new JsonArray(ClassView.Names.Select(n => (JsonNode)n).ToArray()),
+            ["names"] = new JsonArray(e.Classes.Names.Select(n => (JsonNode)n).ToArray()),
             ["centroids"] = new JsonArray(e.Classes.Centroids.Select(c => (JsonNode)Numbers(c)).ToArray()),
         },
     };

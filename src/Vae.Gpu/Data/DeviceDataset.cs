@@ -50,11 +50,11 @@ public sealed class DeviceDataset : IDisposable
 
     public int BatchCount(int batchSize) => (Count + batchSize - 1) / batchSize;
 
-    /// <summary>Batch <paramref name="index"/> of the current order as (b, 1, 28, 28) floats; the last may be short.</summary>
+    /// <summary>Batch <paramref name="index"/> of the current order as (b, C, H, W) floats; the last may be short.</summary>
     public Tensor Batch(int index, int batchSize)
     {
         int first = index * batchSize, count = Math.Min(batchSize, Count - first);
-        var batch = _batch.Get(count, 1, Split.Side, Split.Side);
+        var batch = _batch.Get(count, Split.Channels, Split.Height, Split.Width);
         _device.Ops.GatherImages(_pixels.View, _order.View, first, count, Split.PixelsPerImage, batch.View);
         return batch;
     }

@@ -3,23 +3,6 @@ using Vae.Gpu.Devices;
 
 namespace Vae.Gpu.Data;
 
-/// <summary>One split of Fashion-MNIST in host memory: 28x28 byte images and their labels.</summary>
-public sealed record Split(string Name, int Count, byte[] Pixels, byte[] Labels)
-{
-    public const int Side = 28, PixelsPerImage = Side * Side;
-
-    /// <summary>Images [first, first + count) as floats in [0, 1], image after image: a batch for
-    /// <c>Tensor.FromArray(device, split.Images(first, count), count, 1, 28, 28)</c>.</summary>
-    public float[] Images(int first, int count)
-    {
-        if (first < 0 || count < 0 || (long)first + count > Count)
-            throw new ArgumentOutOfRangeException(nameof(count), $"images {first}..{first + count} lie outside the {Count} of {Name}");
-        var x = new float[count * PixelsPerImage];
-        for (int i = 0; i < x.Length; i++) x[i] = Pixels[first * PixelsPerImage + i] / 255f;
-        return x;
-    }
-}
-
 /// <summary>
 /// Finds, validates and (when absent) downloads Fashion-MNIST: the official 60,000 / 10,000 split.
 /// Search order: --data, $FASHION_MNIST_DIR, ./data/FashionMNIST/raw (torchvision's layout),
@@ -30,6 +13,11 @@ public static class FashionMnist
 {
     public const string Mirror = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
     public const string DebianDir = "/usr/share/datasets/fashion-mnist";
+    const int VaeConfigSide = 28;
+
+    /// <summary>Fashion-MNIST's ten classes, label 0 first.</summary>
+    public static readonly IReadOnlyList<string> ClassNames =
+        new[] { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
     public static readonly string TorchvisionDir = Path.Combine("data", "FashionMNIST", "raw");
 
     public static readonly IReadOnlyDictionary<string, string> Md5 = new Dictionary<string, string>
@@ -87,13 +75,13 @@ public static class FashionMnist
         string labelsPath = FileIn(dir, $"{prefix}-labels-idx1-ubyte") ?? throw new VaeException($"{dir} lacks {prefix}-labels-idx1-ubyte[.gz]");
         var images = Idx.ReadImages(imagesPath);
         var labels = Idx.ReadLabels(labelsPath);
-        if (images.Rows != Split.Side || images.Cols != Split.Side)
+        if (images.Rows != VaeConfigSide || images.Cols != VaeConfigSide)
             throw new VaeException($"data file {imagesPath} holds {images.Rows}x{images.Cols} images; Fashion-MNIST's are 28x28");
         if (images.Count != labels.Length)
             throw new VaeException($"{imagesPath} has {images.Count} images but {labelsPath} has {labels.Length} labels; the two files must agree");
         if (expectedCount is int n && images.Count != n)
             throw new VaeException($"{imagesPath} has {images.Count} images; the official split has {n}. Use the official Fashion-MNIST files");
-        return new Split(prefix == "t10k" ? "test" : prefix, images.Count, images.Pixels, labels);
+        return new Split(prefix == "t10k" ? "test" : prefix, images.Count, images.Pixels, labels) { ClassNames = ClassNames };
     }
 
     /// <summary>

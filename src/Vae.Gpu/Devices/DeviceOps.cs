@@ -137,7 +137,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// totals[slot] = sum(<paramref name="partials"/>) + the KL of <paramref name="kind"/> over (mu, sigma), in a
     /// fixed order; empty views leave a term out.
     /// </summary>
-    public void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, KlKind kind, ArrayView<float> totals, int slot)
+    public void FinishLoss(ArrayView<float> partials, ArrayView<float> mu, ArrayView<float> sigma, KlChoice kl, ArrayView<float> totals, int slot)
     {
         // One group of 16 lanes reads a few thousand partials quickly; a GPU's hundreds of thousands are first
         // folded to a fixed count by a full launch (a fixed order again).
@@ -150,8 +150,8 @@ public sealed class DeviceOps : KernelRunner, IDisposable
             partials = folded;
         }
         var t = Begin();
-        Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, int>(ReductionKernels.FinishLoss)(
-            ReductionKernels.FinishLossConfig, partials, mu, sigma, (int)kind, totals, slot);
+        Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, KlChoice, ArrayView<float>, int>(ReductionKernels.FinishLoss)(
+            ReductionKernels.FinishLossConfig, partials, mu, sigma, kl, totals, slot);
         End(t, Single("reduction", nameof(ReductionKernels.FinishLoss), KernelCost.Elementwise(partials.Length + 2 * mu.Length, 4, 1)));
     }
 
@@ -204,11 +204,11 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     /// <summary>The gradient of the heads' output (B, 2 lat) from dz through Gaussian, the split's exp and the KL term.</summary>
     public void GaussianBackward(ArrayView<float> dz, ArrayView<float> mu, ArrayView<float> sigma, ArrayView<float> eps,
-        KlKind kind, int latent, ArrayView<float> dHeads)
+        KlChoice kl, int latent, ArrayView<float> dHeads)
     {
         var t = Begin();
-        Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(LossKernels.GaussianBackward)(
-            (int)dz.Length, dz, mu, sigma, eps, (int)kind, latent, dHeads);
+        Stream<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, KlChoice, int, ArrayView<float>>(LossKernels.GaussianBackward)(
+            (int)dz.Length, dz, mu, sigma, eps, kl, latent, dHeads);
         End(t, Single("latent", nameof(LossKernels.GaussianBackward), KernelCost.Elementwise(dz.Length, 10, 6)));
     }
 

@@ -15,8 +15,9 @@ public sealed class Conv2d : ConvolutionLayer
         ($"{name}.bias", new[] { outChannels }),
     };
 
-    public Conv2d(ParameterStore store, string name, int inChannels, int outChannels, int k, Activation activation)
-        : base(store, name, inChannels, outChannels, k, activation) { }
+    public Conv2d(ParameterStore store, string name, int inChannels, int outChannels, int k, Activation activation,
+        Activation inputActivation = Activation.None)
+        : base(store, name, inChannels, outChannels, k, activation, inputActivation) { }
 
     ConvShape ShapeOf(Tensor x) => new(x.Shape[0], InChannels, OutChannels, x.Shape[2], x.Shape[3], Kernel);
 
@@ -30,7 +31,7 @@ public sealed class Conv2d : ConvolutionLayer
         return Output;
     }
 
-    public override Tensor? Backward(Tensor dPre, bool needInputGrad, Tensor? inputReluOutput = null)
+    public override Tensor? Backward(Tensor dPre, bool needInputGrad = true)
     {
         var x = Input ?? throw new InvalidOperationException("Backward before Forward");
         var s = ShapeOf(x);
@@ -42,7 +43,7 @@ public sealed class Conv2d : ConvolutionLayer
         int pad = Kernel - 1;
         var dx = InputGradSpace.Get(x.Shape);
         var full = new ConvShape(s.Batch, OutChannels, InChannels, s.OutHeight + 2 * pad, s.OutWidth + 2 * pad, Kernel);
-        ops.Conv(new ConvCall(full, pad, Flipped: true, MaskFlags(inputReluOutput)), dPre.View, Weight.Value.View, null, inputReluOutput?.View, dx.View);
+        ops.Conv(new ConvCall(full, pad, Flipped: true, MaskFlags), dPre.View, Weight.Value.View, null, InputMask?.View, dx.View);
         return dx;
     }
 }

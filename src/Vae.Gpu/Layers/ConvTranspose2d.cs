@@ -15,8 +15,9 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         ($"{name}.bias", new[] { outChannels }),
     };
 
-    public ConvTranspose2d(ParameterStore store, string name, int inChannels, int outChannels, int k, Activation activation)
-        : base(store, name, inChannels, outChannels, k, activation) { }
+    public ConvTranspose2d(ParameterStore store, string name, int inChannels, int outChannels, int k, Activation activation,
+        Activation inputActivation = Activation.None)
+        : base(store, name, inChannels, outChannels, k, activation, inputActivation) { }
 
     /// <summary>x (B, In, H, W) -> (B, Out, H+K-1, W+K-1): a valid convolution of x padded by K-1 with w flipped.</summary>
     public override Tensor Forward(Tensor x)
@@ -30,7 +31,7 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         return Output;
     }
 
-    public override Tensor? Backward(Tensor dPre, bool needInputGrad, Tensor? inputReluOutput = null)
+    public override Tensor? Backward(Tensor dPre, bool needInputGrad = true)
     {
         var x = Input ?? throw new InvalidOperationException("Backward before Forward");
         int b = x.Shape[0], h = x.Shape[2], w = x.Shape[3], ho = h + Kernel - 1, wo = w + Kernel - 1;
@@ -42,7 +43,7 @@ public sealed class ConvTranspose2d : ConvolutionLayer
         if (!needInputGrad) return null;
         // dx[b, i] = valid convolution of dPre with w read as (In = "out", Out = "in", K, K): no flip needed.
         var dx = InputGradSpace.Get(x.Shape);
-        ops.ValidConv(swapped, dPre.View, Weight.Value.View, null, inputReluOutput?.View, MaskFlags(inputReluOutput), dx.View);
+        ops.ValidConv(swapped, dPre.View, Weight.Value.View, null, InputMask?.View, MaskFlags, dx.View);
         return dx;
     }
 }

@@ -14,6 +14,8 @@ public sealed class Linear : IDisposable
     public int InFeatures { get; }
     public int OutFeatures { get; }
     public Activation Activation { get; }
+    /// <summary>The activation that produced the input; its backward (ReLU's mask) is fused into the input gradient.</summary>
+    public Activation InputActivation { get; }
     public Parameter Weight { get; }
     public Parameter Bias { get; }
     public Tensor? Output { get; private set; }
@@ -29,15 +31,17 @@ public sealed class Linear : IDisposable
         names.Select(n => ($"{n}.weight", new[] { outFeatures, inFeatures }))
             .Concat(names.Select(n => ($"{n}.bias", new[] { outFeatures })));
 
-    public Linear(ParameterStore store, string name, int inFeatures, int outFeatures, Activation activation)
-        : this(store, new[] { name }, inFeatures, outFeatures, activation) { }
+    public Linear(ParameterStore store, string name, int inFeatures, int outFeatures, Activation activation, Activation inputActivation = Activation.None)
+        : this(store, new[] { name }, inFeatures, outFeatures, activation, inputActivation) { }
 
     /// <summary>The layers <paramref name="names"/> (declared by <see cref="Specs(string[], int, int)"/>) as one, of
     /// names.Length x <paramref name="outFeatures"/> outputs: layer j's are columns j*out .. (j+1)*out-1.</summary>
-    public Linear(ParameterStore store, string[] names, int inFeatures, int outFeatures, Activation activation)
+    public Linear(ParameterStore store, string[] names, int inFeatures, int outFeatures, Activation activation, Activation inputActivation = Activation.None)
     {
+        if (inputActivation is not (Activation.None or Activation.Relu))
+            throw new ArgumentException($"only a ReLU's backward is fused into an input gradient, not {inputActivation}", nameof(inputActivation));
         _device = store.Device;
-        InFeatures = inFeatures; OutFeatures = outFeatures * names.Length; Activation = activation;
+        InFeatures = inFeatures; OutFeatures = outFeatures * names.Length; Activation = activation; InputActivation = inputActivation;
         Weight = store.Joined(new[] { OutFeatures, inFeatures }, names.Select(n => store[$"{n}.weight"]).ToArray());
         Bias = store.Joined(new[] { OutFeatures }, names.Select(n => store[$"{n}.bias"]).ToArray());
         _output = new(_device); _inputGrad = new(_device);
@@ -55,35 +59,24 @@ public sealed class Linear : IDisposable
         return Output;
     }
 
-    /// <summary>Sets dW = dPre^T x and db = sum dPre over the batch.</summary>
-    public void BackwardParameters(Tensor dPre)
+    /// <summary>
+    /// Sets dW = dPre^T x and db = sum dPre over the batch, where dPre is the gradient of the pre-activation
+    /// output, and returns dx (B, In) = dPre W through <see cref="InputActivation"/> (null when not
+    /// <paramref name="needInputGrad"/>).
+    /// </summary>
+    public Tensor? Backward(Tensor dPre, bool needInputGrad = true)
     {
         var x = _input ?? throw new InvalidOperationException("Backward before Forward");
         int b = x.Shape[0];
         // dW[o, f] = sum_b dPre[b, o] x[b, f]: A[o, b] = dPre[b * Out + o], B[b, f] = x[b * In + f].
-        var s = new GemmShape(OutFeatures, InFeatures, b, 1, OutFeatures, InFeatures, 1);
-        _device.Ops.Gemm(s, dPre.View, x.View, null, null, EpilogueFlags.None, Weight.Grad.View);
+        var weightGrad = new GemmShape(OutFeatures, InFeatures, b, 1, OutFeatures, InFeatures, 1);
+        _device.Ops.Gemm(weightGrad, dPre.View, x.View, null, null, EpilogueFlags.None, Weight.Grad.View);
         _device.Ops.ChannelSum(dPre.View, b, OutFeatures, 1, Bias.Grad.View);
-    }
-
-    /// <summary>
-    /// dx (B, In) = dPre W, written into <paramref name="dx"/>, or added to it when
-    /// <paramref name="accumulate"/> (two heads reading one input); masked by a ReLU output when given.
-    /// </summary>
-    public void BackwardInput(Tensor dPre, Tensor dx, bool accumulate, Tensor? inputReluOutput)
-    {
-        int b = dPre.Shape[0];
-        var s = new GemmShape(b, InFeatures, OutFeatures, OutFeatures, 1, InFeatures, 1);
-        var flags = (accumulate ? EpilogueFlags.Accumulate : 0) | (inputReluOutput is null ? 0 : EpilogueFlags.MaskPositive);
-        _device.Ops.Gemm(s, dPre.View, Weight.Value.View, null, inputReluOutput?.View, flags, dx.View);
-    }
-
-    /// <summary>Parameter gradients and the input gradient in a workspace of this layer.</summary>
-    public Tensor Backward(Tensor dPre, Tensor? inputReluOutput = null)
-    {
-        BackwardParameters(dPre);
-        var dx = _inputGrad.Get(dPre.Shape[0], InFeatures);
-        BackwardInput(dPre, dx, false, inputReluOutput);
+        if (!needInputGrad) return null;
+        var dx = _inputGrad.Get(b, InFeatures);
+        var mask = InputActivation == Activation.Relu ? x : null;
+        var inputGrad = new GemmShape(b, InFeatures, OutFeatures, OutFeatures, 1, InFeatures, 1);
+        _device.Ops.Gemm(inputGrad, dPre.View, Weight.Value.View, null, mask?.View, mask is null ? EpilogueFlags.None : EpilogueFlags.MaskPositive, dx.View);
         return dx;
     }
 

@@ -5,10 +5,10 @@ using Vae.Gpu.Tensors;
 namespace Vae.Gpu.Model;
 
 /// <summary>
-/// The problem set's Encoder: Conv2d(1, c1, k) + ReLU, Conv2d(c1, c2, k) + ReLU, flatten, and two linear
-/// heads: mean gives mu, std gives log sigma, and sigma = exp(log sigma) (the <see cref="Latent"/> layer splits
-/// them). The heads keep their names (encoder.mean, encoder.std) but run as one GEMM of 2 x lat outputs,
-/// forward and backward.
+/// The encoder: N valid Conv2d + ReLU layers (the problem set's two, conv1 and conv2, or the notebook's list,
+/// convs.{i}), flatten, and two linear heads: mean gives mu, std gives log sigma, and sigma = exp(log sigma).
+/// The heads keep their names (encoder.mean, encoder.std) but run as one GEMM of 2 x lat outputs, forward
+/// and backward.
 /// </summary>
 public sealed class Encoder : IDisposable
 {
@@ -16,28 +16,36 @@ public sealed class Encoder : IDisposable
     readonly ParameterStore? _ownStore;
     static readonly string[] HeadNames = { "encoder.mean", "encoder.std" };
     readonly ParameterStore _store;
-    readonly Workspace _featureGrad;
+    readonly Workspace _mu, _sigma;
 
     public VaeConfig Config { get; }
-    public Conv2d Conv1 { get; }
-    public Conv2d Conv2 { get; }
+    /// <summary>The conv layers, first (reading the image) first.</summary>
+    public IReadOnlyList<Conv2d> Convs { get; }
+    /// <summary>The problem set's first and second conv layers.</summary>
+    public Conv2d Conv1 => Convs[0];
+    public Conv2d Conv2 => Convs[1];
     /// <summary>The mean and std heads as one layer: output columns 0..lat-1 are mu, lat..2 lat-1 log sigma.</summary>
     public Linear Heads { get; }
     public (Parameter Weight, Parameter Bias) Mean => (_store["encoder.mean.weight"], _store["encoder.mean.bias"]);
     public (Parameter Weight, Parameter Bias) Std => (_store["encoder.std.weight"], _store["encoder.std.bias"]);
-    /// <summary>Splits the heads into mu and sigma (and samples z in training).</summary>
-    public Latent Latent { get; }
-    public Tensor? Mu => Latent.Mu;
-    public Tensor? Sigma => Latent.Sigma;
 
-    public static IEnumerable<(string, int[])> Specs(VaeConfig c) =>
-        Conv2d.Specs("encoder.conv1", 1, c.C1, c.Kernel)
-            .Concat(Conv2d.Specs("encoder.conv2", c.C1, c.C2, c.Kernel))
+    /// <summary>Conv layer i's name: encoder.conv{i+1} (problem set) or encoder.convs.{i} (notebook).</summary>
+    public static string ConvName(VaeConfig c, int i) => c.NotebookNames ? $"encoder.convs.{i}" : $"encoder.conv{i + 1}";
+
+    public static IEnumerable<(string, int[])> Specs(VaeConfig c)
+    {
+        var channels = c.AllChannels;
+        return Enumerable.Range(0, c.Depth).SelectMany(i => Conv2d.Specs(ConvName(c, i), channels[i], channels[i + 1], c.Kernel))
             .Concat(Linear.Specs(HeadNames, c.Features, c.Latent));
+    }
 
     /// <summary>A standalone encoder with its own parameters, initialized as PyTorch does.</summary>
     public Encoder(ComputeDevice device, int c1, int c2, int lat, int k, int seed = 0)
-        : this(new ParameterStore(device, Specs(new VaeConfig(c1, c2, lat, k).Validate())), new VaeConfig(c1, c2, lat, k), owns: true)
+        : this(device, new VaeConfig(c1, c2, lat, k), seed) { }
+
+    /// <summary>A standalone encoder of any <paramref name="config"/>, initialized as PyTorch does.</summary>
+    public Encoder(ComputeDevice device, VaeConfig config, int seed = 0)
+        : this(new ParameterStore(device, Specs(config.Validate())), config, owns: true)
     {
         Initializer.PyTorchDefault(_ownStore!, seed);
     }
@@ -48,39 +56,46 @@ public sealed class Encoder : IDisposable
         _store = store;
         _ownStore = owns ? store : null;
         Config = config;
-        Conv1 = new Conv2d(store, "encoder.conv1", 1, config.C1, config.Kernel, Activation.Relu);
-        Conv2 = new Conv2d(store, "encoder.conv2", config.C1, config.C2, config.Kernel, Activation.Relu);
-        Heads = new Linear(store, HeadNames, config.Features, config.Latent, Activation.None);
-        Latent = new Latent(_device, config.Latent);
-        _featureGrad = new(_device);
+        var channels = config.AllChannels;
+        Convs = Enumerable.Range(0, config.Depth).Select(i => new Conv2d(store, ConvName(config, i), channels[i], channels[i + 1], config.Kernel,
+            Activation.Relu, inputActivation: i == 0 ? Activation.None : Activation.Relu)).ToArray();
+        Heads = new Linear(store, HeadNames, config.Features, config.Latent, Activation.None, inputActivation: Activation.Relu);
+        _mu = new(_device); _sigma = new(_device);
     }
 
-    /// <summary>x (B, 1, 28, 28) -> (mu, sigma), each (B, lat).</summary>
-    public (Tensor Mu, Tensor Sigma) Forward(Tensor x) => Latent.Split(HeadsForward(x));
+    /// <summary>x (B, C, H, W) -> (mu, sigma), each (B, lat).</summary>
+    public (Tensor Mu, Tensor Sigma) Forward(Tensor x)
+    {
+        var heads = HeadsForward(x);
+        int b = heads.Shape[0];
+        var mu = _mu.Get(b, Config.Latent);
+        var sigma = _sigma.Get(b, Config.Latent);
+        _device.Ops.SplitHeads(heads.View, Config.Latent, mu.View, sigma.View);
+        return (mu, sigma);
+    }
 
-    /// <summary>x (B, 1, 28, 28) -> the heads' output (B, 2 lat): mu's columns, then log sigma's.</summary>
+    /// <summary>x (B, C, H, W) -> the heads' output (B, 2 lat): mu's columns, then log sigma's.</summary>
     public Tensor HeadsForward(Tensor x)
     {
-        var h = Conv2.Forward(Conv1.Forward(x));
+        var h = x;
+        foreach (var conv in Convs) h = conv.Forward(h);
         return Heads.Forward(h.Reshape(h.Shape[0], Config.Features));
     }
 
     /// <summary>Backpropagates the gradient of the heads' output (mu's columns, then log sigma's) to every encoder parameter.</summary>
     public void Backward(Tensor dHeads)
     {
-        int b = dHeads.Shape[0];
-        var h2 = Conv2.Output!;
-        Heads.BackwardParameters(dHeads);
-        var dFeatures = _featureGrad.Get(b, Config.Features);
-        Heads.BackwardInput(dHeads, dFeatures, accumulate: false, h2);
-        var dh1 = Conv2.Backward(dFeatures.Reshape(h2.Shape), needInputGrad: true, Conv1.Output)!;
-        Conv1.Backward(dh1, needInputGrad: false);
+        var last = Convs[^1].Output!;
+        var d = Heads.Backward(dHeads)!.Reshape(last.Shape);
+        for (int i = Convs.Count - 1; i >= 0; i--)
+            d = Convs[i].Backward(d, needInputGrad: i > 0)!;
     }
 
     public void Dispose()
     {
-        Conv1.Dispose(); Conv2.Dispose(); Heads.Dispose(); Latent.Dispose();
-        _featureGrad.Dispose();
+        foreach (var conv in Convs) conv.Dispose();
+        Heads.Dispose();
+        _mu.Dispose(); _sigma.Dispose();
         _ownStore?.Dispose();
     }
 }

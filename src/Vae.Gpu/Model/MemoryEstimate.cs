@@ -13,18 +13,24 @@ public static class MemoryEstimate
 
     public static long TrainingBytes(VaeConfig c, int batch, int images)
     {
-        int k1 = c.Kernel - 1, h1 = VaeConfig.ImageSide - k1, h2 = c.FeatureSide;
+        var channels = c.AllChannels;
+        int k1 = c.Kernel - 1;
         // Floats per image held by the layers: images, reconstruction and its gradient; each convolution's
-        // output and its gradient in encoder and decoder; the zero-padded inputs of the two "full" convolutions;
-        // the latent tensors.
-        long perImage = 3L * 784 + 4L * c.C1 * h1 * h1 + 4L * c.C2 * h2 * h2
-            + (long)c.C2 * (h2 + 2 * k1) * (h2 + 2 * k1) + (long)c.C1 * (h1 + 2 * k1) * (h1 + 2 * k1) + 8L * c.Latent;
-        long parameters = 2L * c.Kernel * c.Kernel * (c.C1 + c.C1 * c.C2) + 3L * c.Features * c.Latent + 2L * (c.C1 + c.C2) + 3L * c.Latent + c.Features + 1;
+        // output and its gradient in encoder and decoder; the zero-padded inputs of the decoder's "full"
+        // convolutions; the latent tensors.
+        long perImage = 3L * c.Pixels + 8L * c.Latent;
+        for (int i = 1; i <= c.Depth; i++)
+        {
+            var (h, w) = c.SideAt(i);
+            perImage += 4L * channels[i] * h * w + (long)channels[i] * (h + 2 * k1) * (w + 2 * k1);
+        }
+        long parameters = Encoder.Specs(c).Concat(Decoder.Specs(c)).Sum(spec => spec.Item2.Aggregate(1L, (a, d) => a * d));
         // Half again for what the layers keep besides (masks, split-K copies of small outputs), as measured
         // against the device's peak in the tests.
         long floats = perImage * Math.Max(batch, EvaluationBatch) * 3 / 2 + 4 * parameters;
         // The data set as bytes, its order, and the split-K / batch-chunk partials (at most a few copies of the largest gradient).
-        return 4 * floats + (long)images * (784 + 4) + 4 * 4 * Math.Max((long)c.Features * c.Latent, (long)c.C1 * c.C2 * c.Kernel * c.Kernel * 64);
+        long largestWeight = Enumerable.Range(0, c.Depth).Max(i => (long)channels[i] * channels[i + 1] * c.Kernel * c.Kernel);
+        return 4 * floats + (long)images * (c.Pixels + 4) + 4 * 4 * Math.Max((long)c.Features * c.Latent, largestWeight * 64);
     }
 
     /// <summary>
@@ -35,13 +41,17 @@ public static class MemoryEstimate
     public static IEnumerable<(string Name, long Elements)> LargestTensors(VaeConfig c, int batch)
     {
         long b = Math.Max(batch, EvaluationBatch);
-        int k1 = c.Kernel - 1, h1 = VaeConfig.ImageSide - k1, h2 = c.FeatureSide;
-        yield return ("the first convolution's output (batch, c1, h1, h1)", b * c.C1 * h1 * h1);
-        yield return ("the second convolution's output (batch, c2, h2, h2)", b * c.C2 * h2 * h2);
-        yield return ("the decoder's padded input (batch, c2, h2 + 2(k-1), h2 + 2(k-1))", b * c.C2 * (h2 + 2L * k1) * (h2 + 2L * k1));
-        yield return ("the decoder's second padded input (batch, c1, h1 + 2(k-1), h1 + 2(k-1))", b * c.C1 * (h1 + 2L * k1) * (h1 + 2L * k1));
-        yield return ("the linear heads' weight (2 latent, c2 h2 h2)", 2L * c.Latent * c.Features);
-        yield return ("the second convolution's weight (c2, c1, k, k)", (long)c.C2 * c.C1 * c.Kernel * c.Kernel);
+        var channels = c.AllChannels;
+        int k1 = c.Kernel - 1;
+        for (int i = 1; i <= c.Depth; i++)
+        {
+            var (h, w) = c.SideAt(i);
+            yield return ($"convolution {i}'s output (batch, {channels[i]}, {h}, {w})", b * channels[i] * h * w);
+            yield return ($"the decoder's padded input (batch, {channels[i]}, {h + 2 * k1}, {w + 2 * k1})", b * channels[i] * (h + 2L * k1) * (w + 2L * k1));
+            yield return ($"convolution {i}'s weight ({channels[i]}, {channels[i - 1]}, k, k)", (long)channels[i] * channels[i - 1] * c.Kernel * c.Kernel);
+        }
+        yield return ($"the images (batch, {c.ImageChannels}, {c.Height}, {c.Width})", b * c.Pixels);
+        yield return ($"the linear heads' weight (2 latent, {c.Features})", 2L * c.Latent * c.Features);
     }
 
     /// <summary>Throws a <see cref="VaeException"/> naming the tensor when one would reach 2^31 elements, and
@@ -51,7 +61,7 @@ public static class MemoryEstimate
         foreach (var (name, elements) in LargestTensors(config, batch))
             if (elements > int.MaxValue)
                 throw new VaeException(
-                    $"a run with «BatchSize» {batch} «C1» {config.C1} «C2» {config.C2} «Latent» {config.Latent} «Kernel» {config.Kernel} would hold {name} of {elements:N0} elements, more than the 2^31 - 1 a tensor may have; use a smaller «BatchSize» or model");
+                    $"a run with «BatchSize» {batch} and the model {config.Describe()} would hold {name} of {elements:N0} elements, more than the 2^31 - 1 a tensor may have; use a smaller «BatchSize» or model");
         long needed = TrainingBytes(config, batch, images), available = device.AvailableBytes;
         if (needed > available)
             throw new VaeException(

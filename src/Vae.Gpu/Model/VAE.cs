@@ -6,9 +6,9 @@ using Vae.Gpu.Tensors;
 namespace Vae.Gpu.Model;
 
 /// <summary>
-/// The problem set's VAE, read top to bottom: encoder (to the heads) -> latent (mu, sigma, z) -> decoder -> loss.
-/// <c>Forward(x)</c> stores <c>Loss</c> = RLoss + KlLoss (summed over the batch); <c>Backward()</c> runs the same
-/// chain backwards and fills every gradient.
+/// The problem set's VAE, read top to bottom: encoder (to the heads) -> latent (mu, sigma, z) -> decoder ->
+/// reconstruction loss. <c>Forward(x)</c> stores <c>Loss</c> = RLoss + KlLoss (summed over the batch; the KL
+/// weighted by <see cref="KlWeight"/>); <c>Backward()</c> runs the same chain backwards and fills every gradient.
 /// The loss stays on the device in <see cref="LossTotals"/>[<see cref="LossSlot"/>]; reading
 /// <see cref="Loss"/> waits for the accelerator, so a training loop reads the totals only now and then.
 /// </summary>
@@ -18,21 +18,29 @@ public sealed class VAE : IDisposable
     public const int DefaultLossCapacity = 4096;
 
     readonly ComputeDevice _device;
-    readonly Workspace _dLogits;
-    readonly Tensor _bcePartials, _none, _scalar;
-    Tensor? _x, _y;
+    readonly Tensor _scalar;
 
     public VaeConfig Config { get; }
     public ParameterStore Parameters { get; }
     public Encoder Encoder { get; }
-    public Latent Latent => Encoder.Latent;
+    public Latent Latent { get; }
     public Decoder Decoder { get; }
+    public ReconstructionLoss Reconstruction { get; }
     public ComputeDevice Device => _device;
 
     /// <summary>Key of the counter-based noise; with <see cref="NoiseStep"/> it fixes every eps.</summary>
     public ulong NoiseSeed { get; set; }
     /// <summary>Advanced by each Forward, so every batch draws fresh noise.</summary>
     public ulong NoiseStep { get; set; }
+
+    /// <summary>The KL term's weight in <see cref="Forward"/>'s loss and in <see cref="Backward"/> (beta of a
+    /// beta-VAE); 1, the default, is the problem set's loss.</summary>
+    public float KlWeight
+    {
+        get => Latent.KlWeight;
+        set => Latent.KlWeight = float.IsFinite(value) && value >= 0 ? value
+            : throw new VaeException($"«KlWeight» {value} must be a finite number of at least 0");
+    }
 
     /// <summary>Per-batch losses written by Forward, read by the trainer in blocks.</summary>
     public Tensor LossTotals { get; }
@@ -52,11 +60,10 @@ public sealed class VAE : IDisposable
         Parameters = new ParameterStore(device, Encoder.Specs(config).Concat(Decoder.Specs(config)));
         Initializer.PyTorchDefault(Parameters, seed);
         Encoder = new Encoder(Parameters, config);
+        Latent = new Latent(device, config.Latent, config.Kl);
         Decoder = new Decoder(Parameters, config);
+        Reconstruction = new ReconstructionLoss(device);
         NoiseSeed = (ulong)seed;
-        _dLogits = new(device);
-        _bcePartials = Tensor.Zeros(device, device.Ops.LossPartials);
-        _none = Tensor.Zeros(device, 0);
         _scalar = Tensor.Zeros(device, 1);
         LossTotals = Tensor.Zeros(device, lossCapacity);
     }
@@ -72,53 +79,49 @@ public sealed class VAE : IDisposable
     /// <summary>Summed binary cross-entropy of reconstruction y against target images x (one value, read back).</summary>
     public float RLoss(Tensor x, Tensor y)
     {
-        _device.Ops.BcePartials(x.View, y.View, _bcePartials.View);
-        _device.Ops.FinishLoss(_bcePartials.View, _none.View, _none.View, Config.Kl, _scalar.View, 0);
+        var partials = Reconstruction.Forward(x, y);
+        _device.Ops.FinishLoss(partials.View, Latent.NoPartials.View, Latent.NoPartials.View, Config.Kl, _scalar.View, 0);
         return _scalar.ToArray()[0];
     }
 
-    /// <summary>The KL term of <see cref="VaeConfig.Kl"/>, summed (one value, read back).</summary>
+    /// <summary>The KL term of <see cref="VaeConfig.Kl"/>, summed and unweighted (one value, read back).</summary>
     public float KlLoss(Tensor mu, Tensor sigma)
     {
-        _device.Ops.FinishLoss(_none.View, mu.View, sigma.View, Config.Kl, _scalar.View, 0);
+        Latent.KlOf(mu, sigma, _scalar, 0);
         return _scalar.ToArray()[0];
     }
 
     /// <summary>The reparameterization trick: z = mu + sigma * eps, eps ~ N(0, 1) from (NoiseSeed, step).</summary>
     public Tensor Gaussian(Tensor mu, Tensor sigma, ulong? step = null) => Latent.Gaussian(mu, sigma, NoiseSeed, step ?? NoiseStep);
 
-    /// <summary>x (B, 1, 28, 28) in [0, 1] -> reconstruction y; stores the loss at LossTotals[LossSlot].</summary>
+    /// <summary>The images' shape this model takes: (C, H, W).</summary>
+    public string ImageShapeText => $"(B, {Config.ImageChannels}, {Config.Height}, {Config.Width})";
+
+    /// <summary>x (B, C, H, W) in [0, 1] -> reconstruction y; stores the loss at LossTotals[LossSlot].</summary>
     public Tensor Forward(Tensor x)
     {
-        if (x.Length % (VaeConfig.ImageSide * VaeConfig.ImageSide) != 0 || x.Shape[0] == 0)
-            throw new VaeException($"Forward expects images (B, 1, 28, 28), got {x.ShapeText}");
-        var images = x.Reshape(x.Shape[0], 1, VaeConfig.ImageSide, VaeConfig.ImageSide);
+        if (x.Shape.Length == 0 || x.Shape[0] == 0 || x.Length != (long)x.Shape[0] * Config.Pixels)
+            throw new VaeException($"Forward expects images {ImageShapeText}, got {x.ShapeText}");
+        var images = x.Reshape(x.Shape[0], Config.ImageChannels, Config.Height, Config.Width);
         var heads = Encoder.HeadsForward(images);
         var z = Latent.Sample(heads, NoiseSeed, NoiseStep++);
-        _y = Decoder.Forward(z);
-        _x = images;
-        var ops = _device.Ops;
-        ops.BcePartials(images.View, _y.View, _bcePartials.View);
-        ops.FinishLoss(_bcePartials.View, Latent.Mu!.View, Latent.Sigma!.View, Config.Kl, LossTotals.View, LossSlot);
-        return _y;
+        var y = Decoder.Forward(z);
+        Latent.Loss(Reconstruction.Forward(images, y), LossTotals, LossSlot);
+        return y;
     }
 
     /// <summary>Fills every parameter gradient of the loss of the last Forward (gradients are set, not added).</summary>
     public void Backward()
     {
-        if (_x is null || _y is null) throw new InvalidOperationException("Backward before Forward");
-        var ops = _device.Ops;
-        var dLogits = _dLogits.Get(_y.Shape);
-        ops.BceSigmoidBackward(_x.View, _y.View, dLogits.View);
+        var dLogits = Reconstruction.Backward();
         var dz = Decoder.Backward(dLogits);
-        var dHeads = Latent.Backward(dz, Config.Kl);
+        var dHeads = Latent.Backward(dz);
         Encoder.Backward(dHeads);
     }
 
     public void Dispose()
     {
-        Encoder.Dispose(); Decoder.Dispose(); Parameters.Dispose();
-        _dLogits.Dispose();
-        _bcePartials.Dispose(); _none.Dispose(); _scalar.Dispose(); LossTotals.Dispose();
+        Encoder.Dispose(); Latent.Dispose(); Decoder.Dispose(); Reconstruction.Dispose(); Parameters.Dispose();
+        _scalar.Dispose(); LossTotals.Dispose();
     }
 }

@@ -28,29 +28,35 @@ public static class Figures
     }
 
     /// <summary>
-    /// A grid of 28x28 grayscale images (rows x cols, row-major), one cell per image with a one-pixel gap,
-    /// with tick labels for the values along each axis (null for none).
+    /// A grid of images (rows x cols, row-major; each planar C x H x W in [0, 1], gray or RGB), one cell per
+    /// image with a one-pixel white gap, with tick labels for the values along each axis (null for none).
     /// </summary>
     public static void ImageGrid(string path, IReadOnlyList<float[]> images, int rows, int cols, string title,
-        double[]? colValues = null, string? colLabel = null, double[]? rowValues = null, string? rowLabel = null, int side = 28)
+        double[]? colValues = null, string? colLabel = null, double[]? rowValues = null, string? rowLabel = null,
+        (int Channels, int Height, int Width)? shape = null)
     {
-        int cell = side + 1;
-        var pixels = new double[rows * cell - 1, cols * cell - 1];
-        for (int r = 0; r < pixels.GetLength(0); r++)
-            for (int c = 0; c < pixels.GetLength(1); c++) pixels[r, c] = 1;
+        var (channels, height, width) = shape ?? (1, 28, 28);
+        int cellW = width + 1, cellH = height + 1, plane = height * width;
+        int gridH = rows * cellH - 1, gridW = cols * cellW - 1;
+        var rgb = new byte[gridH, gridW, 3];
+        for (int r = 0; r < gridH; r++) for (int c = 0; c < gridW; c++) for (int ch = 0; ch < 3; ch++) rgb[r, c, ch] = 255;
         for (int i = 0; i < images.Count; i++)
         {
             int gr = i / cols, gc = i % cols;
-            for (int y = 0; y < side; y++)
-                for (int x = 0; x < side; x++) pixels[gr * cell + y, gc * cell + x] = images[i][y * side + x];
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                    for (int ch = 0; ch < 3; ch++)
+                    {
+                        float v = images[i][(channels == 3 ? ch * plane : 0) + y * width + x];
+                        rgb[gr * cellH + y, gc * cellW + x, ch] = (byte)Math.Round(Math.Clamp(v, 0f, 1f) * 255);
+                    }
         }
         var plot = new Plot();
-        var map = plot.Add.Heatmap(pixels);
-        map.Colormap = new ScottPlot.Colormaps.Grayscale();
-        map.ManualRange = new ScottPlot.Range(0, 1);
-        map.Position = new CoordinateRect(0, cols * cell - 1, 0, rows * cell - 1);
+        var image = plot.Add.ImageRect(new ScottPlot.Image(rgb), new CoordinateRect(0, gridW, 0, gridH));
+        image.AntiAlias = false;
+        int cell = cellW, side = width, cellRows = cellH, sideRows = height;
         plot.Title(title);
-        plot.Axes.SetLimits(0, cols * cell - 1, 0, rows * cell - 1);
+        plot.Axes.SetLimits(0, gridW, 0, gridH);
         if (colValues is not null)
         {
             plot.Axes.Bottom.SetTicks(colValues.Select((_, i) => i * cell + side / 2.0).ToArray(), colValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
@@ -60,12 +66,12 @@ public static class Figures
         if (rowValues is not null)
         {
             // Row 0 is drawn at the top.
-            plot.Axes.Left.SetTicks(rowValues.Select((_, i) => (rows - 1 - i) * cell + side / 2.0).ToArray(), rowValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
+            plot.Axes.Left.SetTicks(rowValues.Select((_, i) => (rows - 1 - i) * cellRows + sideRows / 2.0).ToArray(), rowValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
             plot.YLabel(rowLabel ?? "");
         }
         else plot.Axes.Left.SetTicks(Array.Empty<double>(), Array.Empty<string>());
-        int scale = Math.Max(3, 900 / (cols * cell));
-        plot.SavePng(path, cols * cell * scale + 160, rows * cell * scale + 140);
+        int scale = Math.Max(2, Math.Min(900 / (cols * cellW), 900 / (rows * cellH)));
+        plot.SavePng(path, cols * cellW * scale + 160, rows * cellH * scale + 140);
     }
 
     /// <summary>Points (x, y) coloured by class, with a legend of <paramref name="classNames"/> and each class's

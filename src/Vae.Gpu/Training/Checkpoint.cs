@@ -35,7 +35,9 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             ["c1"] = I(c.C1), ["c2"] = I(c.C2), ["lat"] = I(c.Latent), ["k"] = I(c.Kernel),
             ["kl"] = VaeConfig.KlName(c.Kl), ["epoch"] = I(epoch), ["seed"] = I(seed),
             ["run_id"] = runId, ["adam_step"] = I(adam.StepCount),
+            ["image_channels"] = I(c.ImageChannels), ["height"] = I(c.Height), ["width"] = I(c.Width),
         };
+        if (c.NotebookNames) meta["channels"] = string.Join(",", c.ConvChannels);
         var store = vae.Parameters;
         var m = adam.M.ToArray();
         var v = adam.V.ToArray();
@@ -92,11 +94,10 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (last != checkpoint.Epoch)
                 throw new MixedSaveException(
                     $"{ModelPath(dir)} is from epoch {checkpoint.Epoch} but {metricsPath} ends at epoch {last}: files of different saves; restore both from one save, or start a new run with «Overwrite»");
-            var c = checkpoint.Config;
-            var (c1, c2, latent, kernel) = metrics.ModelSizes();
-            if ((c1, c2, latent, kernel) != (c.C1, c.C2, c.Latent, c.Kernel))
+            string recorded = metrics.Model().Describe(), held = checkpoint.Config.Describe();
+            if (recorded != held)
                 throw new MixedSaveException(
-                    $"{metricsPath} records c1={c1} c2={c2} latent={latent} kernel={kernel} but {ModelPath(dir)} holds c1={c.C1} c2={c.C2} latent={c.Latent} kernel={c.Kernel}: " +
+                    $"{metricsPath} records {recorded} but {ModelPath(dir)} holds {held}: " +
                     "files of different runs; restore both from one save, or start a new run with «Overwrite»");
             return (checkpoint, metrics);
         });
@@ -107,9 +108,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
         var (tensors, meta) = Safetensors.Read(path);
         bool ours = meta.ContainsKey("c1");
         var m = new MetadataReader(path, meta);
-        var config = ours
-            ? new VaeConfig(m.Int("c1"), m.Int("c2"), m.Int("lat"), m.Int("k"), m.Kl())
-            : ConfigFromShapes(path, tensors);
+        var config = ours ? m.Config() : ConfigFromShapes(path, tensors);
         try { config.Validate(); }
         catch (VaeException e) { throw Safetensors.Corrupt(path, $"impossible hyperparameters ({e.Message})"); }
         CheckShapes(path, config, tensors);
@@ -173,6 +172,18 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             ulong.TryParse(Raw(key), NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v
                 : throw Safetensors.Corrupt(path, $"metadata '{key}' is '{Raw(key)}', not a whole number >= 0");
 
+        /// <summary>The model: the problem set's (c1, c2) or a channel list, on images of the recorded shape (28x28 gray when not recorded).</summary>
+        public VaeConfig Config()
+        {
+            int image = meta.ContainsKey("image_channels") ? Int("image_channels") : 1;
+            int height = meta.ContainsKey("height") ? Int("height") : VaeConfig.ImageSide, width = meta.ContainsKey("width") ? Int("width") : VaeConfig.ImageSide;
+            if (!meta.TryGetValue("channels", out var list))
+                return new VaeConfig(Int("c1"), Int("c2"), Int("lat"), Int("k"), Kl()).ForImages(image, height, width);
+            var channels = list.Split(',').Select(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v
+                : throw Safetensors.Corrupt(path, $"metadata 'channels' is '{list}', not a comma-separated list of whole numbers")).ToArray();
+            return VaeConfig.FromChannels(channels, Int("lat"), Int("k"), Kl(), image, height, width);
+        }
+
         public KlKind Kl() => meta.GetValueOrDefault("kl", "seed") switch
         {
             "seed" => KlKind.Seed,
@@ -194,18 +205,29 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
     }
 
     /// <summary>
-    /// The problem set's hyperparameters from a state_dict's shapes: conv1.weight is [c1, 1, k, k],
-    /// conv2.weight [c2, c1, k, k], mean.weight [lat, c2 (28 - 2(k - 1))^2]; <see cref="CheckShapes"/> checks the rest.
+    /// The model from a state_dict's shapes, either the problem set's (encoder.conv1.weight [c1, C, k, k],
+    /// encoder.conv2.weight [c2, c1, k, k]) or the notebook's (encoder.convs.{i}.weight); the image is taken as
+    /// square, its side from mean.weight [lat, c_N h h]. <see cref="CheckShapes"/> checks the rest.
     /// </summary>
     static VaeConfig ConfigFromShapes(string path, Dictionary<string, NamedTensor> tensors)
     {
         int[] Shape(string name, int rank) =>
             tensors.TryGetValue(name, out var t) && t.Shape.Length == rank ? t.Shape
-                : throw new VaeException($"checkpoint {path} has no vae-gpu metadata and no {rank}-D {name}, so it is not a state_dict of the problem set's VAE; save one with safetensors.torch.save_file(vae.state_dict(), path)");
-        var conv1 = Shape("encoder.conv1.weight", 4);
-        var conv2 = Shape("encoder.conv2.weight", 4);
+                : throw new VaeException($"checkpoint {path} has no vae-gpu metadata and no {rank}-D {name}, so it is not a state_dict of the problem set's VAE or the notebook's; save one with safetensors.torch.save_file(vae.state_dict(), path)");
+        bool notebook = tensors.ContainsKey("encoder.convs.0.weight");
+        var convs = new List<int[]>();
+        if (notebook)
+            for (int i = 0; tensors.ContainsKey($"encoder.convs.{i}.weight"); i++) convs.Add(Shape($"encoder.convs.{i}.weight", 4));
+        else { convs.Add(Shape("encoder.conv1.weight", 4)); convs.Add(Shape("encoder.conv2.weight", 4)); }
         var mean = Shape("encoder.mean.weight", 2);
-        return new VaeConfig(conv1[0], conv2[0], mean[0], conv1[2]);
+        int k = convs[0][2], last = convs[^1][0], depth = convs.Count;
+        int side = (int)Math.Round(Math.Sqrt(mean[1] / (double)Math.Max(1, last)));
+        if (side < 1 || last * side * side != mean[1])
+            throw new VaeException($"checkpoint {path}: encoder.mean.weight is [{mean[0]},{mean[1]}], which is not {last} channels of a square feature map; vae-gpu reads state_dicts of square images");
+        int imageSide = side + depth * (k - 1), imageChannels = convs[0][1];
+        return notebook
+            ? VaeConfig.FromChannels(convs.Select(c => c[0]).ToArray(), mean[0], k, KlKind.Seed, imageChannels, imageSide, imageSide)
+            : new VaeConfig(convs[0][0], convs[1][0], mean[0], k).ForImages(imageChannels, imageSide, imageSide);
     }
 
     static IEnumerable<(string, int[])> Specs(VaeConfig c) => Encoder.Specs(c).Concat(Decoder.Specs(c));
@@ -217,7 +239,7 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
             if (!tensors.TryGetValue(name, out var t))
                 throw new VaeException($"checkpoint {path} lacks tensor {name}");
             if (!t.Shape.SequenceEqual(shape))
-                throw new VaeException($"checkpoint {path}: {name} is [{string.Join(",", t.Shape)}] but c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel} needs [{string.Join(",", shape)}]");
+                throw new VaeException($"checkpoint {path}: {name} is [{string.Join(",", t.Shape)}] but {config.Describe()} needs [{string.Join(",", shape)}]");
         }
     }
 

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Vae.Gpu.Devices;
+using Vae.Gpu.Data;
 using Vae.Gpu.IO;
+using Vae.Gpu.Model;
 
 namespace Vae.Gpu.Training;
 
@@ -67,8 +69,20 @@ public sealed class Metrics
             if (!config.TryGetValue(name, out var v)) return $"{name} is missing";
             return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n >= min ? null : $"{name} is {v.GetRawText()}, not a whole number of at least {min}";
         }
-        foreach (var (name, min) in new[] { ("epochs", 1), ("batch", 1), ("c1", 1), ("c2", 1), ("latent", 1), ("kernel", 1), ("seed", 0) })
+        bool list = config.TryGetValue("channels", out var channels) && channels.ValueKind != JsonValueKind.Null;
+        foreach (var (name, min) in new[] { ("epochs", 1), ("batch", 1), ("latent", 1), ("kernel", 1), ("seed", 0) }.Concat(list ? [] : new[] { ("c1", 1), ("c2", 1) }))
             if (Whole(name, min) is { } why) return why;
+        if (list && !(channels.ValueKind == JsonValueKind.Array && channels.GetArrayLength() > 0
+                && channels.EnumerateArray().All(v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n >= 1)))
+            return $"channels is {channels.GetRawText()}, not a list of whole numbers of at least 1";
+        foreach (var name in new[] { "image_channels", "height", "width" })
+            if (config.ContainsKey(name) && Whole(name, 1) is { } why) return why;
+        if (config.TryGetValue("beta", out var beta) && !(beta.ValueKind == JsonValueKind.Number && beta.TryGetDouble(out double b) && b >= 0 && double.IsFinite(b)))
+            return $"beta is {beta.GetRawText()}, not a number of at least 0";
+        if (config.TryGetValue("data", out var data) && data.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            return $"data is {data.GetRawText()}, not a path or null";
+        if (config.TryGetValue("test_fraction", out var fraction) && !(fraction.ValueKind == JsonValueKind.Number && fraction.TryGetDouble(out double f) && f > 0 && f < 1))
+            return $"test_fraction is {fraction.GetRawText()}, not a number between 0 and 1";
         if (!config.TryGetValue("lr", out var lr)) return "lr is missing";
         if (!(lr.ValueKind == JsonValueKind.Number && lr.TryGetDouble(out double rate) && rate > 0 && double.IsFinite(rate)))
             return $"lr is {lr.GetRawText()}, not a positive number";
@@ -78,9 +92,31 @@ public sealed class Metrics
         return null;
     }
 
-    /// <summary>The model sizes the config records: (c1, c2, latent, kernel).</summary>
-    public (int C1, int C2, int Latent, int Kernel) ModelSizes() =>
-        (Config["c1"].GetInt32(), Config["c2"].GetInt32(), Config["latent"].GetInt32(), Config["kernel"].GetInt32());
+    int Int(string name, int absent) => Config.TryGetValue(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : absent;
+
+    /// <summary>The model the config records (sizes, channels and images; runs before these fields were 28x28 gray).</summary>
+    public VaeConfig Model()
+    {
+        var kl = VaeConfig.ParseKl(Config["kl"].GetString()!);
+        int latent = Config["latent"].GetInt32(), kernel = Config["kernel"].GetInt32();
+        int c = Int("image_channels", 1), h = Int("height", VaeConfig.ImageSide), w = Int("width", VaeConfig.ImageSide);
+        return Config.TryGetValue("channels", out var list) && list.ValueKind == JsonValueKind.Array
+            ? VaeConfig.FromChannels(list.EnumerateArray().Select(v => v.GetInt32()).ToArray(), latent, kernel, kl, c, h, w)
+            : new VaeConfig(Config["c1"].GetInt32(), Config["c2"].GetInt32(), latent, kernel, kl).ForImages(c, h, w);
+    }
+
+    /// <summary>The KL weight the run trained with (1 when not recorded).</summary>
+    public double Beta => Config.TryGetValue("beta", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetDouble() : 1;
+
+    /// <summary>The data the run trained on and how its test set was held out; null for Fashion-MNIST's default.</summary>
+    public DataOptions? Data()
+    {
+        string? path = Config.TryGetValue("data", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+        if (path is null) return null;
+        double fraction = Config.TryGetValue("test_fraction", out var f) && f.ValueKind == JsonValueKind.Number ? f.GetDouble() : DataOptions.DefaultTestFraction;
+        string? labels = Config.TryGetValue("labels", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
+        return new DataOptions(path, fraction, Int("seed", 0), labels);
+    }
 }
 
 public sealed class EpochMetrics

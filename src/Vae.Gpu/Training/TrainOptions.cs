@@ -15,6 +15,14 @@ public sealed record TrainOptions
     public int? C2 { get; init; }
     public int? Latent { get; init; }
     public int? Kernel { get; init; }
+    /// <summary>The conv layers' output channels (the notebook's model); null for the problem set's (c1, c2).</summary>
+    public IReadOnlyList<int>? Channels { get; init; }
+    /// <summary>The KL term's weight in training (beta); null: 1, or the run's when resuming.</summary>
+    public float? Beta { get; init; }
+    /// <summary>The share of the images held out for testing where the data has no official split.</summary>
+    public double? TestFraction { get; init; }
+    /// <summary>Labels of an .npy image array.</summary>
+    public string? LabelsPath { get; init; }
     public string? Kl { get; init; }
     public float LearningRate { get; init; } = 1e-3f;
     public int Seed { get; init; }
@@ -41,7 +49,13 @@ public sealed record TrainOptions
         if (!(LearningRate > 0) || LearningRate > 10 || float.IsNaN(LearningRate)) throw new VaeException($"«LearningRate» {LearningRate} is out of range; use a positive number such as 1e-3");
         if (MaxBatches is < 1) throw new VaeException($"«MaxBatches» {MaxBatches} must be at least 1");
         if (Seed < 0) throw new VaeException($"«Seed» {Seed} must be 0 or more");
-        Config(null).Validate();
+        if (Beta is float beta && !(float.IsFinite(beta) && beta >= 0))
+            throw new VaeException($"«Beta» {beta} must be a finite number of at least 0 (1 is the plain VAE)");
+        if (TestFraction is double f) new Data.DataOptions(TestFraction: f).Validate();
+        if (Channels is not null && C1 is not null | C2 is not null)
+            throw new VaeException("«Channels» and «C1»/«C2» both define the conv layers; give one of them");
+        // The image's size comes from the data: only the model's own sizes are checked here.
+        Config(null).ForImages(1, 4096, 4096).Validate();
     }
 
     /// <summary>The model's hyperparameters: the options, over the checkpoint's, over the defaults; a conflict with the checkpoint is an error.</summary>
@@ -53,10 +67,18 @@ public sealed record TrainOptions
             if (fromCheckpoint is not null && asked is int a && a != has)
                 throw new VaeException($"{name} {a} disagrees with the checkpoint being resumed ({name} {has}); drop {name} or start a new run");
         }
-        Same("«C1»", C1, d.C1); Same("«C2»", C2, d.C2); Same("«Latent»", Latent, d.Latent); Same("«Kernel»", Kernel, d.Kernel);
+        if (!d.NotebookNames) { Same("«C1»", C1, d.C1); Same("«C2»", C2, d.C2); }
+        Same("«Latent»", Latent, d.Latent); Same("«Kernel»", Kernel, d.Kernel);
+        if (fromCheckpoint is not null && Channels is not null && !(d.NotebookNames && Channels.SequenceEqual(d.ConvChannels)))
+            throw new VaeException($"«Channels» {string.Join(",", Channels)} disagrees with the checkpoint being resumed ({d.Describe()}); drop «Channels» or start a new run");
+        if (fromCheckpoint is not null && d.NotebookNames && (C1 is not null || C2 is not null))
+            throw new VaeException($"«C1»/«C2» disagree with the checkpoint being resumed ({d.Describe()}); drop them or start a new run");
         var kl = Kl is null ? d.Kl : VaeConfig.ParseKl(Kl);
         if (fromCheckpoint is not null && kl != d.Kl)
             throw new VaeException($"«Kl» {Kl} disagrees with the checkpoint being resumed («Kl» {VaeConfig.KlName(d.Kl)})");
-        return new VaeConfig(C1 ?? d.C1, C2 ?? d.C2, Latent ?? d.Latent, Kernel ?? d.Kernel, kl);
+        if (fromCheckpoint is not null) return d;
+        return Channels is not null
+            ? VaeConfig.FromChannels(Channels, Latent ?? d.Latent, Kernel ?? d.Kernel, kl)
+            : new VaeConfig(C1 ?? d.C1, C2 ?? d.C2, Latent ?? d.Latent, Kernel ?? d.Kernel, kl);
     }
 }

@@ -56,12 +56,17 @@ public sealed class Trainer
             // The run resumed from is only read (it may sit on read-only storage): one committed save, model,
             // optimizer state and metrics together, even while another writer saves into it.
             var (resume, history) = _o.ResumeDir is null ? (null, null) : Checkpoint.ReadSave(_o.ResumeDir, forResume: true);
-            var config = _o.Config(resume?.Config).Validate();
-            _o = FollowRun(resume);
+            var model = _o.Config(resume?.Config);
+            _o = FollowRun(resume, history);
             int startEpoch = resume?.Epoch ?? 0;
             if (startEpoch >= _o.Epochs)
                 throw new VaeException($"the checkpoint in {_o.ResumeDir} has already trained {startEpoch} epochs; ask for more with «Epochs» N (N > {startEpoch})");
-            var (trainSplit, testSplit) = data ?? FashionMnist.Load(_o.DataDir, _ui.Log);
+            var (trainSplit, testSplit) = data ?? LoadData();
+            if (resume is not null && (trainSplit.Channels, trainSplit.Height, trainSplit.Width) != (model.ImageChannels, model.Height, model.Width))
+                throw new VaeException(
+                    $"the data holds {trainSplit.Channels}x{trainSplit.Height}x{trainSplit.Width} images (channels x height x width) but the run in {_o.ResumeDir} " +
+                    $"trained on {model.ImageChannels}x{model.Height}x{model.Width}; resume with the data it trained on");
+            var config = model.ForImages(trainSplit.Channels, trainSplit.Height, trainSplit.Width).Validate();
 
             var own = device is null ? ComputeDevice.Create(_o.Accelerator) : null;
             var dev = device ?? own!;
@@ -83,6 +88,18 @@ public sealed class Trainer
         }
     }
 
+    /// <summary>The data of <see cref="TrainOptions.DataDir"/> (Fashion-MNIST when none), held out by the run's seed.</summary>
+    (Split, Split) LoadData()
+    {
+        var set = DataSource.Load(DataOptions(), _ui.Log);
+        _dataSet = set;
+        return (set.Train, set.Test);
+    }
+
+    DataSet? _dataSet;
+
+    DataOptions DataOptions() => new(_o.DataDir, _o.TestFraction ?? Data.DataOptions.DefaultTestFraction, _o.Seed, _o.LabelsPath);
+
     Result Train(ComputeDevice dev, VaeConfig config, Checkpoint? resume, Metrics? history,
         int startEpoch, Split trainSplit, Split testSplit, CancellationToken cancel)
     {
@@ -93,6 +110,7 @@ public sealed class Trainer
         Tuner.Apply(dev, config, _o.BatchSize, allowTuning: !_o.NoTune, _ui.Log);
         string runId = resume?.RunId ?? Guid.NewGuid().ToString("N");
         using var vae = resume?.CreateModel(dev, _o.LossSlots) ?? new Vae.Gpu.Model.VAE(dev, config, seed, _o.LossSlots);
+        vae.KlWeight = _o.Beta ?? 1f;
         using var adam = new Adam(vae.Parameters, _o.LearningRate);
         resume?.Restore(vae, adam);
         using var train = new DeviceDataset(dev, trainSplit);
@@ -137,12 +155,17 @@ public sealed class Trainer
     /// The options to train with: on a resume, the run's own seed, batch size, learning rate and epoch length
     /// (older checkpoints without them keep the options); an option the user gave that contradicts them is refused.
     /// </summary>
-    TrainOptions FollowRun(Checkpoint? resume)
+    TrainOptions FollowRun(Checkpoint? resume, Metrics? history)
     {
         if (resume is null) return _o;
         var run = resume.Optimizer?.Settings;
+        var data = history?.Data();
         return _o with
         {
+            Beta = history is null ? _o.Beta : Agree(nameof(TrainOptions.Beta), _o.Beta ?? 1f, (float)history.Beta, _o.Beta is not null),
+            DataDir = data is null ? _o.DataDir : _o.DataDir ?? data.Path,
+            TestFraction = data is null ? _o.TestFraction : Agree(nameof(TrainOptions.TestFraction), _o.TestFraction ?? data.TestFraction, data.TestFraction, _o.TestFraction is not null),
+            LabelsPath = data is null ? _o.LabelsPath : _o.LabelsPath ?? data.LabelsPath,
             Seed = Agree(nameof(TrainOptions.Seed), _o.Seed, resume.Seed, _o.Seed != Defaults.Seed),
             BatchSize = run is null ? _o.BatchSize : Agree(nameof(TrainOptions.BatchSize), _o.BatchSize, run.BatchSize, _o.BatchSize != Defaults.BatchSize),
             LearningRate = run is null ? _o.LearningRate : Agree(nameof(TrainOptions.LearningRate), _o.LearningRate, run.LearningRate, _o.LearningRate != Defaults.LearningRate),
@@ -256,17 +279,31 @@ public sealed class Trainer
         return (sum / images, images);
     }
 
-    static Dictionary<string, JsonElement> ConfigJson(VaeConfig c, int seed, TrainOptions o) => new()
+    static Dictionary<string, JsonElement> ConfigFields(VaeConfig c, int seed, TrainOptions o) => new()
     {
         ["epochs"] = JsonSerializer.SerializeToElement(o.Epochs),
         ["batch"] = JsonSerializer.SerializeToElement(o.BatchSize),
         ["lr"] = JsonSerializer.SerializeToElement(o.LearningRate),
         ["max_batches"] = JsonSerializer.SerializeToElement(o.MaxBatches),
-        ["c1"] = JsonSerializer.SerializeToElement(c.C1),
-        ["c2"] = JsonSerializer.SerializeToElement(c.C2),
         ["latent"] = JsonSerializer.SerializeToElement(c.Latent),
         ["kernel"] = JsonSerializer.SerializeToElement(c.Kernel),
         ["kl"] = JsonSerializer.SerializeToElement(VaeConfig.KlName(c.Kl)),
         ["seed"] = JsonSerializer.SerializeToElement(seed),
+        ["image_channels"] = JsonSerializer.SerializeToElement(c.ImageChannels),
+        ["height"] = JsonSerializer.SerializeToElement(c.Height),
+        ["width"] = JsonSerializer.SerializeToElement(c.Width),
+        ["beta"] = JsonSerializer.SerializeToElement(o.Beta ?? 1f),
+        ["data"] = JsonSerializer.SerializeToElement(o.DataDir is null ? null : Path.GetFullPath(o.DataDir)),
+        ["test_fraction"] = JsonSerializer.SerializeToElement(o.TestFraction ?? Data.DataOptions.DefaultTestFraction),
+        ["labels"] = JsonSerializer.SerializeToElement(o.LabelsPath is null ? null : Path.GetFullPath(o.LabelsPath)),
     };
+
+    static Dictionary<string, JsonElement> ConfigJson(VaeConfig c, int seed, TrainOptions o)
+    {
+        var json = ConfigFields(c, seed, o);
+        // The problem set's model records c1 and c2; the notebook's its channel list.
+        if (c.NotebookNames) json["channels"] = JsonSerializer.SerializeToElement(c.ConvChannels);
+        else { json["c1"] = JsonSerializer.SerializeToElement(c.C1); json["c2"] = JsonSerializer.SerializeToElement(c.C2); }
+        return json;
+    }
 }

@@ -138,12 +138,13 @@ public class EvaluationTests
         var mu = new float[n * lat];
         for (int i = 0; i < n; i++)
             for (int d = 0; d < lat; d++) mu[i * lat + d] = (d == 0 ? 3f * labels[i] : 0f) + (float)(rng.NextDouble() - 0.5);
-        var view = ClassProbe.Run(mu, n, lat, labels, new[] { 0, 1 }, 5);
+        var names = Vae.Gpu.Data.FashionMnist.ClassNames;
+        var view = ClassProbe.Run(mu, n, lat, labels, new[] { 0, 1 }, 5, names);
         Assert.Equal(1.0, view.ProbeAccuracy);
         // The folds split every class, however the data are ordered.
         for (int c = 0; c < 10; c++) Assert.InRange(Enumerable.Range(0, n).Count(i => labels[i] == c && ClassProbe.Fold(i) == 0), 10, 30);
         for (int c = 0; c < 10; c++) Assert.Equal(3.0 * c, view.Centroids[c][0], 0);
         var shuffled = labels.OrderBy(_ => rng.Next()).ToArray();
-        Assert.InRange(ClassProbe.Run(mu, n, lat, shuffled, new[] { 0, 1 }, 5).ProbeAccuracy, 0, 0.3);
+        Assert.InRange(ClassProbe.Run(mu, n, lat, shuffled, new[] { 0, 1 }, 5, names).ProbeAccuracy, 0, 0.3);
     }
 }

@@ -163,7 +163,7 @@ public class CliTests
     {
         var (code, output, _) = Run("train", "--help");
         Assert.Equal(0, code);
-        foreach (var expected in new[] { "1..10000", "[default: 15]", "1..60000", "[default: 128]", "2..4096", "[default: 16", "1..14", "[default: 3", "[default: 0.001]", "[default: whole epochs]", "[default: seed" })
+        foreach (var expected in new[] { "1..10000", "[default: 15]", "1..60000", "[default: 128]", "2..4096", "[default: 16", "1..64", "[default: 3", "[default: 0.001]", "[default: whole epochs]", "[default: seed" })
             Assert.Contains(expected, output);
         (code, output, _) = Run("--version");
         Assert.Equal(0, code);
@@ -171,7 +171,11 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("--kernel", "15", "--kernel 15 is out of range")]
+    [InlineData("--kernel", "65", "--kernel 65 is out of range")]
+    [InlineData("--kernel", "15", "28x28 images are too small for 2 15x15 convolutions, which need at least 29x29; use larger images, fewer layers or a smaller --kernel")]
+    [InlineData("--channels", "4,0,8", "--channels '4,0,8': entry 2 ('0') is not a whole number")]
+    [InlineData("--channels", "4,x", "--channels '4,x': entry 2")]
+    [InlineData("--beta", "-0.5", "--beta -0.5 must be a finite number of at least 0")]
     [InlineData("--latent", "0", "--latent 0 is out of range")]
     [InlineData("--latent", "1", "--latent 1 is out of range; use 2..4096")]
     [InlineData("--batch", "-4", "--batch -4 is out of range")]
@@ -191,13 +195,13 @@ public class CliTests
     {
         using var dir = new TempDir();
         var (code, _, err) = Run("train", "--out", dir["o"], "--data", dir["no-data"]);
-        AssertOneLineError(code, err, "no such directory");
+        AssertOneLineError(code, err, "no such file or folder");
         Assert.False(Directory.Exists(dir["o"]), "--out was created before the data was checked");
         Environment.SetEnvironmentVariable("FASHION_MNIST_DIR", dir["typo"]);
         try
         {
             (code, _, err) = Run("train", "--out", dir["o"]);
-            AssertOneLineError(code, err, $"$FASHION_MNIST_DIR {dir["typo"]}: no such directory");
+            AssertOneLineError(code, err, $"$FASHION_MNIST_DIR {dir["typo"]}: no such file or folder");
             Assert.False(Directory.Exists(dir["o"]));
         }
         finally { Environment.SetEnvironmentVariable("FASHION_MNIST_DIR", null); }

@@ -50,7 +50,7 @@ public class GpuReadinessTests
         var tooBig = MemoryEstimate.LargestTensors(config, 4096).Where(t => t.Elements > int.MaxValue).ToList();
         Assert.NotEmpty(tooBig);
         var e = Assert.Throws<VaeException>(() => MemoryEstimate.EnsureFits(device, config, 4096, 70_000));
-        Assert.Contains("BatchSize 4096 C1 1024", e.Message);
+        Assert.Contains("BatchSize 4096 and the model c1=1024", e.Message);
         Assert.Contains(tooBig[0].Name, e.Message);
         Assert.Contains("2^31", e.Message);
         Assert.All(MemoryEstimate.LargestTensors(new VaeConfig(), 128), t => Assert.InRange(t.Elements, 1, int.MaxValue));

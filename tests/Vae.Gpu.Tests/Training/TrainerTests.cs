@@ -97,7 +97,10 @@ public class TrainerTests
     [InlineData("epochs", "Epochs 0", "--epochs 0")]
     [InlineData("batch", "BatchSize 0", "--batch 0")]
     [InlineData("lr", "LearningRate -1", "--lr -1")]
-    [InlineData("kernel", "Kernel 15", "--kernel 15")]
+    [InlineData("kernel", "Kernel 65", "--kernel 65")]
+    [InlineData("beta", "Beta -1", "--beta -1")]
+    [InlineData("channels", "Channels has 17 layers", "--channels has 17 layers")]
+    [InlineData("fraction", "TestFraction 1", "--test-fraction 1")]
     [InlineData("latent", "Latent 0", "--latent 0")]
     [InlineData("c1", "C1 0", "--c1 0")]
     [InlineData("kl", "Kl 'weird'", "--kl 'weird'")]
@@ -110,7 +113,10 @@ public class TrainerTests
             "epochs" => o with { Epochs = 0 },
             "batch" => o with { BatchSize = 0 },
             "lr" => o with { LearningRate = -1 },
-            "kernel" => o with { Kernel = 15 },
+            "kernel" => o with { Kernel = 65 },
+            "beta" => o with { Beta = -1 },
+            "channels" => o with { Channels = Enumerable.Repeat(4, 17).ToArray() },
+            "fraction" => o with { TestFraction = 1 },
             "latent" => o with { Latent = 0 },
             "c1" => o with { C1 = 0 },
             "kl" => o with { Kl = "weird" },
