@@ -74,7 +74,7 @@ public static class FashionMnist
         string imagesPath = FileIn(dir, $"{prefix}-images-idx3-ubyte") ?? throw new VaeException($"{dir} lacks {prefix}-images-idx3-ubyte[.gz]");
         string labelsPath = FileIn(dir, $"{prefix}-labels-idx1-ubyte") ?? throw new VaeException($"{dir} lacks {prefix}-labels-idx1-ubyte[.gz]");
         var images = Idx.ReadImages(imagesPath);
-        var labels = Idx.ReadLabels(labelsPath);
+        var labels = Idx.ReadLabels(labelsPath, maxLabel: 9);
         if (images.Rows != VaeConfigSide || images.Cols != VaeConfigSide)
             throw new VaeException($"data file {imagesPath} holds {images.Rows}x{images.Cols} images; Fashion-MNIST's are 28x28");
         if (images.Count != labels.Length)

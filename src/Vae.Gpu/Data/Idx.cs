@@ -34,7 +34,8 @@ public static class Idx
         return new Images(count, rows, cols, body);
     }
 
-    public static byte[] ReadLabels(string path)
+    /// <summary>An IDX label file; each label at most <paramref name="maxLabel"/> (Fashion-MNIST's are 0..9).</summary>
+    public static byte[] ReadLabels(string path, int maxLabel = 255)
     {
         var labels = ReadBounded(path, 8, "a label header", header =>
         {
@@ -44,8 +45,8 @@ public static class Idx
             Require(path, count >= 0, $"has a bad header (count {count})");
             return (count, $"its header ({count} labels)");
         });
-        int bad = Array.FindIndex(labels, l => l > 9);
-        Require(path, bad < 0, $"has label {(bad >= 0 ? labels[bad] : 0)} at index {bad}; labels are 0..9");
+        int bad = Array.FindIndex(labels, l => l > maxLabel);
+        Require(path, bad < 0, $"has label {(bad >= 0 ? labels[bad] : 0)} at index {bad}; labels are 0..{maxLabel}");
         return labels;
     }
 

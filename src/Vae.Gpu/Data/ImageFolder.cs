@@ -60,20 +60,23 @@ public static class ImageFolder
         int n = c0 * h0 * w0;
         var pixels = new byte[(long)files.Count * n];
         var labels = new byte[files.Count];
-        string? odd = null;
+        // Decoded in parallel; the first bad file in the order is the one named.
+        var problems = new VaeException?[files.Count];
         Parallel.For(0, files.Count, i =>
         {
-            var (shape, planar) = Decode(files[i].File);
-            if (shape != (c0, h0, w0))
+            try
             {
-                lock (files) if (odd is null || string.CompareOrdinal(files[i].File, odd) < 0) odd = files[i].File + $" is {shape.C}x{shape.H}x{shape.W}";
-                return;
+                var (shape, planar) = Decode(files[i].File);
+                if (shape != (c0, h0, w0))
+                    throw new VaeException(
+                        $"image {files[i].File} is {shape.C}x{shape.H}x{shape.W} (channels x height x width) but {(like is null ? files[0].File : "the training images")} " +
+                        $"{c0}x{h0}x{w0}; every image needs one size and channel count");
+                planar.CopyTo(pixels, (long)i * n);
+                labels[i] = (byte)files[i].Label;
             }
-            planar.CopyTo(pixels, (long)i * n);
-            labels[i] = (byte)files[i].Label;
+            catch (VaeException e) { problems[i] = e; }
         });
-        if (odd is not null)
-            throw new VaeException($"image {odd} (channels x height x width) but {(like is null ? files[0].File : "the training images")} {c0}x{h0}x{w0}; every image needs one size and channel count");
+        if (problems.FirstOrDefault(p => p is not null) is { } first) throw first;
         return new Split(name, files.Count, pixels, labels) { Channels = c0, Height = h0, Width = w0, ClassNames = classes };
     }
 

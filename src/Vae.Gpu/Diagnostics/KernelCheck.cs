@@ -249,22 +249,37 @@ public static class KernelCheck
             Enumerable.Range(0, images).Select(i => ReferenceOps.LogMeanExp(rLogWeight.Skip(i * samples).Take(samples).ToArray())).ToArray(), sums);
     }
 
+    /// <summary>The double-precision reference of a model of <paramref name="c"/>, with its tensor names.</summary>
+    public static ReferenceVae Reference(VaeConfig c) => new(c.AllChannels.ToArray(), c.Height, c.Width, c.Latent, c.Kernel,
+        Enumerable.Range(0, c.Depth).Select(i => Encoder.ConvName(c, i)).ToArray(), Decoder.LinearName(c),
+        Enumerable.Range(0, c.Depth).Select(j => Decoder.DeconvName(c, j)).ToArray());
+
+    /// <summary>The models a step is checked on: the problem set's, and the notebook's kind (five layers, RGB, a
+    /// non-square image) with a KL weight.</summary>
+    static readonly (string Name, VaeConfig Config, float KlWeight)[] CheckedModels =
+    {
+        ("vae step", new VaeConfig(4, 6, 3, 3), 1f),
+        ("5-layer rgb vae step", VaeConfig.FromChannels(new[] { 3, 5, 4, 6, 2 }, 3, 3, KlKind.Standard, imageChannels: 3, height: 14, width: 13), 0.5f),
+    };
+
     static void ModelCheck(ComputeDevice device, Random rng, Action<string, float[], double[], Tolerance> add)
     {
         const int batch = 4;
-        var config = new VaeConfig(4, 6, 3, 3);
-        using var vae = new Vae.Gpu.Model.VAE(device, config, rng.Next());
-        var x = Rand(rng, batch * 784, 0, 1);
-        using var xt = Tensor.FromArray(device, F(x), batch, 1, 28, 28);
-        vae.Forward(xt);
-        vae.Parameters.Grads.Poison();
-        vae.Backward();
-        var p = vae.Parameters.ToHost().ToDictionary(kv => kv.Key, kv => D(kv.Value));
-        var r = new ReferenceVae(config.C1, config.C2, config.Latent, config.Kernel).Step(p, x, D(vae.Eps!.ToArray()), batch, config.Kl);
-        add("vae step: loss", new[] { vae.Loss }, new[] { r.Loss }, new(0, 1e-4));
-        // Gradients differ by orders of magnitude from tensor to tensor: each is held to its own scale.
-        var grads = vae.Parameters.GradsToHost();
-        foreach (var (name, expected) in r.Grads)
-            add($"vae step: {name} gradient", grads[name], expected, Tolerance.OfScale(1e-4, expected));
+        foreach (var (name, config, klWeight) in CheckedModels)
+        {
+            using var vae = new Vae.Gpu.Model.VAE(device, config, rng.Next()) { KlWeight = klWeight };
+            var x = Rand(rng, batch * config.Pixels, 0, 1);
+            using var xt = Tensor.FromArray(device, F(x), batch, config.ImageChannels, config.Height, config.Width);
+            vae.Forward(xt);
+            vae.Parameters.Grads.Poison();
+            vae.Backward();
+            var p = vae.Parameters.ToHost().ToDictionary(kv => kv.Key, kv => D(kv.Value));
+            var r = Reference(config).Step(p, x, D(vae.Eps!.ToArray()), batch, config.Kl, klWeight);
+            add($"{name}: loss", new[] { vae.Loss }, new[] { r.Loss }, new(0, 1e-4));
+            // Gradients differ by orders of magnitude from tensor to tensor: each is held to its own scale.
+            var grads = vae.Parameters.GradsToHost();
+            foreach (var (tensor, expected) in r.Grads)
+                add($"{name}: {tensor} gradient", grads[tensor], expected, Tolerance.OfScale(1e-4, expected));
+        }
     }
 }

@@ -165,7 +165,7 @@ public sealed class Trainer
             Beta = history is null ? _o.Beta : Agree(nameof(TrainOptions.Beta), _o.Beta ?? 1f, (float)history.Beta, _o.Beta is not null),
             DataDir = data is null ? _o.DataDir : _o.DataDir ?? data.Path,
             TestFraction = data is null ? _o.TestFraction : Agree(nameof(TrainOptions.TestFraction), _o.TestFraction ?? data.TestFraction, data.TestFraction, _o.TestFraction is not null),
-            LabelsPath = data is null ? _o.LabelsPath : _o.LabelsPath ?? data.LabelsPath,
+            LabelsPath = data is null || _o.DataDir is not null ? _o.LabelsPath : data.LabelsPath,
             Seed = Agree(nameof(TrainOptions.Seed), _o.Seed, resume.Seed, _o.Seed != Defaults.Seed),
             BatchSize = run is null ? _o.BatchSize : Agree(nameof(TrainOptions.BatchSize), _o.BatchSize, run.BatchSize, _o.BatchSize != Defaults.BatchSize),
             LearningRate = run is null ? _o.LearningRate : Agree(nameof(TrainOptions.LearningRate), _o.LearningRate, run.LearningRate, _o.LearningRate != Defaults.LearningRate),
