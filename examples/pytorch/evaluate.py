@@ -97,7 +97,11 @@ def main():
     vae = load_run(a.run)
     kl_kind = a.kl or read_safetensors(os.path.join(a.run, "model.safetensors"))[1].get("kl", "seed")
     prior_var = 0.5 if kl_kind == "seed" else 1.0
-    pixels = read_idx(a.data, "t10k-images-idx3-ubyte")[: a.images].reshape(-1, 784)
+    c, h, w = vae.image
+    images = read_idx(a.data, "t10k-images-idx3-ubyte")[: a.images]
+    if c != 1 or images.shape[1:] != (h, w):
+        fail(f"{a.data} holds {images.shape[1]}x{images.shape[2]} gray images but the model takes {c}x{h}x{w}: give the IDX folder the run trained on")
+    pixels = images.reshape(-1, h * w)
     labels = read_idx(a.data, "t10k-labels-idx1-ubyte")[: a.images].astype(np.int64)
     n, k = len(pixels), a.k
     # The native kernels: oneDNN's conv_transpose2d is wrong on some AMD Zen 5 CPUs (oracle.py).
@@ -106,7 +110,7 @@ def main():
     x = torch.from_numpy(pixels.astype(np.float32) / np.float32(255))
 
     with torch.no_grad():
-        mu, sigma = vae.encoder(x.reshape(n, 1, 28, 28))
+        mu, sigma = vae.encoder(x.reshape(n, 1, h, w))
         lat = mu.shape[1]
         log_w = np.zeros((n, k))
         bce0 = np.zeros(n)
@@ -114,8 +118,8 @@ def main():
             eps = np.stack([philox_normal(a.seed, s, np.arange(i * lat, (i + 1) * lat, dtype=np.uint64)) for s in range(k)])
             eps_t = torch.from_numpy(eps)
             z = mu[i] + sigma[i] * eps_t                       # (k, lat), float32 as Vae.Gpu's
-            y = vae.decoder(z).reshape(k, 784)
-            xi = x[i].expand(k, 784)
+            y = vae.decoder(z).reshape(k, h * w)
+            xi = x[i].expand(k, h * w)
             bce = -(xi * torch.log(y + 1e-9) + (1 - xi) * torch.log(1 - y + 1e-9)).sum(dim=1).double()
             z64, mu64, s64 = z.double(), mu[i].double(), sigma[i].double()
             log_prior = (-0.5 * math.log(2 * math.pi * prior_var) - z64 ** 2 / (2 * prior_var)).sum(dim=1)

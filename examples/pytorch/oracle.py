@@ -54,10 +54,11 @@ def cpu_name():
         return platform.processor() or platform.machine()
 
 
-def model_convolutions(vae, encoder_batches, decoder_batches, size=28):
+def model_convolutions(vae, encoder_batches, decoder_batches, size=None):
     """(op, batch, in channels, out channels, input side, kernel) of every convolution the model runs at the
-    given batch sizes (oneDNN's faults depend on the batch too)."""
-    encoder, decoder, side = [], [], size
+    given batch sizes (oneDNN's faults depend on the batch too); the side is the image's height."""
+    encoder, decoder = [], []
+    side = size if size is not None else getattr(vae, "image", (1, 28, 28))[1]
     for module in vae.encoder.modules():
         if isinstance(module, nn.Conv2d):
             encoder.append(("conv2d", module.in_channels, module.out_channels, side, module.kernel_size[0]))

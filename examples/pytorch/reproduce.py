@@ -4,9 +4,9 @@
 
 RUN_DIR holds model.safetensors; ANALYSIS_DIR (default RUN_DIR, as `vae-gpu run` writes it) the outputs of
 `vae-gpu analyze` (report.json, reconstructions.npy, traverse-7x7.npy, mu.npy). Writes to OUT_DIR (default
-ANALYSIS_DIR/pytorch): traverse-7x7.npy [7, 7, 28, 28], reconstructions.npy [2, 10, 28, 28] (the test images,
-then decoder(mu) of each) and mu.npy [10, lat] of those images, and prints the largest difference from
-Vae.Gpu's files.
+ANALYSIS_DIR/pytorch): traverse-7x7.npy [7, 7, H, W], reconstructions.npy [2, 10, H, W] (the test images,
+then decoder(mu) of each; [.., C, H, W] for colour images) and mu.npy [10, lat] of those images, and prints the
+largest difference from Vae.Gpu's files. Both kinds of model load: the problem set's and the notebook's.
 
 It computes with PyTorch's native kernels and first checks them at the model's shapes (oracle.py): where
 PyTorch is wrong on this CPU it says so in one line and exits with oracle.WRONG_ORACLE_EXIT (3).
@@ -46,16 +46,18 @@ def main():
     report = read_analysis(analysis, "report.json")
     ours = read_analysis(analysis, "reconstructions.npy")
     theirs = read_analysis(analysis, "traverse-7x7.npy")
-    their_mu = read_analysis(analysis, "mu.npy")[:10]
+    their_mu = read_analysis(analysis, "mu.npy")[:ours.shape[1]]
     try:
         i1, i2 = report["dims"]
         v = report["traversal_values"]  # norm.ppf(linspace(0.05, 0.95, 7))
     except (KeyError, TypeError, ValueError) as e:
         fail(f"{os.path.join(analysis, 'report.json')} lacks dims or traversal_values ({e}): run `vae-gpu analyze` again")
     lat = vae.encoder.mean.out_features
+    channels, h, w = vae.image
+    shape = (h, w) if channels == 1 else (channels, h, w)  # as Vae.Gpu's .npy files hold images: gray without a channel axis
     # The native kernels: oneDNN's conv_transpose2d is wrong on some AMD Zen 5 CPUs (oracle.py).
     oracle.use_native_kernels()
-    oracle.require_right(oracle.model_convolutions(vae, encoder_batches=[10], decoder_batches=[49, 10]))
+    oracle.require_right(oracle.model_convolutions(vae, encoder_batches=[ours.shape[1]], decoder_batches=[49, ours.shape[1]]))
     os.makedirs(out, exist_ok=True)
 
     with torch.no_grad():
@@ -64,11 +66,12 @@ def main():
         for r in range(7):
             for c in range(7):
                 z[r, c, i1], z[r, c, i2] = v[c], v[r]
-        grid = vae.decoder(z.reshape(49, lat)).reshape(7, 7, 28, 28).numpy()
+        grid = vae.decoder(z.reshape(49, lat)).reshape(7, 7, *shape).numpy()
         # The same ten test images Vae.Gpu reconstructed (its file's first row), through decoder(mu).
-        images = torch.from_numpy(ours[0].copy()).reshape(10, 1, 28, 28)
+        count = ours.shape[1]
+        images = torch.from_numpy(ours[0].copy()).reshape(count, channels, h, w)
         mu, _ = vae.encoder(images)
-        recon = np.stack([ours[0], vae.decoder(mu).reshape(10, 28, 28).numpy()])
+        recon = np.stack([ours[0], vae.decoder(mu).reshape(count, *shape).numpy()])
 
     np.save(os.path.join(out, "traverse-7x7.npy"), grid.astype("<f4"))
     np.save(os.path.join(out, "reconstructions.npy"), recon.astype("<f4"))

@@ -66,6 +66,60 @@ public class PyTorchInteropTests
         AssertPyTorchReproduces(dir.Path, dir.Path, dir["pytorch"]);
     }
 
+    /// <summary>An IDX folder of 48x48 gray images (a bright disc on a dark ground): FER2013's size.</summary>
+    static string Write48(TempDir dir)
+    {
+        var rng = new Random(48);
+        byte[] Images(int n)
+        {
+            var pixels = new byte[n * 48 * 48];
+            for (int i = 0; i < n; i++)
+            {
+                int cx = rng.Next(12, 36), cy = rng.Next(12, 36), r = rng.Next(5, 14);
+                for (int y = 0; y < 48; y++)
+                    for (int x = 0; x < 48; x++)
+                        pixels[i * 2304 + y * 48 + x] = (byte)((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r ? rng.Next(150, 256) : rng.Next(0, 30));
+            }
+            return pixels;
+        }
+        Directory.CreateDirectory(dir["d48"]);
+        Vae.Gpu.Data.Idx.WriteImages(dir["d48/train-images-idx3-ubyte.gz"], 192, 48, 48, Images(192));
+        Vae.Gpu.Data.Idx.WriteLabels(dir["d48/train-labels-idx1-ubyte.gz"], Enumerable.Range(0, 192).Select(i => (byte)(i % 7)).ToArray());
+        Vae.Gpu.Data.Idx.WriteImages(dir["d48/t10k-images-idx3-ubyte.gz"], 64, 48, 48, Images(64));
+        Vae.Gpu.Data.Idx.WriteLabels(dir["d48/t10k-labels-idx1-ubyte.gz"], Enumerable.Range(0, 64).Select(i => (byte)(i % 7)).ToArray());
+        return dir["d48"];
+    }
+
+    /// <summary>
+    /// The notebook's model, four conv layers on 48x48 images, both ways: a Vae.Gpu run (notebook tensor names)
+    /// loads strictly into the notebook's PyTorch classes and gives the same images and evaluation; a state_dict
+    /// PyTorch saved from those classes is analyzed by vae-gpu and PyTorch reproduces its figures.
+    /// </summary>
+    [SkippableFact]
+    public void AFourLayerNotebookModelOn48x48ImagesRoundTripsBothWays()
+    {
+        Skip.If(Repo.PyTorchMissing is not null, Repo.PyTorchMissing);
+        using var dir = new TempDir();
+        string data = Write48(dir);
+        var (code, _, err) = Cli.CliTests.Run("run", "--out", dir["run"], "--data", data, "--channels", "4,6,6,5", "--latent", "5", "--epochs", "1",
+            "--batch", "32", "--accelerator", "cpu", "--eval-images", "64", "--no-tune");
+        Assert.True(code == 0, err);
+        AssertPyTorchReproduces(dir["run"], dir["run"], dir["pytorch"]);
+        (code, var ours, err) = Cli.CliTests.Run("evaluate", "--run", dir["run"], "--out", dir["e"], "--k", "4", "--json", "--accelerator", "cpu");
+        Assert.True(code == 0, err);
+        var (pyCode, theirs) = RunOracle("evaluate.py", $"\"{dir["run"]}\" \"{data}\" --images 64 --k 4");
+        Assert.True(pyCode == 0, theirs);
+        double Num(string json, string field) => System.Text.Json.Nodes.JsonNode.Parse(json)![field]!.GetValue<double>();
+        foreach (var field in new[] { "loss", "bce", "kl", "bce_floor" })
+            Assert.True(Math.Abs(Num(ours, field) - Num(theirs, field)) <= 5e-3, $"{field}: Vae.Gpu {Num(ours, field)}, PyTorch {Num(theirs, field)}");
+
+        var (saved, savedOut) = Repo.Run("python3", $"\"{Example("save_state_dict.py")}\" \"{dir["torch"]}\" --channels 1,4,6,6,5 --size 48 --lat 5 --k 3 --seed 2");
+        Assert.True(saved == 0, savedOut);
+        (code, _, err) = Cli.CliTests.Run("analyze", "--run", dir["torch"], "--out", dir["torch-analysis"], "--data", data, "--accelerator", "cpu", "--eval-images", "64");
+        Assert.True(code == 0, err);
+        AssertPyTorchReproduces(dir["torch"], dir["torch-analysis"], dir["torch-pytorch"]);
+    }
+
     /// <summary>
     /// examples/pytorch/evaluate.py computes the evaluation from the definitions with the problem set's PyTorch
     /// model and the same counter-based noise: every number agrees to float rounding, so the IWAE bound lies far
