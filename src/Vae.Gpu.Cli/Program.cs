@@ -336,15 +336,19 @@ public static class Program
         var batchOption = new Option<int>("--batch") { Description = "images per batch, 1..60000", DefaultValueFactory = _ => 128 };
         var versionsOption = new Option<bool>("--versions") { Description = "also run the kernel lab: validate, then time as training makes them, every version of the convolution, weight gradient and GEMM at each call of the step" };
         var checkOption = new Option<bool>("--check") { Description = "with --versions, also run every kernel against the reference first (without --versions it always runs)" };
-        var cmd = new Command("bench", "time every kernel at the default model's shapes and whole training steps") { AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption, checkOption };
+        var cmd = new Command("bench", "time every kernel at a model's shapes (the default model unless --channels, --c1 ... say) and whole training steps")
+        {
+            AcceleratorOption, JsonOption, repeatsOption, batchOption, versionsOption, checkOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption,
+        };
         cmd.SetAction(p => Guard(() =>
         {
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
-            Tuner.Apply(device, new Model.VaeConfig(), p.GetValue(batchOption), allowTuning: false, json ? Console.Error.WriteLine : Console.WriteLine);
+            var model = ModelOf(p);
+            Tuner.Apply(device, model, p.GetValue(batchOption), allowTuning: false, json ? Console.Error.WriteLine : Console.WriteLine);
             bool versions = p.GetValue(versionsOption);
             var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, versions,
-                check: !versions || p.GetValue(checkOption));
+                check: !versions || p.GetValue(checkOption), model: model);
             if (json) Console.WriteLine(result.ToJson());
             return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
         }));

@@ -25,6 +25,9 @@ public sealed record BenchResult(
     double ImagesPerSecond, double StepSecondsMedian, long PeakBytes, IReadOnlyList<CheckResult> Checks,
     int LaunchesPerStep, DeviceProfile Profile, TunedVersions? Tuned, IReadOnlyList<ChosenVersion> Chosen, MachineInfo Machine)
 {
+    /// <summary>The model whose training step was timed.</summary>
+    public VaeConfig Model { get; init; } = new();
+
     /// <summary>Every kernel the check ran, and every version the lab ran, agrees with its reference.</summary>
     public bool AllAgree => Checks.All(c => c.Passed) && Lab.All(r => r.Passed);
 
@@ -48,7 +51,7 @@ public sealed record BenchResult(
                 }).ToArray()),
             },
             ["gemm_default"] = (int)Profile.Gemm, ["conv_default"] = (int)Profile.Conv,
-            ["weight_grad_default"] = (int)Profile.WeightGrad, ["group_size"] = Profile.GroupSize, ["batch"] = Batch, ["latent"] = new VaeConfig().Latent, ["repeats"] = Repeats,
+            ["weight_grad_default"] = (int)Profile.WeightGrad, ["group_size"] = Profile.GroupSize, ["batch"] = Batch, ["latent"] = Model.Latent, ["model"] = Model.Describe(), ["repeats"] = Repeats,
             ["kernels"] = new JsonArray(Kernels.Select(k => (JsonNode)K(k)).ToArray()),
             ["versions"] = new JsonArray(Lab.Select(r => (JsonNode)r.ToJson()).ToArray()),
             ["training"] = new JsonObject
@@ -74,11 +77,12 @@ public static class Benchmark
 {
     /// <param name="check">run every kernel against the reference first: always without <paramref name="versions"/>;
     /// with it the lab validates every version at every call of the step, so the whole check runs only when asked.</param>
-    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false, bool? check = null)
+    public static BenchResult Run(ComputeDevice device, int batch, int repeats, Action<string>? print, bool versions = false, bool? check = null, VaeConfig? model = null)
     {
+        var config = (model ?? new VaeConfig()).Validate();
         if (batch < 1) throw new VaeException($"«BatchSize» {batch} must be at least 1");
         if (repeats < 1) throw new VaeException($"«Repeats» {repeats} must be at least 1");
-        print?.Invoke($"accelerator: {device.Name}; batch {batch}, latent 16, default model; medians of {repeats} runs");
+        print?.Invoke($"accelerator: {device.Name}; batch {batch}, {(config == new VaeConfig() ? "the default model" : config.Describe())}; medians of {repeats} runs");
         var machine = MachineInfo.Of(device);
         print?.Invoke(machine.Describe());
         var pr = device.Profile;
@@ -97,7 +101,7 @@ public static class Benchmark
         }
 
         device.ResetPeak();
-        using var step = new TrainingStep(device, new VaeConfig(), batch);
+        using var step = new TrainingStep(device, config, batch);
         void Step() => step.Run();
         WarmUp(Step, device.Synchronize);
 
@@ -146,7 +150,7 @@ public static class Benchmark
                 : $"results: WRONG on this device ({string.Join(", ", wrong)} disagree with their float64 reference)");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
-            device.Versions.Tuned, chosen, machine);
+            device.Versions.Tuned, chosen, machine) { Model = config };
     }
 
     /// <summary>Steps run before any is timed: at least this many, and for at least <see cref="WarmUpSeconds"/>.</summary>

@@ -45,6 +45,15 @@ public static class KernelCheck
                 var (_, result, reference) = KernelHarness.Validate(device, cases[i], v, unchecked(seed * 7919 + 100 + i));
                 Add(Label(cases[i], v), result, reference, cases[i].Tolerance);
             }
+        // The seed notebook's model (five layers up to 64 channels on 48x48 images), one image: each call of its
+        // training step with the version dispatch picks (the lab and tune validate every version at these calls).
+        var notebook = KernelCases.Step(device, NotebookModel, batch: 1);
+        for (int i = 0; i < notebook.Count; i++)
+        {
+            int v = notebook[i].Chosen(device.Versions);
+            var (_, result, reference) = KernelHarness.Validate(device, notebook[i], v, unchecked(seed * 7919 + 500 + i));
+            Add("notebook model: " + Label(notebook[i], v), result, reference, notebook[i].Tolerance);
+        }
         LossChecks(device, Section(3), Add);
         ModelCheck(device, Section(4), Add);
         return results;
@@ -248,6 +257,9 @@ public static class KernelCheck
         addWith("importance log-mean-exp", bound.ToArray().Skip(1).ToArray(),
             Enumerable.Range(0, images).Select(i => ReferenceOps.LogMeanExp(rLogWeight.Skip(i * samples).Take(samples).ToArray())).ToArray(), sums);
     }
+
+    /// <summary>The seed notebook's model: channels [1] + [4, 32, 64, 64, 64] on 48x48 gray images, lat 16.</summary>
+    public static readonly VaeConfig NotebookModel = VaeConfig.FromChannels(new[] { 4, 32, 64, 64, 64 }, 16, 3, height: 48, width: 48);
 
     /// <summary>The double-precision reference of a model of <paramref name="c"/>, with its tensor names.</summary>
     public static ReferenceVae Reference(VaeConfig c) => new(c.AllChannels.ToArray(), c.Height, c.Width, c.Latent, c.Kernel,

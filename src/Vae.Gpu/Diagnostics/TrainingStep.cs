@@ -18,7 +18,8 @@ public sealed class TrainingStep : IDisposable
         _vae = new Vae.Gpu.Model.VAE(device, config, seed: 1);
         _adam = new Adam(_vae.Parameters);
         var rng = new Random(1);
-        _x = Tensor.FromArray(device, Enumerable.Range(0, batch * 784).Select(_ => rng.Next(256) / 255f).ToArray(), batch, 1, 28, 28);
+        _x = Tensor.FromArray(device, Enumerable.Range(0, batch * config.Pixels).Select(_ => rng.Next(256) / 255f).ToArray(),
+            batch, config.ImageChannels, config.Height, config.Width);
     }
 
     public void Run()
