@@ -12,7 +12,7 @@ namespace Vae.Gpu.Cli;
 /// vae-gpu: parses options, calls the library, prints. Every user error is one line on stderr and a
 /// non-zero exit code (1 for bad input, 2 for a failed check, 130 for Ctrl-C).
 /// </summary>
-public static class Program
+public static partial class Program
 {
     public static int Main(string[] args)
     {
@@ -57,6 +57,11 @@ public static class Program
         root.Subcommands.Add(LabCommand());
         root.Subcommands.Add(TuneCommand());
         root.Subcommands.Add(PtxCommand());
+        root.Subcommands.Add(EncodeCommand());
+        root.Subcommands.Add(DecodeCommand());
+        root.Subcommands.Add(InterpolateCommand());
+        root.Subcommands.Add(SampleCommand());
+        root.Subcommands.Add(ExportOnnxCommand());
         return root;
     }
 
@@ -83,7 +88,7 @@ public static class Program
         ["MaxBatches"] = "--max-batches", ["Seed"] = "--seed", ["C1"] = "--c1", ["C2"] = "--c2", ["Latent"] = "--latent", ["Kernel"] = "--kernel",
         ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images", ["EvaluationImages"] = "--eval-images",
         ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune", ["Channels"] = "--channels", ["Beta"] = "--beta",
-        ["KlWeight"] = "--beta", ["TestFraction"] = "--test-fraction", ["Labels"] = "--labels", ["Image"] = "--image",
+        ["KlWeight"] = "--beta", ["TestFraction"] = "--test-fraction", ["Labels"] = "--labels", ["Image"] = "--image", ["Steps"] = "--steps", ["Count"] = "--n",
     };
 
     static string OptionFor(string parameter) => Options.TryGetValue(parameter, out var option) ? option : parameter;
@@ -428,7 +433,7 @@ public static class Program
             Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
             var key = TuningCache.Key(device, config, batch);
             TuningCache.EnsureWritable(key);   // before minutes of measuring, not after
-            say($"tuning on {device.Name}: c1={config.C1} c2={config.C2} lat={config.Latent} k={config.Kernel}, batch {batch}; medians of {p.GetValue(repeatsOption)} calls");
+            say($"tuning on {device.Name}: {config.Describe()}, batch {batch}; medians of {p.GetValue(repeatsOption)} calls");
             var result = Tuner.Run(device, config, batch, p.GetValue(repeatsOption), say);
             string? path = null, saveError = null;
             try { path = TuningCache.Save(key, result); }

@@ -36,6 +36,8 @@ public sealed record IwaeBound(int K, double Bound, double StdErr, int Images, u
 /// figure, each class's centroid in the two plotted dimensions.</summary>
 public sealed record ClassView(double ProbeAccuracy, int Neighbours, int[] Dims, double[][] Centroids, IReadOnlyList<string> Names)
 {
+    /// <summary>A guess's accuracy with as many classes as the data names.</summary>
+    public double Chance => 1.0 / Math.Max(1, Names.Count);
     public string Probe => $"{Neighbours}-nearest-neighbour vote on mu (all dimensions), two folds of the test images (by a fixed hash of the position), each predicted from the other";
 }
 
@@ -77,7 +79,7 @@ public sealed record ModelEvaluation(
                 $"active units: {ActiveUnits} of {KlPerDim.Length} (variance of mu over the images > {ActiveThreshold})",
                 $"KL per dimension, largest first: {string.Join(", ", sorted)}",
                 $"IWAE bound, k = {Iwae.K}: log p(x) >= {F(Iwae.Bound)} ± {F(Iwae.StdErr)} (standard error over images); {Iwae.PairsPerSecond:N0} images x samples per second",
-                $"class probe: {Classes.ProbeAccuracy:P1} ({Classes.Neighbours}-NN on mu, two folds; chance 10%)");
+                $"class probe: {Classes.ProbeAccuracy:P1} ({Classes.Neighbours}-NN on mu, two folds; chance {Classes.Chance:P0})");
         }
     }
 }

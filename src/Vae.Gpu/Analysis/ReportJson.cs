@@ -34,6 +34,8 @@ public static class ReportJson
         },
         ["traversal"] = Traversal(r.Traversal),
         ["epochs_trained"] = r.Metrics?.Epochs.Count ?? 0,
+        ["model"] = r.Config.Describe(),
+        ["beta"] = r.Metrics?.Beta ?? 1,
         ["evaluation"] = Evaluation(r.Evaluation),
     };
 

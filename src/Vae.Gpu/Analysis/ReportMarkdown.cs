@@ -17,7 +17,7 @@ public static class ReportMarkdown
         var md = new StringBuilder();
         md.AppendLine("# Vae.Gpu latent analysis");
         md.AppendLine();
-        md.AppendLine($"Model: c1={c.C1}, c2={c.C2}, lat={c.Latent}, k={c.Kernel}, KL={VaeConfig.KlName(c.Kl)}; `{Checkpoint.ModelFile}` ({origin}); {metrics?.Epochs.Count ?? 0} epoch(s) recorded.");
+        md.AppendLine($"Model: {c.Describe()}, KL={VaeConfig.KlName(c.Kl)}{(metrics is { Beta: not 1 } ? $" weighted by beta={metrics.Beta}" : "")}; `{Checkpoint.ModelFile}` ({origin}); {metrics?.Epochs.Count ?? 0} epoch(s) recorded.");
         if (metrics?.Config.GetValueOrDefault("max_batches") is { ValueKind: System.Text.Json.JsonValueKind.Number } cut)
             md.AppendLine($"Epochs were cut short by `--max-batches {cut}`: each trained on at most {cut} batches and its test loss used at most {cut} test batches of 500, so this is a quick run, not a full one.");
         if (metrics is { Epochs.Count: > 0 })
@@ -103,7 +103,7 @@ public static class ReportMarkdown
         md.AppendLine($"| BCE floor: the entropy of the gray-level targets, the lowest BCE possible | {G(e.BceFloor)} |");
         md.AppendLine($"| BCE above the floor | {G(e.BceAboveFloor)} |");
         md.AppendLine($"| active units (variance of mu over the images > {ModelEvaluation.ActiveThreshold}) | {e.ActiveUnits} of {e.KlPerDim.Length} |");
-        md.AppendLine($"| class probe: {e.Classes.Neighbours}-NN accuracy of the class from mu (chance 10%) | {e.Classes.ProbeAccuracy:P1} |");
+        md.AppendLine($"| class probe: {e.Classes.Neighbours}-NN accuracy of the class from mu (chance {e.Classes.Chance:P0} with {e.Classes.Names.Count} classes) | {e.Classes.ProbeAccuracy:P1} |");
         md.AppendLine();
         md.AppendLine("How to read it: the targets are gray levels, not 0/1, so no model's BCE goes below the floor; the distance above it " +
             "is what a better model could still win. " + (e.KlKind == KlKind.Seed
@@ -123,7 +123,7 @@ public static class ReportMarkdown
         md.AppendLine();
         md.AppendLine("![classes](classes.png)");
         md.AppendLine();
-        md.AppendLine($"Each point is one test image's mu, coloured by its Fashion-MNIST class; diamonds mark the class centroids. The probe: {e.Classes.Probe}.");
+        md.AppendLine($"Each point is one test image's mu, coloured by its class; diamonds mark the class centroids. The probe: {e.Classes.Probe}.");
         return md.ToString();
     }
 }

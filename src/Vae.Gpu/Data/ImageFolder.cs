@@ -81,7 +81,7 @@ public static class ImageFolder
     }
 
     /// <summary>One image as planar bytes: gray (1 channel) when its codec says gray, otherwise RGB (3).</summary>
-    static ((int C, int H, int W) Shape, byte[] Planar) Decode(string file)
+    public static ((int C, int H, int W) Shape, byte[] Planar) Decode(string file)
     {
         using var codec = SKCodec.Create(file) ?? throw new VaeException($"image {file} cannot be decoded (corrupt or not an image); fix or remove it");
         bool gray = codec.Info.ColorType == SKColorType.Gray8;

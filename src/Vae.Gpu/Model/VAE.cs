@@ -12,7 +12,7 @@ namespace Vae.Gpu.Model;
 /// The loss stays on the device in <see cref="LossTotals"/>[<see cref="LossSlot"/>]; reading
 /// <see cref="Loss"/> waits for the accelerator, so a training loop reads the totals only now and then.
 /// </summary>
-public sealed class VAE : IDisposable
+public sealed partial class VAE : IDisposable
 {
     /// <summary>Slots in the device's ring of batch losses; an epoch may have more batches (it wraps).</summary>
     public const int DefaultLossCapacity = 4096;

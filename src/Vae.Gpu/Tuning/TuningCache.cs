@@ -34,7 +34,7 @@ public static class TuningCache
         ["device"] = device.Name,
         ["runtime"] = Runtime(device),
         ["profile"] = device.Profile.ToString(),
-        ["shapes"] = $"c1={config.C1} c2={config.C2} latent={config.Latent} kernel={config.Kernel} batch={batch}",
+        ["shapes"] = $"{config.Describe()} batch={batch}",
         // The kernels' build: Vae.Gpu.Kernels holds the kernels with their rules and launchers, and a deterministic
         // build's module id changes only when that assembly does, so an edit to the library around it keeps a tune.
         ["kernels"] = typeof(Kernels.ConvFamily).Assembly.ManifestModule.ModuleVersionId.ToString(),
