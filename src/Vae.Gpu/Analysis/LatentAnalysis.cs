@@ -151,8 +151,9 @@ public static class LatentAnalysis
                 "Fashion-MNIST not found; run 'vae-gpu train' once (it downloads it) or pass «DataDir» DIR, or install Debian's dataset-fashion-mnist");
             return FashionMnist.LoadSplit(dir, "t10k", 10_000);
         }
-        // Another data folder than the run's keeps the run's hold-out, not its labels file.
-        return DataSource.Load((data ?? new DataOptions()) with { Path = path, LabelsPath = dataDir is null ? data?.LabelsPath : null }).Test;
+        // Other data than the run's keeps the run's hold-out, not its labels file.
+        bool same = dataDir is null || (data?.Path is { } trained && Path.GetFullPath(dataDir) == Path.GetFullPath(trained));
+        return DataSource.Load((data ?? new DataOptions()) with { Path = path, LabelsPath = same ? data?.LabelsPath : null }).Test;
     }
 
     static AnalysisReport Analyze(Vae.Gpu.Model.VAE vae, Metrics? metrics, Split test, AnalysisOptions o, Action<string>? log, string origin)

@@ -74,6 +74,12 @@ public class OwnImagesTests
         using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["an"], "report.json"))))
             Assert.Equal(new[] { "0", "1", "2" }, report.RootElement.GetProperty("evaluation").GetProperty("classes").GetProperty("names").EnumerateArray().Select(e => e.GetString()));
 
+        // Given the run's data again (as `run` does), the run's labels file still applies.
+        (code, _, err) = Run("analyze", "--run", dir["run"], "--out", dir["an3"], "--data", dir["rgb.npy"], "--accelerator", "cpu", "--eval-images", "40");
+        Assert.True(code == 0, err);
+        using (var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["an3"], "report.json"))))
+            Assert.Equal(3, report.RootElement.GetProperty("evaluation").GetProperty("classes").GetProperty("names").GetArrayLength());
+
         (code, _, err) = Run("evaluate", "--run", dir["run"], "--out", dir["ev"], "--accelerator", "cpu");
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(dir["ev"], "classes.png")));
