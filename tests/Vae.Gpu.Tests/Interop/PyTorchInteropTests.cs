@@ -172,7 +172,7 @@ public class PyTorchInteropTests
 
         var (code, output, err) = Cli.CliTests.Run("analyze", "--run", dir["torch"], "--out", dir["analysis"], "--accelerator", "cpu", "--eval-images", "200");
         Assert.True(code == 0, err);
-        Assert.Contains("a PyTorch state_dict; c1=8, c2=12, lat=6, k=5", output);
+        Assert.Contains("a PyTorch state_dict; c1=8 c2=12 latent=6 kernel=5)", output);
         Assert.Equal(new[] { 10_000, 6 }, Npy.Read(Path.Combine(dir["analysis"], "mu.npy")).Shape);
         AssertPyTorchReproduces(dir["torch"], dir["analysis"], dir["pytorch"]);
     }
