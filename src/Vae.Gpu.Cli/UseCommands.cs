@@ -90,7 +90,7 @@ public static partial class Program
             using var vae = VAE.Load(p.GetValue(UseRunOption)!, device);
             var a = FromFiles(vae.Config, new[] { p.GetValue(from)! });
             var b = FromFiles(vae.Config, new[] { p.GetValue(to)! });
-            WriteImages(outDir, vae, vae.Interpolate(a, b, n, p.GetValue(spherical)), $"{n} images from {p.GetValue(from)} to {p.GetValue(to)}", rows: 1);
+            WriteImages(outDir, vae, vae.Interpolate(a, b, n, p.GetValue(spherical)), $"{n} images from {Path.GetFileName(p.GetValue(from))} to {Path.GetFileName(p.GetValue(to))} through the latent space{(p.GetValue(spherical) ? " (slerp)" : "")}", rows: 1);
             return 0;
         }));
         return cmd;
