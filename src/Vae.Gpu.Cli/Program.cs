@@ -88,10 +88,16 @@ public static partial class Program
         ["MaxBatches"] = "--max-batches", ["Seed"] = "--seed", ["C1"] = "--c1", ["C2"] = "--c2", ["Latent"] = "--latent", ["Kernel"] = "--kernel",
         ["Kl"] = "--kl", ["DataDir"] = "--data", ["Accelerator"] = "--accelerator", ["Samples"] = "--k", ["Images"] = "--images", ["EvaluationImages"] = "--eval-images",
         ["Repeats"] = "--repeats", ["Overwrite"] = "--overwrite", ["NoTune"] = "--no-tune", ["Channels"] = "--channels", ["Beta"] = "--beta",
-        ["KlWeight"] = "--beta", ["TestFraction"] = "--test-fraction", ["Labels"] = "--labels", ["Image"] = "--image", ["Steps"] = "--steps", ["Count"] = "--n",
+        ["KlWeight"] = "--beta", ["TestFraction"] = "--test-fraction", ["Labels"] = "--labels", ["Image"] = "--image", ["Steps"] = "--steps", ["Count"] = "--n", ["Shape"] = "--shape", ["Check"] = "--check",
     };
 
-    static string OptionFor(string parameter) => Options.TryGetValue(parameter, out var option) ? option : parameter;
+    internal static string OptionFor(string parameter) => Options.TryGetValue(parameter, out var option) ? option : parameter;
+
+    /// <summary>A library log line with its parameters named as this command line names them.</summary>
+    internal static string Say(string line) => VaeException.Render(line, OptionFor);
+
+    static void Print(string line) => Console.WriteLine(Say(line));
+    static void PrintError(string line) => Console.Error.WriteLine(Say(line));
 
     static int Fail(string message)
     {
@@ -283,7 +289,7 @@ public static partial class Program
 
     static void Analyze(string runDir, string outDir, string? dataDir, AcceleratorChoice accelerator, Analysis.EvaluationOptions evaluation)
     {
-        var report = Analysis.LatentAnalysis.Run(new Analysis.AnalysisOptions(runDir, outDir, dataDir, accelerator, evaluation), Console.WriteLine);
+        var report = Analysis.LatentAnalysis.Run(new Analysis.AnalysisOptions(runDir, outDir, dataDir, accelerator, evaluation), Print);
         Console.WriteLine($"Report: {Path.Combine(outDir, "report.md")}");
         Console.WriteLine(report.Summary);
     }
@@ -320,7 +326,7 @@ public static partial class Program
             var evaluation = new Analysis.EvaluationOptions(p.GetValue(SamplesOption), p.GetValue(imagesOption)).Validate();
             bool json = p.GetValue(JsonOption);
             // With --json, stdout holds only the document.
-            Action<string> log = json ? Console.Error.WriteLine : Console.WriteLine;
+            Action<string> log = json ? PrintError : Print;
             string outDir = p.GetValue(OutOption)!;
             var e = Analysis.LatentAnalysis.Evaluate(new Analysis.AnalysisOptions(p.GetValue(RunDirOption)!, outDir, p.GetValue(DataOption),
                 ParseAccelerator(p.GetValue(AcceleratorOption)!), evaluation), log);
@@ -350,9 +356,9 @@ public static partial class Program
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
             var model = ModelOf(p);
-            Tuner.Apply(device, model, p.GetValue(batchOption), allowTuning: false, json ? Console.Error.WriteLine : Console.WriteLine);
+            Tuner.Apply(device, model, p.GetValue(batchOption), allowTuning: false, json ? PrintError : Print);
             bool versions = p.GetValue(versionsOption);
-            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Console.WriteLine, versions,
+            var result = Benchmark.Run(device, p.GetValue(batchOption), p.GetValue(repeatsOption), json ? null : Print, versions,
                 check: !versions || p.GetValue(checkOption), model: model);
             if (json) Console.WriteLine(result.ToJson());
             return result.AllAgree && result.Lab.All(r => r.Passed) ? 0 : 2;
@@ -376,10 +382,11 @@ public static partial class Program
         var versionOption = new Option<string?>("--version") { Description = "one version: v6, 6 or its kernel's name (LanePairs) [default: every version]" };
         var callOption = new Option<int?>("--call") { Description = "one of the family's calls in a training step, numbered from 1 (--list shows them) [default: every call]" };
         var listOption = new Option<bool>("--list") { Description = "list the family's calls in a training step, numbered, and stop" };
+        var shapeOption = new Option<string?>("--shape") { Description = "one call at a shape of your own instead of the step's: batch,in,out,height,width,kernel (conv, weight-grad) or M,N,K (gemm)" };
         var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
         var cmd = new Command("lab", "validate one kernel version against the double-precision reference at one call of the training step, then time it (llm.c's ./conv_forward 7)")
         {
-            familyOption, versionOption, callOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, JsonOption,
+            familyOption, versionOption, callOption, shapeOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -392,7 +399,7 @@ public static partial class Program
             int? version = p.GetValue(versionOption) is { } text ? KernelLab.ParseVersion(family, text) : null;
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
-            Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
+            Action<string> say = json ? PrintError : Print;
             Tuner.Apply(device, config, batch, allowTuning: false, say);
             if (p.GetValue(listOption))
             {
@@ -400,9 +407,12 @@ public static partial class Program
                 for (int i = 0; i < all.Count; i++) Console.WriteLine($"{i + 1,3}  {all[i].Call}");
                 return 0;
             }
-            var calls = KernelLab.Calls(device, family, config, batch, p.GetValue(callOption));
-            say($"lab on {device.Name}: {family}{(version is { } v ? $" v{v}" : "")} at {(calls.Count == 1 ? "1 call" : $"{calls.Count} calls")} of a training step " +
-                $"({config.Describe()}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
+            if (p.GetValue(shapeOption) is not null && p.GetValue(callOption) is not null) throw new VaeException("--call and --shape each pick the call; give one of them");
+            var calls = p.GetValue(shapeOption) is { } shape ? new[] { KernelLab.AtShape(family, shape) } : KernelLab.Calls(device, family, config, batch, p.GetValue(callOption));
+            say(p.GetValue(shapeOption) is not null
+                ? $"lab on {device.Name}: {family}{(version is { } v0 ? $" v{v0}" : "")} at {calls[0].Call}; validated on at most {KernelLab.CheckBatch} images, then medians of {repeats} timed calls"
+                : $"lab on {device.Name}: {family}{(version is { } v ? $" v{v}" : "")} at {(calls.Count == 1 ? "1 call" : $"{calls.Count} calls")} of a training step " +
+                  $"({config.Describe()}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
             var rows = KernelLab.Run(device, calls, repeats, only: version is { } one ? new[] { one } : null);
             if (json)
                 Console.WriteLine(new System.Text.Json.Nodes.JsonArray(rows.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray())
@@ -430,7 +440,7 @@ public static partial class Program
                 throw new VaeException($"{EnvironmentSwitches.NoTune} is set, so the tuning cache is never read or written; unset it to tune");
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             bool json = p.GetValue(JsonOption);
-            Action<string> say = json ? Console.Error.WriteLine : Console.WriteLine;
+            Action<string> say = json ? PrintError : Print;
             var key = TuningCache.Key(device, config, batch);
             TuningCache.EnsureWritable(key);   // before minutes of measuring, not after
             say($"tuning on {device.Name}: {config.Describe()}, batch {batch}; medians of {p.GetValue(repeatsOption)} calls");

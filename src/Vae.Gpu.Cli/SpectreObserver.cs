@@ -12,7 +12,7 @@ sealed class SpectreObserver : ITrainingObserver
 
     public SpectreObserver(ProgressContext ctx) => _ctx = ctx;
 
-    public void Log(string line) => AnsiConsole.WriteLine(line);
+    public void Log(string line) => AnsiConsole.WriteLine(Program.Say(line));
 
     public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond, TimeSpan? runLeft)
     {
@@ -36,7 +36,7 @@ sealed class SpectreObserver : ITrainingObserver
     public static T Run<T>(Func<ITrainingObserver, T> work)
     {
         if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
-            return work(new PlainObserver());
+            return work(new PlainObserver(name: Program.OptionFor));
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)

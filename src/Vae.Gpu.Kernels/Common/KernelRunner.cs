@@ -12,6 +12,10 @@ namespace Vae.Gpu.Kernels;
 /// frame: ptxas shows it) rather than registers; the CPU-shaped "rows" versions keep one such array.</param>
 public readonly record struct DeviceLimits(int MaxGroupSize, int MaxGridZ, bool IsGpu = false)
 {
+    /// <summary>What <paramref name="accelerator"/> allows, read from it alone.</summary>
+    public static DeviceLimits Of(Accelerator accelerator) =>
+        new(accelerator.MaxNumThreadsPerGroup, accelerator.MaxGridSize.Z, KernelRunner.IsGpu(accelerator));
+
     /// <summary>Why a version shaped for CPUs (one private accumulator array per work-item) is not run on a GPU.</summary>
     public const string CpuShapedReason = "keeps a private accumulator array per work-item, which a GPU places in local memory; a CPU-shaped version";
 }
@@ -47,7 +51,7 @@ public abstract class KernelRunner
     /// <summary>Work-items per group of the implicitly grouped kernels; 0 lets ILGPU choose.</summary>
     public int GroupSize { get; }
 
-    public DeviceLimits Limits => new(Accelerator.MaxNumThreadsPerGroup, Accelerator.MaxGridSize.Z, IsGpu(Accelerator));
+    public DeviceLimits Limits => DeviceLimits.Of(Accelerator);
 
     /// <summary>CUDA, or an OpenCL device that is not a CPU.</summary>
     public static bool IsGpu(Accelerator accelerator) => accelerator switch

@@ -44,8 +44,9 @@ public sealed class ComputeDevice : IDisposable
         Accelerator = accelerator;
         Profile = DeviceProfile.For(accelerator);
         Notes = notes ?? Array.Empty<string>();
+        // Each from the accelerator and the profile alone: no member needs another built first.
+        Versions = new KernelVersions(Profile, DeviceLimits.Of(accelerator));
         Ops = new DeviceOps(this);
-        Versions = new KernelVersions(Profile, Ops.Limits);
     }
 
     /// <summary>

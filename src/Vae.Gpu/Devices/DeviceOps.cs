@@ -21,24 +21,25 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     {
         _device = device;
         TimesWithDeviceEvents = Limits.IsGpu && Accelerator.Context.Properties.EnableProfiling;
-        Chunked = Limits.IsGpu ? 0 : 1;
         _none = Accelerator.Allocate1D<float>(1);
         _scratch = Enum.GetValues<ScratchSlot>().Select(_ => new Workspace(device)).ToArray();
     }
 
     public override ArrayView<float> None => _none.View;
 
-    /// <summary>1 where elementwise kernels give each work-item one contiguous run of items (CPUs: a unit-stride
-    /// loop the vectorizer takes), 0 where they stride by the launch (GPUs: neighbours read neighbours).</summary>
-    int Chunked { get; set; }
+    bool _strided;
+
+    /// <summary>1 where the elementwise kernels run in contiguous runs per work-item (the profile's
+    /// <see cref="DeviceProfile.ElementwiseRuns"/>), 0 where they stride by the launch.</summary>
+    int Chunked => !_strided && _device.Profile.ElementwiseRuns ? 1 : 0;
 
     /// <summary>Runs the elementwise kernels with a GPU's strided loops (and the GPU versions of the BCE partials
     /// and linear bias sums) until disposed, so tests check both forms on any accelerator.</summary>
     public IDisposable UseStridedLoops()
     {
-        int saved = Chunked;
-        Chunked = 0;
-        return new Restore(() => Chunked = saved);
+        bool saved = _strided;
+        _strided = true;
+        return new Restore(() => _strided = saved);
     }
 
     sealed class Restore(Action undo) : IDisposable

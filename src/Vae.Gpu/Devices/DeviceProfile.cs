@@ -56,10 +56,24 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
         return profile;
     }
 
+    /// <summary>
+    /// Elementwise kernels give each work-item one contiguous run of items (CPUs: a unit-stride loop the
+    /// vectorizer takes) instead of striding by the launch (GPUs: neighbours read neighbours). The same policy
+    /// picks the BCE's first pass (BceRunPartials or BcePartials) and, where bias sums are not chunked, a linear
+    /// layer's bias sums by ColumnSums; <c>bench</c> prints it.
+    /// </summary>
+    public bool ElementwiseRuns { get; init; }
+
+    /// <summary>The variants <see cref="ElementwiseRuns"/> and <see cref="ChunkBiasSums"/> pick, in words (<c>bench</c>'s profile line).</summary>
+    public string ElementwisePolicy =>
+        (ElementwiseRuns ? "elementwise kernels in runs per work-item (BceRunPartials" : "elementwise kernels strided (BcePartials")
+        + (ChunkBiasSums ? "; bias sums over batch chunks)" : ElementwiseRuns ? "; linear bias sums by ColumnSums)" : "; bias sums one thread per channel)");
+
     /// <summary>Whether this kind's defaults were measured (CPUs: the CPU accelerator and OpenCL on a CPU); GPU rows are estimates.</summary>
     public bool Measured => Kind is "cpu" or "opencl-cpu";
 
-    /// <summary>This machine's CPU has AVX-512 (32 vector registers); a CPU OpenCL device is this CPU.</summary>
+    /// <summary>This machine's CPU has AVX-512 (32 vector registers). Read from the host because an OpenCL CPU
+    /// device is always the host's own CPU (PoCL names it by LLVM's target, which need not say avx512: znver4).</summary>
     static bool Avx512 => System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
 
     static DeviceProfile ForKind(Accelerator accelerator)
@@ -73,7 +87,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // (docs/performance.md). Reading the loss costs nothing extra: the CPU
             // accelerator finishes each launch before returning.
             { AcceleratorType: AcceleratorType.CPU } =>
-                new("cpu", 8 * cores, 64 * cores, GemmVersion.RegisterTiled, 1, ConvVersion.Tiled),
+                new("cpu", 8 * cores, 64 * cores, GemmVersion.RegisterTiled, 1, ConvVersion.Tiled) { ElementwiseRuns = true },
             // PoCL runs a work-group as a loop over its work-items and vectorizes only innermost loops, so a
             // kernel whose work-items each loop over taps or K runs scalar; the lane versions (conv v5/v6,
             // weight-gradient v3, GEMM v4/v6) put a loop of exactly 8 lanes innermost instead (SIMD inside the
@@ -84,7 +98,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
                 new("opencl-cpu", 4096, int.MaxValue, Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
-                    Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false),
+                    Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64, WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).

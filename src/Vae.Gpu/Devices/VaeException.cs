@@ -23,7 +23,11 @@ public partial class VaeException : Exception
 
     static string Same(string apiName) => apiName;
 
-    static string Render(string template, Func<string, string> name) => Token().Replace(template, m => name(m.Groups[1].Value));
+    /// <summary>Any library text with parameter tokens (an error's, a log line's) with each named by <paramref name="name"/>.</summary>
+    public static string Render(string template, Func<string, string> name) => Token().Replace(template, m => name(m.Groups[1].Value));
+
+    /// <summary>A log line as the library names its parameters (the tokens' API names).</summary>
+    public static string Plain(string template) => Render(template, Same);
 
     [GeneratedRegex("«(\\w+)»")]
     private static partial Regex Token();

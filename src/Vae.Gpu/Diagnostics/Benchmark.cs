@@ -45,6 +45,7 @@ public sealed record BenchResult(
             ["profile"] = new JsonObject
             {
                 ["kind"] = Profile.Kind, ["source"] = Tuned is null ? "defaults" : "tuned", ["tuned_on"] = Tuned?.Date.ToString("yyyy-MM-dd"),
+                ["elementwise_runs"] = Profile.ElementwiseRuns, ["chunk_bias_sums"] = Profile.ChunkBiasSums, ["loss_read_interval"] = Profile.LossReadInterval,
                 ["chosen"] = new JsonArray(Chosen.Select(c => (JsonNode)new JsonObject
                 {
                     ["family"] = c.Family, ["call"] = c.Call, ["version"] = c.Version, ["kernel"] = c.Kernel,
@@ -87,11 +88,12 @@ public static class Benchmark
         print?.Invoke(machine.Describe());
         var pr = device.Profile;
         print?.Invoke($"profile: {pr.Kind}; defaults conv v{(int)pr.Conv} {pr.Conv}, weight-grad v{(int)pr.WeightGrad} {pr.WeightGrad}, gemm v{(int)pr.Gemm} {pr.Gemm} " +
-            $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch");
+            $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch; " +
+            $"{pr.ElementwisePolicy}; the loss read every {pr.LossReadInterval} batches in training");
         print?.Invoke(device.Versions.Source);
         bool runCheck = check ?? !versions;
         var checks = runCheck ? KernelCheck.Run(device, seed: 1).ToList() : new List<CheckResult>();
-        if (!runCheck) print?.Invoke("reference check: left out (the kernel lab validates every version at every call; --check runs the whole check too)");
+        if (!runCheck) print?.Invoke("reference check: left out (the kernel lab validates every version at every call; «Check» runs the whole check too)");
         else
         {
             print?.Invoke(checks.All(c => c.Passed)

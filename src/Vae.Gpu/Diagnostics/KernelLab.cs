@@ -79,6 +79,28 @@ public static class KernelLab
         return call is { } pick ? new[] { calls[pick - 1] } : calls;
     }
 
+    /// <summary>
+    /// One call of <paramref name="family"/> at a shape of the user's: for conv and weight-grad
+    /// <c>batch,in,out,height,width,kernel</c> (a valid convolution with bias and ReLU, or its weight gradient),
+    /// for gemm <c>M,N,K</c> (a linear layer's forward product with bias: M rows of K inputs, N outputs).
+    /// </summary>
+    public static KernelCase AtShape(string family, string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        int want = family == GemmFamily.Name ? 3 : 6;
+        var n = parts.Select(t => int.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= 1 ? v : 0).ToArray();
+        if (parts.Length != want || n.Any(v => v == 0))
+            throw new VaeException($"«Shape» '{text}' is not {(want == 3 ? "M,N,K" : "batch,in,out,height,width,kernel")} as whole numbers of at least 1 for {family}");
+        if (family == GemmFamily.Name)
+            return new GemmCase(new GemmCall(new GemmShape(n[0], n[1], n[2], n[2], 1, 1, n[2]), EpilogueFlags.Bias));
+        var shape = new ConvShape(n[0], n[1], n[2], n[3], n[4], n[5]);
+        if (shape.OutHeight < 1 || shape.OutWidth < 1)
+            throw new VaeException($"«Shape» '{text}': a {n[5]}x{n[5]} kernel leaves nothing of a {n[3]}x{n[4]} input");
+        return family == ConvFamily.Name
+            ? new ConvCase(new ConvCall(shape, 0, false, EpilogueFlags.Bias | EpilogueFlags.Relu))
+            : new WeightGradCase(new WeightGradCall(shape, n[2], BiasFromInput: false));
+    }
+
     /// <summary>A version of <paramref name="family"/> written as <c>v6</c>, <c>6</c> or its kernel's name (<c>LanePairs</c>).</summary>
     public static int ParseVersion(string family, string text)
     {

@@ -3,6 +3,7 @@ namespace Vae.Gpu.Training;
 /// <summary>What a long run reports as it goes; the CLI shows it as a progress bar or as plain lines.</summary>
 public interface ITrainingObserver
 {
+    /// <summary>A line of the run's log; parameters in it are tokens (<c>«ResumeDir»</c>, see <see cref="Devices.VaeException.Render(string, Func{string, string})"/>) for the front end to name.</summary>
     void Log(string line);
     /// <summary>Called every few batches with the mean loss per image so far in the epoch and the time left for
     /// the whole run (<see cref="RunClock"/>; null before it can be estimated).</summary>
@@ -14,11 +15,17 @@ public interface ITrainingObserver
 public sealed class PlainObserver : ITrainingObserver
 {
     readonly TextWriter _out;
+    readonly Func<string, string> _name;
     int _lastTenth = -1;
 
-    public PlainObserver(TextWriter? output = null) => _out = output ?? Console.Out;
+    /// <param name="name">how the front end names a parameter (default: its API name).</param>
+    public PlainObserver(TextWriter? output = null, Func<string, string>? name = null)
+    {
+        _out = output ?? Console.Out;
+        _name = name ?? (n => n);
+    }
 
-    public void Log(string line) => _out.WriteLine(line);
+    public void Log(string line) => _out.WriteLine(Devices.VaeException.Render(line, _name));
 
     public void Batch(int epoch, int epochs, int batch, int batches, double lossPerImage, double imagesPerSecond, TimeSpan? runLeft)
     {

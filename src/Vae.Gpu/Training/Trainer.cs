@@ -130,7 +130,7 @@ public sealed class Trainer
             if (cancelled)
             {
                 Checkpoint.Save(_o.OutDir, vae, adam, epoch - 1, seed, runId, settings, metrics);
-                _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' repeats epoch {epoch} from them");
+                _ui.Log($"Stopped during epoch {epoch}: saved the weights reached to {_o.OutDir}; training again with «ResumeDir» {_o.OutDir} repeats epoch {epoch} from them");
                 return new Result(metrics, true, _o.OutDir);
             }
             m.Accelerator = dev.Name;
@@ -142,7 +142,7 @@ public sealed class Trainer
             // saved, so stop here (with one batch an epoch, every batch is the last).
             if (cancel.IsCancellationRequested)
             {
-                _ui.Log($"Stopped after epoch {epoch}: saved it to {_o.OutDir}; 'vae-gpu train --resume {_o.OutDir}' continues with epoch {epoch + 1}");
+                _ui.Log($"Stopped after epoch {epoch}: saved it to {_o.OutDir}; training again with «ResumeDir» {_o.OutDir} continues with epoch {epoch + 1}");
                 return new Result(metrics, true, _o.OutDir);
             }
         }

@@ -48,14 +48,26 @@ public static class Tuner
         finally { device.Versions.Tuned = previous; }
     }
 
+    /// <summary>
+    /// The rule: among one call's measured versions, the default stays unless another that agrees with the
+    /// reference is faster by more than <see cref="Noise"/>; a default that disagrees gives way to the fastest
+    /// that agrees; null when none agrees.
+    /// </summary>
+    internal static LabRow? Pick(IReadOnlyList<LabRow> measured, int defaultVersion)
+    {
+        var rows = measured.Where(r => r.Ran).ToList();
+        var byDefault = rows.SingleOrDefault(r => r.Version == defaultVersion);
+        var fastest = rows.Where(r => r.Passed).MinBy(r => r.MedianSeconds!.Value);
+        return byDefault is null || !byDefault.Passed ? fastest
+            : fastest is not null && fastest.MedianSeconds < byDefault.MedianSeconds * (1 - Noise) ? fastest : byDefault;
+    }
+
     static TunedChoice Choose(ComputeDevice device, KernelCase c, IReadOnlyList<LabRow> lab)
     {
         var rows = lab.Where(r => r.Family == c.Family && r.Call == c.Call.ToString() && r.Ran).ToList();
         int fallback = c.Default(device.Versions);
         var byDefault = rows.SingleOrDefault(r => r.Version == fallback);
-        var fastest = rows.Where(r => r.Passed).MinBy(r => r.MedianSeconds!.Value);
-        var pick = byDefault is null || !byDefault.Passed ? fastest
-            : fastest is not null && fastest.MedianSeconds < byDefault.MedianSeconds * (1 - Noise) ? fastest : byDefault;
+        var pick = Pick(rows, fallback);
         if (pick is null)
             throw new VaeException($"tune: no version of {c} agrees with the reference on {device.Name}; run vae-gpu check and report it");
         return new TunedChoice(c.Family, c.Call.ToString()!, pick.Version, pick.Kernel, fallback,
@@ -72,7 +84,7 @@ public static class Tuner
         var tuned = TuningCache.Load(device, config, batch, say);
         if (tuned is null && allowTuning && !device.Profile.Measured && !EnvironmentSwitches.Flag(EnvironmentSwitches.NoTune))
         {
-            say($"{device.Profile.Kind}: no measured profile for this accelerator; tuning the kernel versions once (vae-gpu tune; --no-tune skips)");
+            say($"{device.Profile.Kind}: no measured profile for this accelerator; tuning the kernel versions once (kept in the tuning cache; «NoTune» skips)");
             var result = Run(device, config, batch, repeats: 5);
             var key = TuningCache.Key(device, config, batch);
             try { say($"tuned: {TuningCache.Save(key, result)}"); }

@@ -30,6 +30,23 @@ public class CliTests
     }
 
     [Fact]
+    public void TheLabRunsOneVersionAtAShapeOfTheUsers()
+    {
+        var (code, output, err) = Run("lab", "--family", "conv", "--version", "v1", "--shape", "3,5,7,11,13,3", "--accelerator", "cpu", "--repeats", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("(3,5,11,13)*(7,5,3,3) +bias +relu", output);
+        Assert.Single(output.Split('\n'), l => l.Contains("v1 Tiled"));
+        Assert.Matches(@"v1 Tiled.*\s0\.\d{3}\s", output);
+        (code, output, err) = Run("lab", "--family", "gemm", "--shape", "17,15,333", "--accelerator", "cpu", "--repeats", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("17x15x333", output);
+        (code, _, err) = Run("lab", "--family", "weight-grad", "--shape", "2,3,4", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "--shape '2,3,4' is not batch,in,out,height,width,kernel");
+        (code, _, err) = Run("lab", "--family", "conv", "--shape", "1,1,1,2,2,3", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "a 3x3 kernel leaves nothing of a 2x2 input");
+    }
+
+    [Fact]
     public void TheLabValidatesThenTimesOneVersionAtOneCallOfTheStep()
     {
         string[] small = { "--accelerator", "cpu", "--batch", "3", "--c1", "4", "--c2", "6", "--latent", "3", "--repeats", "2" };

@@ -47,6 +47,8 @@ public class FaultTests
         p.WaitForExit(60_000);
         Assert.Equal(130, p.ExitCode);
         Assert.Contains("Stopped during epoch 1", rest);
+        // The library's log names the parameter; the command line names it as its option.
+        Assert.Contains($"training again with --resume {dir.Path} repeats epoch 1", rest);
         var checkpoint = Checkpoint.Load(dir.Path, readOptimizer: true);
         Assert.Equal(0, checkpoint.Epoch);
         Assert.True(checkpoint.Optimizer!.Step >= 1);

@@ -32,6 +32,24 @@ public class TuningTests
         Assert.Equal(device.Name, key["device"]);
     }
 
+    static LabRow Row(int version, double ms, double error = 0.1, string? notRun = null) =>
+        new("conv", version, $"v{version}", "", "call", version == 1, notRun is null ? error : null, notRun is null ? ms / 1e3 : null, default, notRun);
+
+    [Fact]
+    public void PickKeepsTheDefaultUnlessAnAgreeingVersionIsClearlyFaster()
+    {
+        // Within the noise: the default stays.
+        Assert.Equal(1, Tuner.Pick(new[] { Row(1, 10), Row(2, 9.8), Row(3, 12) }, 1)!.Version);
+        // 10% faster and agreeing: it replaces the default.
+        Assert.Equal(2, Tuner.Pick(new[] { Row(1, 10), Row(2, 9.0), Row(3, 12) }, 1)!.Version);
+        // Faster but disagreeing with the reference, or not run: never picked.
+        Assert.Equal(1, Tuner.Pick(new[] { Row(1, 10), Row(2, 5, error: 3), Row(3, 1, notRun: "rule") }, 1)!.Version);
+        // A default that disagrees gives way to the fastest that agrees.
+        Assert.Equal(3, Tuner.Pick(new[] { Row(1, 10, error: 2), Row(2, 12), Row(3, 11) }, 1)!.Version);
+        // None agrees: nothing to pick.
+        Assert.Null(Tuner.Pick(new[] { Row(1, 10, error: 2), Row(2, 12, error: 5) }, 1));
+    }
+
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void TuneChoosesPerCallNeverWorseThanTheDefaultAndARunUsesIt(AcceleratorChoice choice)
     {
@@ -43,8 +61,9 @@ public class TuningTests
             Assert.Equal(step.Select(c => c.Key).Order(), result.Choices.Select(c => $"{c.Family} {c.Call}").Order());
             foreach (var c in result.Choices)
             {
-                // Kept where the default is within the noise; replaced only by a faster version that agrees with the reference.
-                Assert.True(c.Version == c.Default || c.Seconds < c.DefaultSeconds * (1 - Tuner.Noise), $"{c.Family} {c.Call}: v{c.Version} {c.Seconds} vs default v{c.Default} {c.DefaultSeconds}");
+                // Each choice is the rule's pick among that call's measured rows (the rule itself: PickKeeps...).
+                var rows = result.Lab.Where(r => r.Family == c.Family && r.Call == c.Call).ToList();
+                Assert.Equal(Tuner.Pick(rows, c.Default)!.Version, c.Version);
                 Assert.Contains(result.Lab, r => r.Family == c.Family && r.Call == c.Call && r.Version == c.Version && r.Passed && r.Ran);
             }
 
