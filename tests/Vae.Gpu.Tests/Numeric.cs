@@ -33,10 +33,10 @@ public static class Numeric
     public const double Tolerance = 2e-5;
 
     public static void AssertClose(float[] actual, double[] expected, string what, double tolerance = Tolerance) =>
-        AssertClose(actual, expected, what, Diagnostics.Tolerance.OfScale(tolerance, expected));
+        AssertClose(actual, expected, what, Vae.Gpu.Diagnostics.Tolerance.OfScale(tolerance, expected));
 
     /// <summary>The library's one measure (<see cref="Diagnostics.Tolerance"/>): every element within atol + rtol |ref|.</summary>
-    public static void AssertClose(float[] actual, double[] expected, string what, Diagnostics.Tolerance tolerance)
+    public static void AssertClose(float[] actual, double[] expected, string what, Vae.Gpu.Diagnostics.Tolerance tolerance)
     {
         Assert.Equal(expected.Length, actual.Length);
         Assert.True(expected.Any(v => v != 0), $"{what}: the reference is all zeros, so the test proves nothing");

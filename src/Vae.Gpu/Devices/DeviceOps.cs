@@ -245,6 +245,24 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         End(t, Single("evaluation", nameof(ImportanceKernels.LogMeanExp), KernelCost.Elementwise(logWeight.Length, 3, 1)));
     }
 
+    // ---- the peak probe ------------------------------------------------------------------------
+
+    /// <summary>One launch of the FMA peak probe: <paramref name="items"/> work-items of <paramref name="width"/>
+    /// lanes (1, 8 or 16), each <see cref="PeakKernels.Chains"/> chains <paramref name="iterations"/> long.</summary>
+    public void FmaChains(int width, int items, int iterations, ArrayView<float> output)
+    {
+        var kernel = width switch
+        {
+            1 => Stream<int, ArrayView<float>>(PeakKernels.FmaChains1),
+            8 => Stream<int, ArrayView<float>>(PeakKernels.FmaChains8),
+            16 => Stream<int, ArrayView<float>>(PeakKernels.FmaChains16),
+            _ => throw new ArgumentOutOfRangeException(nameof(width), width, "the probe has 1, 8 and 16 lanes"),
+        };
+        var t = Begin();
+        kernel(items, iterations, output);
+        End(t, Single("peak", $"FmaChains{width}", new KernelCost(PeakKernels.Flops(items, iterations, width), 4.0 * items)));
+    }
+
     // ---- optimizer and data -------------------------------------------------------------------
 
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)

@@ -28,6 +28,17 @@ public sealed record BenchResult(
     /// <summary>The model whose training step was timed.</summary>
     public VaeConfig Model { get; init; } = new();
 
+    /// <summary>The device's measured FMA peak, which the kernels' and the step's GFLOP/s are shares of.</summary>
+    public PeakResult? Peak { get; init; }
+
+    /// <summary>FLOPs of one training step (every launch's count).</summary>
+    public double StepFlops { get; init; }
+
+    public double StepGflops => StepFlops / StepSecondsMedian / 1e9;
+
+    /// <summary><paramref name="gflops"/> as a share of the peak (null when none was measured).</summary>
+    public double? ShareOfPeak(double gflops) => Peak is { Gflops: > 0 } p ? gflops / p.Gflops : null;
+
     /// <summary>Every kernel the check ran, and every version the lab ran, agrees with its reference.</summary>
     public bool AllAgree => Checks.All(c => c.Passed) && Lab.All(r => r.Passed);
 
@@ -37,10 +48,13 @@ public sealed record BenchResult(
         {
             ["name"] = k.Name, ["calls_per_step"] = k.Calls, ["median_ms"] = JsonNumbers.Finite(k.MedianSeconds * 1e3),
             ["gflop_per_second"] = JsonNumbers.Finite(k.GflopsPerSecond), ["gb_per_second"] = JsonNumbers.Finite(k.GigabytesPerSecond),
+            ["share_of_peak"] = ShareOfPeak(k.GflopsPerSecond) is { } share ? JsonNumbers.Finite(share) : null,
         };
         var doc = new JsonObject
         {
             ["accelerator"] = Accelerator,
+            ["peak_gflops"] = Peak is null ? null : JsonNumbers.Finite(Peak.Gflops), ["peak_width_bits"] = Peak?.Best.Bits,
+            ["peak"] = Peak?.ToJson(),
             ["machine"] = Machine.ToJson(),
             ["profile"] = new JsonObject
             {
@@ -59,6 +73,8 @@ public sealed record BenchResult(
             {
                 ["images_per_second"] = JsonNumbers.Finite(ImagesPerSecond), ["launches_per_step"] = LaunchesPerStep,
                 ["step_ms_median"] = JsonNumbers.Finite(StepSecondsMedian * 1e3), ["peak_memory_bytes"] = PeakBytes,
+                ["gflop_per_second"] = JsonNumbers.Finite(StepGflops),
+                ["share_of_peak"] = ShareOfPeak(StepGflops) is { } stepShare ? JsonNumbers.Finite(stepShare) : null,
             },
             ["check"] = new JsonObject
             {
@@ -102,6 +118,9 @@ public static class Benchmark
             foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
         }
 
+        var fma = PeakProbe.Measure(device);
+        print?.Invoke(fma.Describe());
+
         device.ResetPeak();
         using var step = new TrainingStep(device, config, batch);
         void Step() => step.Run();
@@ -136,14 +155,15 @@ public static class Benchmark
         if (print is not null)
         {
             print("");
-            print($"{"kernel (call)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"GB/s",7} {"share",6}");
+            print($"{"kernel (call)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"of peak",7} {"GB/s",7} {"share",6}");
             double total = kernels.Sum(k => k.MedianSeconds);
             foreach (var k in kernels.OrderByDescending(k => k.MedianSeconds))
-                print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
+                print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GflopsPerSecond / fma.Gflops,7:P0} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
             print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
             if (versions) { print(""); KernelLab.Print(lab, print); }
             print("");
-            print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
+            double stepGflops = runs[0].Sum(l => l.Cost.Flops) / stepMedian / 1e9;
+            print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s = {stepGflops:F1} GFLOP/s, {stepGflops / fma.Gflops:P0} of the FMA peak; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
             // The same verdict the peers print (examples/pytorch/bench.py, examples/torchsharp), for scripts/bench-peers.
             var wrong = checks.Where(c => !c.Passed).Select(c => c.Kernel).Concat(lab.Where(r => !r.Passed).Select(r => $"{r.Family} v{r.Version} at {r.Call}")).ToList();
             string what = (runCheck ? $"all {checks.Count} kernels" : "") + (runCheck && versions ? " and " : "") + (versions ? $"all {lab.Count(r => r.Ran)} versions at the step's calls" : "");
@@ -152,7 +172,7 @@ public static class Benchmark
                 : $"results: WRONG on this device ({string.Join(", ", wrong)} disagree with their float64 reference)");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
-            device.Versions.Tuned, chosen, machine) { Model = config };
+            device.Versions.Tuned, chosen, machine) { Model = config, Peak = fma, StepFlops = runs[0].Sum(l => l.Cost.Flops) };
     }
 
     /// <summary>Steps run before any is timed: at least this many, and for at least <see cref="WarmUpSeconds"/>.</summary>

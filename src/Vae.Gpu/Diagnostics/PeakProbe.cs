@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Text.Json.Nodes;
+using Vae.Gpu.Devices;
+using Vae.Gpu.IO;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Diagnostics;
+
+/// <summary>One vector width the probe ran: its lanes, its bits and the GFLOP/s it reached.</summary>
+public sealed record PeakWidth(int Lanes, int Bits, double Gflops);
+
+/// <summary>The device's measured FMA peak: every width tried, the best of them the peak.</summary>
+public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
+{
+    public PeakWidth Best => Widths.MaxBy(w => w.Gflops)!;
+    public double Gflops => Best.Gflops;
+
+    public string Describe() =>
+        $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Bits}-bit ({string.Join("; ", Widths.Select(w => $"{w.Bits}-bit {w.Gflops:F1}"))}), {How}";
+
+    public JsonObject ToJson() => new()
+    {
+        ["peak_gflops"] = JsonNumbers.Finite(Gflops), ["peak_width_bits"] = Best.Bits, ["how"] = How,
+        ["widths"] = new JsonArray(Widths.Select(w => (JsonNode)new JsonObject { ["bits"] = w.Bits, ["gflops"] = JsonNumbers.Finite(w.Gflops) }).ToArray()),
+    };
+}
+
+/// <summary>
+/// Measures a device's fused multiply-add peak with independent FMA chains on every core or multiprocessor
+/// (<see cref="PeakKernels"/>): on an OpenCL CPU at 8 and 16 lanes (256 and 512 bits), on a GPU one lane per
+/// work-item (its SIMT lanes are the vector); on ILGPU's CPU accelerator, whose kernels are .NET code, .NET's
+/// widest <see cref="Vector{T}"/> on every core. The higher figure is the peak a kernel's GFLOP/s is a share of.
+/// </summary>
+public static class PeakProbe
+{
+    /// <summary>Each timed launch lasts about this long; three of them, the median kept.</summary>
+    const double LaunchSeconds = 0.15;
+
+    public static PeakResult Measure(ComputeDevice device)
+    {
+        if (device.Type == ILGPU.Runtime.AcceleratorType.CPU) return HostVectors();
+        bool gpu = device.Ops.Limits.IsGpu;
+        int items = device.Profile.TargetThreads;
+        using var output = Tensor.Zeros(device, items);
+        var widths = (gpu ? new[] { 1 } : new[] { 8, 16 }).Select(width =>
+        {
+            double seconds(int iterations)
+            {
+                var watch = Stopwatch.StartNew();
+                device.Ops.FmaChains(width, items, iterations, output.View);
+                device.Synchronize();
+                return watch.Elapsed.TotalSeconds;
+            }
+            seconds(16);   // compiles the kernel
+            int iterations = 64;
+            for (double t = seconds(iterations); t < LaunchSeconds / 4 && iterations < 1 << 26; t = seconds(iterations)) iterations *= 4;
+            iterations = (int)Math.Clamp(iterations * (LaunchSeconds / seconds(iterations)), 16, int.MaxValue / 2);
+            var times = Enumerable.Range(0, 3).Select(_ => seconds(iterations)).Order().ToList();
+            return new PeakWidth(width, gpu ? 32 : width * 32, PeakKernels.Flops(items, iterations, width) / times[1] / 1e9);
+        }).ToList();
+        string how = gpu
+            ? $"{PeakKernels.Chains} FMA chains per work-item, {items} work-items"
+            : $"{PeakKernels.Chains} FMA chains of 8 and 16 lanes per work-item, {items} work-items over every core";
+        return new PeakResult(widths, how);
+    }
+
+    /// <summary>.NET's <see cref="Vector{T}"/> FMAs on every core: what code on ILGPU's CPU accelerator could reach.</summary>
+    static PeakResult HostVectors()
+    {
+        int cores = Environment.ProcessorCount, lanes = Vector<float>.Count;
+        double Run(long iterations)
+        {
+            var sums = new float[cores];
+            var watch = Stopwatch.StartNew();
+            Parallel.For(0, cores, core =>
+            {
+                var s = new Vector<float>(PeakKernels.Scale);
+                var a = new Vector<float>(PeakKernels.Addend);
+                Vector<float> c0 = new(0.5f + core), c1 = c0 + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
+                Vector<float> c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
+                for (long i = 0; i < iterations; i++)
+                {
+                    c0 = Vector.FusedMultiplyAdd(c0, s, a); c1 = Vector.FusedMultiplyAdd(c1, s, a); c2 = Vector.FusedMultiplyAdd(c2, s, a);
+                    c3 = Vector.FusedMultiplyAdd(c3, s, a); c4 = Vector.FusedMultiplyAdd(c4, s, a); c5 = Vector.FusedMultiplyAdd(c5, s, a);
+                    c6 = Vector.FusedMultiplyAdd(c6, s, a); c7 = Vector.FusedMultiplyAdd(c7, s, a); c8 = Vector.FusedMultiplyAdd(c8, s, a);
+                    c9 = Vector.FusedMultiplyAdd(c9, s, a); c10 = Vector.FusedMultiplyAdd(c10, s, a); c11 = Vector.FusedMultiplyAdd(c11, s, a);
+                }
+                sums[core] = Vector.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+            });
+            double t = watch.Elapsed.TotalSeconds;
+            return sums.Sum() == float.MaxValue ? double.NaN : t;   // the sums are used, so the loops stay
+        }
+        long n = 1 << 16;
+        for (double t = Run(n); t < LaunchSeconds / 4; t = Run(n)) n *= 4;
+        n = (long)(n * (LaunchSeconds / Run(n)));
+        var times = Enumerable.Range(0, 3).Select(_ => Run(n)).Order().ToList();
+        double gflops = 2.0 * cores * n * PeakKernels.Chains * lanes / times[1] / 1e9;
+        return new PeakResult(new[] { new PeakWidth(lanes, lanes * 32, gflops) },
+            $".NET Vector<float> FMAs ({lanes} lanes), {PeakKernels.Chains} chains on each of {cores} cores (ILGPU's CPU accelerator runs kernels as .NET code)");
+    }
+}

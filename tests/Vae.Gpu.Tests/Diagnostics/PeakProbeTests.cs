@@ -1,0 +1,72 @@
+using Vae.Gpu.Devices;
+using Vae.Gpu.Diagnostics;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Tests.Diagnostics;
+
+/// <summary>The FMA peak probe computes what its recurrence says (so no compiler removed the work) on every
+/// accelerator, and bench reports the kernels and the step as shares of the peak it measured.</summary>
+public class PeakProbeTests
+{
+    /// <summary>Work-item w's output: the sum over its chains and lanes of x_{n+1} = x_n s + a from Start(w, lane), in double.</summary>
+    static double Reference(int item, int iterations, int width)
+    {
+        double sum = 0;
+        for (int lane = 0; lane < PeakKernels.Chains * width; lane++)
+        {
+            double x = PeakKernels.Start(item, lane);
+            for (int i = 0; i < iterations; i++) x = x * PeakKernels.Scale + PeakKernels.Addend;
+            sum += x;
+        }
+        return sum;
+    }
+
+    public static IEnumerable<object[]> Cases() =>
+        from choice in new[] { AcceleratorChoice.Cpu, AcceleratorChoice.OpenCL, AcceleratorChoice.Cuda }
+        from width in new[] { 1, 8, 16 }
+        select new object[] { choice, width };
+
+    [SkippableTheory, MemberData(nameof(Cases))]
+    public void TheProbeComputesItsRecurrence(AcceleratorChoice choice, int width)
+    {
+        var device = TestDevices.Get(choice);
+        Skip.If(width > 1 && device.Ops.Limits.IsGpu, "the 8- and 16-lane forms are CPU-shaped (a private array per work-item)");
+        const int items = 37, iterations = 300;
+        using var output = Tensor.Zeros(device, items);
+        device.Ops.FmaChains(width, items, iterations, output.View);
+        var got = output.ToArray();
+        for (int w = 0; w < items; w++)
+        {
+            // The width-1 form starts its 12 chains at lanes 0..11; float32 rounding over 300 steps stays below 1e-5 relative.
+            double expected = width == 1 ? Enumerable.Range(0, PeakKernels.Chains).Sum(l => Chain(w, l, iterations)) : Reference(w, iterations, width);
+            Assert.True(Math.Abs(got[w] - expected) <= 1e-5 * Math.Abs(expected), $"work-item {w}: {got[w]} against {expected}");
+        }
+    }
+
+    static double Chain(int item, int lane, int iterations)
+    {
+        double x = PeakKernels.Start(item, lane);
+        for (int i = 0; i < iterations; i++) x = x * PeakKernels.Scale + PeakKernels.Addend;
+        return x;
+    }
+
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void BenchReportsTheStepAsAShareOfTheMeasuredPeak(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var result = Benchmark.Run(device, batch: 8, repeats: 1, print: null, versions: false, check: false,
+            model: new Vae.Gpu.Model.VaeConfig(4, 6, 3, 3));
+        Assert.NotNull(result.Peak);
+        Assert.All(result.Peak!.Widths, w => Assert.True(w.Gflops > 0 && double.IsFinite(w.Gflops), $"{w.Bits}-bit: {w.Gflops}"));
+        Assert.True(result.StepFlops > 0);
+        double share = result.ShareOfPeak(result.StepGflops)!.Value;
+        Assert.True(share > 0 && double.IsFinite(share));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(result.ToJson())!;
+        Assert.Equal(result.Peak.Gflops, json["peak_gflops"]!.GetValue<double>(), 6);
+        Assert.Equal(result.Peak.Best.Bits, json["peak_width_bits"]!.GetValue<int>());
+        Assert.Equal(share, json["training"]!["share_of_peak"]!.GetValue<double>(), 6);
+        Assert.All(json["kernels"]!.AsArray(), k => Assert.True(k!["share_of_peak"]!.GetValue<double>() >= 0));
+        Assert.Contains(json["kernels"]!.AsArray(), k => k!["share_of_peak"]!.GetValue<double>() > 0);
+    }
+}
