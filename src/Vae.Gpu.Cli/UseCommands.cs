@@ -23,7 +23,7 @@ public static partial class Program
         var sigma = new Option<bool>("--sigma") { Description = "also write sigma [N, lat] to sigma.npy beside --out" };
         var cmd = new Command("encode", "encode images with a trained model's encoder: mu (and sigma) per image, as .npy")
         {
-            UseRunOption, data, images, split, output, sigma, AcceleratorOption,
+            UseRunOption, data, images, split, output, sigma, AcceleratorOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -42,7 +42,9 @@ public static partial class Program
             Npy.Write(outFile, mu, n, vae.Config.Latent);
             string? sigmaFile = p.GetValue(sigma) ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outFile))!, "sigma.npy") : null;
             if (sigmaFile is not null) Npy.Write(sigmaFile, s, n, vae.Config.Latent);
-            Console.WriteLine($"encoded {n:N0} images: mu [{n}, {vae.Config.Latent}] in {outFile}{(sigmaFile is null ? "" : $", sigma in {sigmaFile}")}");
+            if (p.GetValue(JsonOption))
+                Console.WriteLine(Document(vae, ("images", n), ("mu", Path.GetFullPath(outFile)), ("sigma", sigmaFile)));
+            else Console.WriteLine($"encoded {n:N0} images: mu [{n}, {vae.Config.Latent}] in {outFile}{(sigmaFile is null ? "" : $", sigma in {sigmaFile}")}");
             return 0;
         }));
         return cmd;
@@ -53,7 +55,7 @@ public static partial class Program
         var z = new Option<string>("--z") { Description = "latent vectors: a float32 .npy [N, lat]", Required = true };
         var cmd = new Command("decode", "decode latent vectors with a trained model's decoder: images.npy [N, C, H, W] and images.png")
         {
-            UseRunOption, z, OutOption, AcceleratorOption,
+            UseRunOption, z, OutOption, AcceleratorOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -65,7 +67,7 @@ public static partial class Program
             using var vae = VAE.Load(p.GetValue(UseRunOption)!, device);
             if (shape.Length != 2 || shape[1] != vae.Config.Latent)
                 throw new VaeException($"--z {zPath} has shape ({string.Join(", ", shape)}); the model takes latent vectors [N, {vae.Config.Latent}]");
-            WriteImages(outDir, vae, vae.Decode(values), $"{shape[0]} decoded latent vectors");
+            WriteImages(outDir, vae, vae.Decode(values), $"{shape[0]} decoded latent vectors", json: p.GetValue(JsonOption));
             return 0;
         }));
         return cmd;
@@ -79,7 +81,7 @@ public static partial class Program
         var spherical = new Option<bool>("--spherical") { Description = "along the great circle between the two mu (slerp) instead of the straight line" };
         var cmd = new Command("interpolate", "a row of images from one image to another through the latent space: images.npy and images.png")
         {
-            UseRunOption, from, to, steps, spherical, OutOption, AcceleratorOption,
+            UseRunOption, from, to, steps, spherical, OutOption, AcceleratorOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -90,7 +92,7 @@ public static partial class Program
             using var vae = VAE.Load(p.GetValue(UseRunOption)!, device);
             var a = FromFiles(vae.Config, new[] { p.GetValue(from)! });
             var b = FromFiles(vae.Config, new[] { p.GetValue(to)! });
-            WriteImages(outDir, vae, vae.Interpolate(a, b, n, p.GetValue(spherical)), $"{n} images from {Path.GetFileName(p.GetValue(from))} to {Path.GetFileName(p.GetValue(to))} through the latent space{(p.GetValue(spherical) ? " (slerp)" : "")}", rows: 1);
+            WriteImages(outDir, vae, vae.Interpolate(a, b, n, p.GetValue(spherical)), $"{n} images from {Path.GetFileName(p.GetValue(from))} to {Path.GetFileName(p.GetValue(to))} through the latent space{(p.GetValue(spherical) ? " (slerp)" : "")}", rows: 1, json: p.GetValue(JsonOption));
             return 0;
         }));
         return cmd;
@@ -102,7 +104,7 @@ public static partial class Program
         var seed = new Option<int>("--seed") { Description = "seed of the draws", DefaultValueFactory = _ => 0 };
         var cmd = new Command("sample", "decode draws from the prior the model was trained with (N(0, I/2) for the problem set's KL, N(0, I) for the textbook one): images.npy and images.png")
         {
-            UseRunOption, count, seed, OutOption, AcceleratorOption,
+            UseRunOption, count, seed, OutOption, AcceleratorOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -111,7 +113,7 @@ public static partial class Program
             string outDir = OutputFolder(p.GetValue(OutOption)!);
             using var device = ComputeDevice.Create(ParseAccelerator(p.GetValue(AcceleratorOption)!));
             using var vae = VAE.Load(p.GetValue(UseRunOption)!, device);
-            WriteImages(outDir, vae, vae.Sample(n, p.GetValue(seed)), $"{n} samples from the prior");
+            WriteImages(outDir, vae, vae.Sample(n, p.GetValue(seed)), $"{n} samples from the prior", json: p.GetValue(JsonOption));
             return 0;
         }));
         return cmd;
@@ -121,7 +123,7 @@ public static partial class Program
     {
         var cmd = new Command("export-onnx", "write the model as encoder.onnx (images -> mu, sigma) and decoder.onnx (z -> images) for ONNX Runtime, opset 17, dynamic batch")
         {
-            UseRunOption, OutOption,
+            UseRunOption, OutOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
@@ -138,10 +140,26 @@ public static partial class Program
             using var vae = checkpoint.CreateModel(device);
             RunFolder.EnsureWritable(outDir);
             OnnxExport.Write(vae, outDir, OnnxExport.Metadata(vae.Config, run, checkpoint.Epoch));
-            Console.WriteLine($"wrote {Path.Combine(outDir, OnnxExport.EncoderFile)} and {Path.Combine(outDir, OnnxExport.DecoderFile)} ({vae.Config.Describe()}; IR {OnnxExport.IrVersion}, opset {OnnxExport.Opset}, batch dynamic)");
+            if (p.GetValue(JsonOption))
+                Console.WriteLine(Document(vae, ("encoder", Path.GetFullPath(Path.Combine(outDir, OnnxExport.EncoderFile))),
+                    ("decoder", Path.GetFullPath(Path.Combine(outDir, OnnxExport.DecoderFile))), ("ir_version", OnnxExport.IrVersion), ("opset", OnnxExport.Opset)));
+            else Console.WriteLine($"wrote {Path.Combine(outDir, OnnxExport.EncoderFile)} and {Path.Combine(outDir, OnnxExport.DecoderFile)} ({vae.Config.Describe()}; IR {OnnxExport.IrVersion}, opset {OnnxExport.Opset}, batch dynamic)");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>What a command wrote, as one JSON document: the model's shapes and the given fields.</summary>
+    static string Document(VAE vae, params (string Name, object? Value)[] fields)
+    {
+        var c = vae.Config;
+        var doc = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model"] = c.Describe(), ["latent"] = c.Latent,
+            ["image"] = new System.Text.Json.Nodes.JsonArray(c.ImageChannels, c.Height, c.Width),
+        };
+        foreach (var (name, value) in fields) doc[name] = System.Text.Json.JsonSerializer.SerializeToNode(value);
+        return doc.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 
     /// <summary>An output folder: refused when it exists as a file; created (with its parents) otherwise.</summary>
@@ -156,7 +174,7 @@ public static partial class Program
         if (Directory.Exists(file)) throw new VaeException($"--out {file} is a folder; give the .npy file to write");
     }
 
-    static void WriteImages(string dir, VAE vae, float[] images, string what, int? rows = null)
+    static void WriteImages(string dir, VAE vae, float[] images, string what, int? rows = null, bool json = false)
     {
         var c = vae.Config;
         int n = images.Length / c.Pixels;
@@ -165,7 +183,9 @@ public static partial class Program
         int cols = rows == 1 ? n : (int)Math.Ceiling(Math.Sqrt(n));
         var list = Enumerable.Range(0, n).Select(i => images.AsSpan(i * c.Pixels, c.Pixels).ToArray()).ToList();
         Figures.ImageGrid(Path.Combine(dir, "images.png"), list, (n + cols - 1) / cols, cols, what, shape: (c.ImageChannels, c.Height, c.Width));
-        Console.WriteLine($"wrote {what}: {Path.Combine(dir, "images.npy")} [{n}, {c.ImageChannels}, {c.Height}, {c.Width}] and images.png");
+        if (json)
+            Console.WriteLine(Document(vae, ("images", n), ("images.npy", Path.GetFullPath(Path.Combine(dir, "images.npy"))), ("images.png", Path.GetFullPath(Path.Combine(dir, "images.png")))));
+        else Console.WriteLine($"wrote {what}: {Path.Combine(dir, "images.npy")} [{n}, {c.ImageChannels}, {c.Height}, {c.Width}] and images.png");
     }
 
     /// <summary>Image files decoded and checked against the model's channels and size, as [N, C, H, W] in [0, 1].</summary>

@@ -66,6 +66,14 @@ public class UseCommandTests
         (code, _, err) = Run("sample", "--run", run, "--n", "9", "--seed", "4", "--out", dir["s"], "--accelerator", "cpu");
         Assert.True(code == 0, err);
         Assert.Equal(vae.Sample(9, 4), Npy.Read(Path.Combine(dir["s"], "images.npy")).Data);
+        // --json: one document naming what was written.
+        (code, var json, err) = Run("sample", "--run", run, "--n", "2", "--out", dir["sj"], "--accelerator", "cpu", "--json");
+        Assert.True(code == 0, err);
+        var doc = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        Assert.Equal(2, doc["images"]!.GetValue<int>());
+        Assert.Equal(Path.GetFullPath(Path.Combine(dir["sj"], "images.npy")), doc["images.npy"]!.GetValue<string>());
+        Assert.Equal(new[] { 1, 16, 14 }, doc["image"]!.AsArray().Select(v => v!.GetValue<int>()));
+
         // Drawn from N(0, I/2), the problem set's prior: the sample variance of many draws is near 0.5.
         var z = vae.PriorSample(4000, 1);
         Assert.InRange(z.Average(v => (double)v * v), 0.45, 0.55);
