@@ -70,4 +70,23 @@ public static class PeakKernels
         for (int i = 0; i < Chains * width; i++) sum += acc[i];
         output[index] = sum;
     }
+
+    /// <summary>
+    /// The memory probe, STREAM's triad: a[i] = b[i] + s c[i], 12 bytes moved per element. <paramref name="chunked"/>
+    /// 1 (CPUs): each work-item one contiguous run, a unit-stride loop the vectorizer takes; 0 (GPUs): items
+    /// index, index + stride, ... so neighbours read neighbours.
+    /// </summary>
+    public static void Triad(Index1D index, int stride, int chunked, float s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
+    {
+        int n = a.IntLength;
+        if (chunked != 0)
+        {
+            int per = KernelIndex.DivUp(n, stride), end = KernelIndex.Min(n, (index + 1) * per);
+            for (int i = index * per; i < end; i++) a[i] = MulAdd(s, c[i], b[i]);
+        }
+        else
+        {
+            for (int i = index; i < n; i += stride) a[i] = MulAdd(s, c[i], b[i]);
+        }
+    }
 }

@@ -263,6 +263,15 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         End(t, Single("peak", $"FmaChains{width}", new KernelCost(PeakKernels.Flops(items, iterations, width), 4.0 * items)));
     }
 
+    /// <summary>The memory probe: a = b + s c over the whole of a (STREAM's triad), in the profile's elementwise form.</summary>
+    public void Triad(float s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
+    {
+        var t = Begin();
+        int n = ElementwiseThreads(a.Length);
+        Stream<int, int, float, ArrayView<float>, ArrayView<float>, ArrayView<float>>(PeakKernels.Triad)(n, n, Chunked, s, a, b, c);
+        End(t, Single("peak", nameof(PeakKernels.Triad), new KernelCost(2.0 * a.Length, 12.0 * a.Length)));
+    }
+
     // ---- optimizer and data -------------------------------------------------------------------
 
     public void Adam(AdamStep step, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v)

@@ -49,6 +49,7 @@ public sealed record BenchResult(
             ["name"] = k.Name, ["calls_per_step"] = k.Calls, ["median_ms"] = JsonNumbers.Finite(k.MedianSeconds * 1e3),
             ["gflop_per_second"] = JsonNumbers.Finite(k.GflopsPerSecond), ["gb_per_second"] = JsonNumbers.Finite(k.GigabytesPerSecond),
             ["share_of_peak"] = ShareOfPeak(k.GflopsPerSecond) is { } share ? JsonNumbers.Finite(share) : null,
+            ["roofline_gflop_per_second"] = Peak is null ? null : JsonNumbers.Finite(Peak.Attainable(k.Cost)),
         };
         var doc = new JsonObject
         {
@@ -155,10 +156,10 @@ public static class Benchmark
         if (print is not null)
         {
             print("");
-            print($"{"kernel (call)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"of peak",7} {"GB/s",7} {"share",6}");
+            print($"{"kernel (call)",-64} {"calls",5} {"ms/step",9} {"GFLOP/s",8} {"of peak",7} {"of roof",7} {"GB/s",7} {"share",6}");
             double total = kernels.Sum(k => k.MedianSeconds);
             foreach (var k in kernels.OrderByDescending(k => k.MedianSeconds))
-                print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GflopsPerSecond / fma.Gflops,7:P0} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
+                print($"{k.Name,-64} {k.Calls,5} {k.MedianSeconds * 1e3,9:F2} {k.GflopsPerSecond,8:F2} {k.GflopsPerSecond / fma.Gflops,7:P0} {k.GflopsPerSecond / fma.Attainable(k.Cost),7:P0} {k.GigabytesPerSecond,7:F2} {k.MedianSeconds / total,6:P0}");
             print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
             if (versions) { print(""); KernelLab.Print(lab, print); }
             print("");

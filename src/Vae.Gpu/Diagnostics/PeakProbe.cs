@@ -17,12 +17,23 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
     public PeakWidth Best => Widths.MaxBy(w => w.Gflops)!;
     public double Gflops => Best.Gflops;
 
+    /// <summary>The memory bandwidth the triad reached (GB/s), and the FLOP per byte above which a kernel can be
+    /// compute-bound rather than memory-bound (the roofline's ridge).</summary>
+    public double BandwidthGBs { get; init; }
+    public double RidgeFlopsPerByte => BandwidthGBs > 0 ? Gflops / BandwidthGBs : double.NaN;
+
+    /// <summary>The roofline: what a kernel of <paramref name="cost"/>'s FLOP per byte can reach here.</summary>
+    public double Attainable(KernelCost cost) =>
+        BandwidthGBs > 0 && cost.Bytes > 0 ? Math.Min(Gflops, BandwidthGBs * cost.Flops / cost.Bytes) : Gflops;
+
     public string Describe() =>
-        $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Bits}-bit ({string.Join("; ", Widths.Select(w => $"{w.Bits}-bit {w.Gflops:F1}"))}), {How}";
+        $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Bits}-bit ({string.Join("; ", Widths.Select(w => $"{w.Bits}-bit {w.Gflops:F1}"))}), {How}" +
+        (BandwidthGBs > 0 ? $"; memory: {BandwidthGBs:F1} GB/s (triad over 3 x {PeakProbe.TriadBytes / (1 << 20)} MiB), so a kernel needs {RidgeFlopsPerByte:F1} FLOP per byte to reach the peak" : "");
 
     public JsonObject ToJson() => new()
     {
         ["peak_gflops"] = JsonNumbers.Finite(Gflops), ["peak_width_bits"] = Best.Bits, ["how"] = How,
+        ["bandwidth_gb_per_second"] = JsonNumbers.Finite(BandwidthGBs), ["ridge_flop_per_byte"] = JsonNumbers.Finite(RidgeFlopsPerByte),
         ["widths"] = new JsonArray(Widths.Select(w => (JsonNode)new JsonObject { ["bits"] = w.Bits, ["gflops"] = JsonNumbers.Finite(w.Gflops) }).ToArray()),
     };
 }
@@ -38,7 +49,31 @@ public static class PeakProbe
     /// <summary>Each timed launch lasts about this long; three of them, the median kept.</summary>
     const double LaunchSeconds = 0.15;
 
-    public static PeakResult Measure(ComputeDevice device)
+    /// <summary>Bytes of each of the triad's three arrays: far past any cache.</summary>
+    public const long TriadBytes = 64L << 20;
+
+    public static PeakResult Measure(ComputeDevice device) => Fma(device) with { BandwidthGBs = Bandwidth(device) };
+
+    /// <summary>STREAM's triad over three arrays of <see cref="TriadBytes"/>: the median of three runs, in GB/s.</summary>
+    public static double Bandwidth(ComputeDevice device)
+    {
+        int n = (int)(TriadBytes / sizeof(float));
+        using var a = Tensor.Zeros(device, n);
+        using var b = Tensor.Zeros(device, n);
+        using var c = Tensor.Zeros(device, n);
+        device.Ops.Triad(0.5f, a.View, b.View, c.View);   // compiles, and touches every page
+        device.Synchronize();
+        var times = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var watch = Stopwatch.StartNew();
+            device.Ops.Triad(0.5f, a.View, b.View, c.View);
+            device.Synchronize();
+            return watch.Elapsed.TotalSeconds;
+        }).Order().ToList();
+        return 12.0 * n / times[1] / 1e9;
+    }
+
+    static PeakResult Fma(ComputeDevice device)
     {
         if (device.Type == ILGPU.Runtime.AcceleratorType.CPU) return HostVectors();
         bool gpu = device.Ops.Limits.IsGpu;

@@ -44,6 +44,27 @@ public class PeakProbeTests
         }
     }
 
+    [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void TheTriadComputesBPlusSTimesCInBothLoopForms(AcceleratorChoice choice)
+    {
+        var device = TestDevices.Get(choice);
+        var rng = new Random(9);
+        const int n = 10_007;
+        var b = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var c = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        foreach (bool strided in new[] { false, true })
+        {
+            using var loops = strided ? device.Ops.UseStridedLoops() : null;
+            using var at = Tensor.Zeros(device, n);
+            using var bt = Tensor.FromArray(device, b, n);
+            using var ct = Tensor.FromArray(device, c, n);
+            device.Ops.Triad(0.75f, at.View, bt.View, ct.View);
+            var a = at.ToArray();
+            for (int i = 0; i < n; i++)
+                Assert.True(Math.Abs(a[i] - (b[i] + 0.75 * c[i])) <= 1e-6, $"element {i} ({(strided ? "strided" : "runs")}): {a[i]} against {b[i] + 0.75 * c[i]}");
+        }
+    }
+
     static double Chain(int item, int lane, int iterations)
     {
         double x = PeakKernels.Start(item, lane);
@@ -65,6 +86,10 @@ public class PeakProbeTests
         var json = System.Text.Json.Nodes.JsonNode.Parse(result.ToJson())!;
         Assert.Equal(result.Peak.Gflops, json["peak_gflops"]!.GetValue<double>(), 6);
         Assert.Equal(result.Peak.Best.Bits, json["peak_width_bits"]!.GetValue<int>());
+        Assert.True(result.Peak.BandwidthGBs > 0 && double.IsFinite(result.Peak.BandwidthGBs));
+        Assert.Equal(result.Peak.Gflops / result.Peak.BandwidthGBs, json["peak"]!["ridge_flop_per_byte"]!.GetValue<double>(), 6);
+        // The roofline never asks more of a kernel than the peak.
+        Assert.All(json["kernels"]!.AsArray(), k => Assert.True(k!["roofline_gflop_per_second"]!.GetValue<double>() <= result.Peak.Gflops * (1 + 1e-12)));
         Assert.Equal(share, json["training"]!["share_of_peak"]!.GetValue<double>(), 6);
         Assert.All(json["kernels"]!.AsArray(), k => Assert.True(k!["share_of_peak"]!.GetValue<double>() >= 0));
         Assert.Contains(json["kernels"]!.AsArray(), k => k!["share_of_peak"]!.GetValue<double>() > 0);
