@@ -27,7 +27,7 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
         BandwidthGBs > 0 && cost.Bytes > 0 ? Math.Min(Gflops, BandwidthGBs * cost.Flops / cost.Bytes) : Gflops;
 
     public string Describe() =>
-        $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Bits}-bit ({string.Join("; ", Widths.Select(w => $"{w.Bits}-bit {w.Gflops:F1}"))}), {How}" +
+        $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Lanes} lanes ({string.Join("; ", Widths.Select(w => $"{w.Lanes} lanes = {w.Bits} bits: {w.Gflops:F1}"))}; what the device's compiler makes of them), {How}" +
         (BandwidthGBs > 0 ? $"; memory: {BandwidthGBs:F1} GB/s (triad over 3 x {PeakProbe.TriadBytes / (1 << 20)} MiB), so a kernel needs {RidgeFlopsPerByte:F1} FLOP per byte to reach the peak" : "");
 
     public JsonObject ToJson() => new()
