@@ -130,12 +130,7 @@ public static partial class Program
             string run = p.GetValue(UseRunOption)!;
             // The weights are read on the CPU accelerator: export needs no fast device.
             using var device = ComputeDevice.Create(AcceleratorChoice.Cpu);
-            var (checkpoint, _) = File.Exists(Checkpoint.ModelPath(run)) || RunJournal.HasPendingCommit(run)
-                ? Checkpoint.ReadSave(run, forResume: false)
-                : throw new VaeException($"{run} holds no {Checkpoint.ModelFile}; give a folder that 'vae-gpu train' or 'vae-gpu run' wrote");
-            var bad = checkpoint.Parameters.FirstOrDefault(kv => kv.Value.Any(v => !float.IsFinite(v)));
-            if (bad.Key is not null)
-                throw new VaeException($"the weights in {Checkpoint.ModelPath(run)} hold NaN or infinite values ({bad.Key}), so the model cannot be exported; retrain, or export an earlier checkpoint");
+            var (checkpoint, _) = Checkpoint.ReadForUse(run, ", so the model cannot be exported; retrain, or export an earlier checkpoint");
             string outDir = OutputFolder(p.GetValue(OutOption)!);
             using var vae = checkpoint.CreateModel(device);
             RunFolder.EnsureWritable(outDir);

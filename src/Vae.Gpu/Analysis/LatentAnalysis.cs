@@ -68,9 +68,7 @@ public static class LatentAnalysis
     {
         // Model and metrics of one committed save, even while a writer saves into the run.
         var (checkpoint, metrics) = Checkpoint.ReadSave(runDir, forResume: false);
-        var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
-        if (bad.Key is not null)
-            throw new VaeException($"the weights in {Checkpoint.ModelPath(runDir)} hold NaN or infinite values ({bad.Key}); nothing to analyze: retrain, or analyze an earlier checkpoint");
+        checkpoint.RequireFiniteWeights(runDir, "; nothing to analyze: retrain, or analyze an earlier checkpoint");
         var test = testSplit ?? LoadTest(dataDir, metrics);
         var c = checkpoint.Config;
         if ((test.Channels, test.Height, test.Width) != (c.ImageChannels, c.Height, c.Width))

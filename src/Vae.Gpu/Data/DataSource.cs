@@ -91,10 +91,10 @@ public static class DataSource
         return (all.Select("train", train), all.Select("test", test));
     }
 
-    /// <summary>Class names: the given ones, or the labels' numbers when none are given (null).</summary>
-    internal static void CheckLabels(string path, byte[] labels, int images)
+    /// <summary>Refuses a labels file whose count is not the images'.</summary>
+    internal static void CheckLabels(string path, int labels, int images)
     {
-        if (labels.Length != images)
-            throw new VaeException($"{path} has {labels.Length:N0} labels for {images:N0} images; give one label per image");
+        if (labels != images)
+            throw new VaeException($"{path} has {labels:N0} labels for {images:N0} images; give one label per image");
     }
 }

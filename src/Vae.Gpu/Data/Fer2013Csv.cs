@@ -51,7 +51,7 @@ public static class Fer2013Csv
         return new DataSet(train, test, Path.GetFullPath(path), Format, true);
     }
 
-    sealed record Rows(string Path, int Side, List<byte[]> Pixels, List<byte> Labels, List<string> Usage, bool HasUsage)
+    sealed record Rows(int Side, List<byte[]> Pixels, List<byte> Labels, List<string> Usage, bool HasUsage)
     {
         public Split All(string name) => Make(name, Enumerable.Range(0, Pixels.Count));
         public Split Where(string name, Func<string, bool> usage) => Make(name, Enumerable.Range(0, Pixels.Count).Where(i => usage(Usage[i])));
@@ -111,6 +111,6 @@ public static class Fer2013Csv
             usages.Add(usage >= 0 ? fields[usage].Trim().Trim('"') : "");
         }
         if (pixels.Count == 0) throw new VaeException($"{path} has a header but no images");
-        return new Rows(path, side, pixels, labels, usages, usage >= 0);
+        return new Rows(side, pixels, labels, usages, usage >= 0);
     }
 }

@@ -47,7 +47,7 @@ public static class NpyImages
     {
         var a = Npy.ReadArray(path);
         if (a.Shape.Length != 1) throw new VaeException($"labels {path} have shape ({string.Join(", ", a.Shape)}); give a 1-D array of one label per image");
-        DataSource.CheckLabels(path, new byte[a.Shape[0]], images);
+        DataSource.CheckLabels(path, a.Shape[0], images);
         int size = a.Descr switch { "|u1" or "<u1" or "|i1" => 1, "<i2" or "<u2" => 2, "<i4" or "<u4" => 4, "<i8" or "<u8" => 8,
             _ => throw new VaeException($"labels {path} hold '{a.Descr}' values; give integers") };
         var labels = new byte[images];

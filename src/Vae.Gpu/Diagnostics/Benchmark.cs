@@ -148,6 +148,7 @@ public static class Benchmark
         }
         finally { device.Ops.Profiler = null; }
         var kernels = Aggregate(runs);
+        double stepFlops = runs[0].Sum(l => l.Cost.Flops);
 
         var stepCases = KernelCases.From(runs[0]);
         var chosen = stepCases.Select(c => { int v = c.Chosen(device.Versions); return new ChosenVersion(c.Family, c.Call.ToString()!, v, c.Kernel(v)); }).ToList();
@@ -163,7 +164,7 @@ public static class Benchmark
             print($"{"sum of kernels (each launch timed alone)",-64} {"",5} {total * 1e3,9:F1}");
             if (versions) { print(""); KernelLab.Print(lab, print); }
             print("");
-            double stepGflops = runs[0].Sum(l => l.Cost.Flops) / stepMedian / 1e9;
+            double stepGflops = stepFlops / stepMedian / 1e9;
             print($"training step: median {stepMedian * 1e3:F0} ms = {batch / stepMedian:F1} images/s = {stepGflops:F1} GFLOP/s, {stepGflops / fma.Gflops:P0} of the FMA peak; {runs[0].Count} launches; peak device memory {peak / (1024.0 * 1024):F1} MiB");
             // The same verdict the peers print (examples/pytorch/bench.py, examples/torchsharp), for scripts/bench-peers.
             var wrong = checks.Where(c => !c.Passed).Select(c => c.Kernel).Concat(lab.Where(r => !r.Passed).Select(r => $"{r.Family} v{r.Version} at {r.Call}")).ToList();
@@ -173,7 +174,7 @@ public static class Benchmark
                 : $"results: WRONG on this device ({string.Join(", ", wrong)} disagree with their float64 reference)");
         }
         return new BenchResult(device.Name, batch, repeats, kernels, lab, batch / stepMedian, stepMedian, peak, checks, runs[0].Count, device.Profile,
-            device.Versions.Tuned, chosen, machine) { Model = config, Peak = fma, StepFlops = runs[0].Sum(l => l.Cost.Flops) };
+            device.Versions.Tuned, chosen, machine) { Model = config, Peak = fma, StepFlops = stepFlops };
     }
 
     /// <summary>Steps run before any is timed: at least this many, and for at least <see cref="WarmUpSeconds"/>.</summary>

@@ -15,12 +15,7 @@ public sealed partial class VAE
     /// <summary>The model of a run folder (its committed save; a PyTorch state_dict too), refusing weights that are not finite.</summary>
     public static VAE Load(string runDir, ComputeDevice device)
     {
-        if (!File.Exists(Checkpoint.ModelPath(runDir)) && !RunJournal.HasPendingCommit(runDir))
-            throw new VaeException($"{runDir} holds no {Checkpoint.ModelFile}; give a folder that 'vae-gpu train' or 'vae-gpu run' wrote");
-        var (checkpoint, _) = Checkpoint.ReadSave(runDir, forResume: false);
-        var bad = checkpoint.Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
-        if (bad.Key is not null)
-            throw new VaeException($"the weights in {Checkpoint.ModelPath(runDir)} hold NaN or infinite values ({bad.Key}); retrain, or use an earlier checkpoint");
+        var (checkpoint, _) = Checkpoint.ReadForUse(runDir, "; retrain, or use an earlier checkpoint");
         return checkpoint.CreateModel(device);
     }
 

@@ -54,19 +54,18 @@ public static class Figures
         var plot = new Plot();
         var image = plot.Add.ImageRect(new ScottPlot.Image(rgb), new CoordinateRect(0, gridW, 0, gridH));
         image.AntiAlias = false;
-        int cell = cellW, side = width, cellRows = cellH, sideRows = height;
         plot.Title(title);
         plot.Axes.SetLimits(0, gridW, 0, gridH);
         if (colValues is not null)
         {
-            plot.Axes.Bottom.SetTicks(colValues.Select((_, i) => i * cell + side / 2.0).ToArray(), colValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
+            plot.Axes.Bottom.SetTicks(colValues.Select((_, i) => i * cellW + width / 2.0).ToArray(), colValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
             plot.XLabel(colLabel ?? "");
         }
         else plot.Axes.Bottom.SetTicks(Array.Empty<double>(), Array.Empty<string>());
         if (rowValues is not null)
         {
             // Row 0 is drawn at the top.
-            plot.Axes.Left.SetTicks(rowValues.Select((_, i) => (rows - 1 - i) * cellRows + sideRows / 2.0).ToArray(), rowValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
+            plot.Axes.Left.SetTicks(rowValues.Select((_, i) => (rows - 1 - i) * cellH + height / 2.0).ToArray(), rowValues.Select(v => v.ToString("+0.00;-0.00")).ToArray());
             plot.YLabel(rowLabel ?? "");
         }
         else plot.Axes.Left.SetTicks(Array.Empty<double>(), Array.Empty<string>());

@@ -243,6 +243,28 @@ public sealed record Checkpoint(VaeConfig Config, int Epoch, int Seed, Dictionar
         }
     }
 
+    /// <summary>
+    /// A run's committed model and metrics for use (analysis, evaluation, encoding, export): refused in one line when
+    /// the folder holds no model, or when a weight is not finite; <paramref name="refusal"/> ends that line (what the
+    /// caller cannot do, and what to do instead).
+    /// </summary>
+    public static (Checkpoint Checkpoint, Metrics? Metrics) ReadForUse(string runDir, string refusal)
+    {
+        if (!File.Exists(ModelPath(runDir)) && !RunJournal.HasPendingCommit(runDir))
+            throw new VaeException($"{runDir} holds no {ModelFile}; give a folder that 'vae-gpu train' or 'vae-gpu run' wrote");
+        var (checkpoint, metrics) = ReadSave(runDir, forResume: false);
+        checkpoint.RequireFiniteWeights(runDir, refusal);
+        return (checkpoint, metrics);
+    }
+
+    /// <summary>Refuses weights that are not finite, naming the first such tensor; <paramref name="refusal"/> ends the line.</summary>
+    public void RequireFiniteWeights(string runDir, string refusal)
+    {
+        var bad = Parameters.FirstOrDefault(p => p.Value.Any(v => !float.IsFinite(v)));
+        if (bad.Key is not null)
+            throw new VaeException($"the weights in {ModelPath(runDir)} hold NaN or infinite values ({bad.Key}){refusal}");
+    }
+
     /// <summary>A model on <paramref name="device"/> with this checkpoint's weights.</summary>
     public Vae.Gpu.Model.VAE CreateModel(ComputeDevice device, int lossCapacity = Vae.Gpu.Model.VAE.DefaultLossCapacity)
     {

@@ -92,11 +92,8 @@ public sealed class Trainer
     (Split, Split) LoadData()
     {
         var set = DataSource.Load(DataOptions(), _ui.Log);
-        _dataSet = set;
         return (set.Train, set.Test);
     }
-
-    DataSet? _dataSet;
 
     DataOptions DataOptions() => new(_o.DataDir, _o.TestFraction ?? Data.DataOptions.DefaultTestFraction, _o.Seed, _o.LabelsPath);
 
