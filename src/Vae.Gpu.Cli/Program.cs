@@ -235,8 +235,11 @@ public static partial class Program
         Overwrite = p.GetValue(OverwriteOption),
         NoTune = p.GetValue(NoTuneOption),
         // Which options were typed: on --resume a typed one must agree with the run, an untyped one follows it.
-        Explicit = new Option[] { BatchOption, LrOption, SeedOption, MaxBatchesOption }
-            .Where(o => p.GetResult(o) is { Implicit: false }).Select(o => Options.Single(kv => kv.Value == o.Name).Key).ToHashSet(),
+        Explicit = new (Option Option, string Parameter)[]
+            {
+                (BatchOption, nameof(TrainOptions.BatchSize)), (LrOption, nameof(TrainOptions.LearningRate)), (SeedOption, nameof(TrainOptions.Seed)),
+                (MaxBatchesOption, nameof(TrainOptions.MaxBatches)), (BetaOption, nameof(TrainOptions.Beta)), (TestFractionOption, nameof(TrainOptions.TestFraction)),
+            }.Where(o => p.GetResult(o.Option) is { Implicit: false }).Select(o => o.Parameter).ToHashSet(),
     };
 
     /// <summary>Trains with Ctrl-C wired to a graceful stop; returns 130 when stopped that way.</summary>

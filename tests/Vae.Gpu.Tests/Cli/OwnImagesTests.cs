@@ -84,6 +84,14 @@ public class OwnImagesTests
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(dir["ev"], "classes.png")));
 
+        // A resume keeps the run's beta and hold-out; a different one given is refused, not silently dropped.
+        var saved = TempDir.Snapshot(dir["run"]);
+        (code, _, err) = Run("train", "--out", dir["run"], "--resume", dir["run"], "--epochs", "3", "--beta", "1", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "--beta 1 disagrees with the run being resumed (--beta 0.5)");
+        (code, _, err) = Run("train", "--out", dir["run"], "--resume", dir["run"], "--epochs", "3", "--test-fraction", "0.5", "--accelerator", "cpu");
+        AssertOneLineError(code, err, "--test-fraction 0.5 disagrees with the run being resumed (--test-fraction 0.25)");
+        Assert.Equal(saved, TempDir.Snapshot(dir["run"]));
+
         // Data of another size: resume and analyze refuse it, naming both shapes; nothing is written.
         DataSourceTests.WriteNpy(dir["small.npy"], "|u1", new[] { 40, 12, 12 }, new byte[40 * 144]);
         var before = TempDir.Snapshot(dir["run"]);
