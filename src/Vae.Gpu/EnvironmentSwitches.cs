@@ -20,6 +20,9 @@ public static class EnvironmentSwitches
     public const string CpuDevice = "VAE_CPU_DEVICE";
     /// <summary>VAE_GPU_NO_TUNE=1: never read or write the tuning cache (every run uses the profile's defaults).</summary>
     public const string NoTune = "VAE_GPU_NO_TUNE";
+    /// <summary>VAE_GPU_POCL_512=0: PoCL builds kernels with its 256-bit vector preference even where the CPU has AVX-512
+    /// (<see cref="Devices.PoclWideVectors"/>).</summary>
+    public const string PoclWide = "VAE_GPU_POCL_512";
     /// <summary>VAE_GPU_DEBUG=1: an unexpected error prints its whole exception, not one line.</summary>
     public const string Debug = "VAE_GPU_DEBUG";
     /// <summary>VAE_GPU_TEST_CRASH_AT=STEP: tests only; the process kills itself at that step of a save.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace Vae.Gpu.Kernels;
@@ -60,15 +61,15 @@ internal static class Epilogue
     }
 
     /// <summary>
-    /// <see cref="StoreRow"/> for exactly <see cref="LaneTiles.Width"/> outputs, the full tile of the lane
-    /// versions: every loop has that fixed trip count, so each becomes one vector operation with no remainder
+    /// <see cref="StoreRow"/> for exactly <paramref name="lanes"/> outputs (a constant where it is inlined), the
+    /// full tile of the lane versions: every loop has that fixed trip count, so each becomes one vector operation with no remainder
     /// loop or overlap checks (StoreRow's variable width cost the lane versions more than their sums).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreLanes(
         ArrayView<float> output, int at, ArrayView<float> row, int from, int biasAt, int biasStep,
-        ArrayView<float> bias, ArrayView<float> mask, int flags)
+        ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
     {
-        const int lanes = LaneTiles.Width;
         if ((flags & (int)EpilogueFlags.Bias) != 0)
         {
             if (biasStep == 0)

@@ -5,35 +5,55 @@ using static Vae.Gpu.Kernels.KernelIndex;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>
-/// What the CPU-shaped lane versions share (conv v5, weight-gradient v3, GEMM v4/v5, the BCE's lane runs, the
-/// linear bias sums): a work-item's innermost loop runs exactly <see cref="Width"/> times with no condition in
-/// it, so LLVM makes it one 8-wide vector (AVX2 and AVX-512 alike) and keeps the accumulators in registers.
+/// What the CPU-shaped lane versions share (conv v5-v7, weight-gradient v3, GEMM v4/v5, the BCE's lane runs, the
+/// linear bias sums): a work-item's innermost loop runs exactly <see cref="Width"/> (or <see cref="WideWidth"/>)
+/// times with no condition in it, so LLVM makes it one vector and keeps the accumulators in registers. The
+/// methods that take <c>lanes</c> are inlined into kernels that pass a constant, so each kernel's loops keep a
+/// fixed trip count.
 /// </summary>
 public static class LaneTiles
 {
-    /// <summary>Lanes of a tile row: one 8-float vector.</summary>
+    /// <summary>Lanes of a tile row: one 8-float vector (256 bits).</summary>
     public const int Width = 8;
+
+    /// <summary>Lanes of the wide versions' tile rows: one 16-float vector where PoCL emits 512-bit code
+    /// (<c>PoclWideVectors</c>), else two 8-float halves.</summary>
+    public const int WideWidth = 16;
 
     /// <summary>Column x of an 8-row tile: acc[r, x] += p_r * q (8 accumulator vectors, q broadcast or loaded).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AccumulateColumn(ArrayView<float> acc, int x, float q,
         float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7) =>
-        MulAdd8(acc, x, p0, p1, p2, p3, p4, p5, p6, p7, q, q, q, q, q, q, q, q);
+        MulAdd8(acc, x, Width, p0, p1, p2, p3, p4, p5, p6, p7, q, q, q, q, q, q, q, q);
+
+    /// <summary><see cref="AccumulateColumn(ArrayView{float}, int, float, float, float, float, float, float, float, float, float)"/>
+    /// for rows of <paramref name="lanes"/> accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateColumn(ArrayView<float> acc, int x, int lanes, float q,
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7) =>
+        MulAdd8(acc, x, lanes, p0, p1, p2, p3, p4, p5, p6, p7, q, q, q, q, q, q, q, q);
 
     /// <summary>Lane x of 8 accumulator rows: acc[r, x] += p_r * q_r, the one update every lane version makes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MulAdd8(ArrayView<float> acc, int x,
         float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
+        float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7) =>
+        MulAdd8(acc, x, Width, p0, p1, p2, p3, p4, p5, p6, p7, q0, q1, q2, q3, q4, q5, q6, q7);
+
+    /// <summary>Lane x of 8 accumulator rows of <paramref name="lanes"/> each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MulAdd8(ArrayView<float> acc, int x, int lanes,
+        float p0, float p1, float p2, float p3, float p4, float p5, float p6, float p7,
         float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7)
     {
         acc[x] = MulAdd(p0, q0, acc[x]);
-        acc[Width + x] = MulAdd(p1, q1, acc[Width + x]);
-        acc[2 * Width + x] = MulAdd(p2, q2, acc[2 * Width + x]);
-        acc[3 * Width + x] = MulAdd(p3, q3, acc[3 * Width + x]);
-        acc[4 * Width + x] = MulAdd(p4, q4, acc[4 * Width + x]);
-        acc[5 * Width + x] = MulAdd(p5, q5, acc[5 * Width + x]);
-        acc[6 * Width + x] = MulAdd(p6, q6, acc[6 * Width + x]);
-        acc[7 * Width + x] = MulAdd(p7, q7, acc[7 * Width + x]);
+        acc[lanes + x] = MulAdd(p1, q1, acc[lanes + x]);
+        acc[2 * lanes + x] = MulAdd(p2, q2, acc[2 * lanes + x]);
+        acc[3 * lanes + x] = MulAdd(p3, q3, acc[3 * lanes + x]);
+        acc[4 * lanes + x] = MulAdd(p4, q4, acc[4 * lanes + x]);
+        acc[5 * lanes + x] = MulAdd(p5, q5, acc[5 * lanes + x]);
+        acc[6 * lanes + x] = MulAdd(p6, q6, acc[6 * lanes + x]);
+        acc[7 * lanes + x] = MulAdd(p7, q7, acc[7 * lanes + x]);
     }
 
     /// <summary>The 8 lanes at acc[at..] summed pairwise in a fixed order.</summary>
@@ -45,9 +65,16 @@ public static class LaneTiles
     /// the general one for a ragged last row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(ArrayView<float> output, int at, ArrayView<float> row, int from, int width, int biasAt, int biasStep,
-        ArrayView<float> bias, ArrayView<float> mask, int flags)
+        ArrayView<float> bias, ArrayView<float> mask, int flags) =>
+        Store(output, at, row, from, width, biasAt, biasStep, bias, mask, flags, Width);
+
+    /// <summary><see cref="Store(ArrayView{float}, int, ArrayView{float}, int, int, int, int, ArrayView{float}, ArrayView{float}, int)"/>
+    /// for tile rows of <paramref name="lanes"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(ArrayView<float> output, int at, ArrayView<float> row, int from, int width, int biasAt, int biasStep,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
     {
-        if (width >= Width) Epilogue.StoreLanes(output, at, row, from, biasAt, biasStep, bias, mask, flags);
+        if (width >= lanes) Epilogue.StoreLanes(output, at, row, from, biasAt, biasStep, bias, mask, flags, lanes);
         else Epilogue.StoreRow(output, at, row, from, width, biasAt, biasStep, bias, mask, flags);
     }
 }

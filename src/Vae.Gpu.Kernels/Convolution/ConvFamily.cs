@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the convolution; each member is named after its kernel method in <see cref="ConvKernels"/>.</summary>
-public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6 }
+public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6, WidePairs = 7 }
 
 /// <summary>
 /// One convolution as a layer asks for it: a valid cross-correlation of <see cref="Shape"/> whose input is
@@ -59,6 +59,8 @@ public static class ConvFamily
         Stream(ConvVersion.LaneTiled, ConvKernels.LaneTiled, ConvKernels.LaneTiledThreads, "lane tile: 8 channels x 8 columns in vector registers, pad/flip folded", Cpu | Folds),
         Stream(ConvVersion.LanePairs, ConvKernels.LanePairs, ConvKernels.LanePairsThreads,
             "lane tile of two rows: 8 channels x 2 rows x 8 columns (16 vector registers of accumulators: AVX-512), pad/flip folded", Cpu | Folds),
+        Stream(ConvVersion.WidePairs, ConvKernels.WidePairs, ConvKernels.WidePairsThreads,
+            "wide lane tile of two rows: 8 channels x 2 rows x 16 columns (16 512-bit registers of accumulators), pad/flip folded", Cpu | Folds),
     });
 
     static string? StagedWhyNot(ConvShape s, DeviceLimits limits)

@@ -10,9 +10,13 @@ public static partial class ConvKernels
     /// <summary>Output rows per work-item of version 6.</summary>
     public const int PairRows = 2;
 
-    public static int LanePairsThreads(ConvShape s) => s.OutChannels < LaneChannels
-        ? LaneTiledThreads(s)
-        : s.Batch * DivUp(s.OutChannels, LaneChannels) * DivUp(s.OutHeight, PairRows) * DivUp(s.OutWidth, LaneTiles.Width);
+    public static int LanePairsThreads(ConvShape s) => PairsThreads(s, LaneTiles.Width);
+
+    public static int WidePairsThreads(ConvShape s) => PairsThreads(s, LaneTiles.WideWidth);
+
+    static int PairsThreads(ConvShape s, int lanes) => s.OutChannels < LaneChannels
+        ? LaneTiledThreads(s, lanes)
+        : s.Batch * DivUp(s.OutChannels, LaneChannels) * DivUp(s.OutHeight, PairRows) * DivUp(s.OutWidth, lanes);
 
     /// <summary>
     /// Version 6, for SIMD CPUs with 32 vector registers (AVX-512): version 5's tile for two consecutive output
@@ -23,24 +27,38 @@ public static partial class ConvKernels
     /// padding, or a last single row, run version 5's one-row tile for each row. Same sums in the same order as
     /// version 5, so the same results.
     /// </summary>
-    public static void LanePairs(Index1D index, int stride, ConvArgs a)
+    public static void LanePairs(Index1D index, int stride, ConvArgs a) =>
+        Pairs(index, stride, a, LocalMemory.Allocate<float>(PairRows * LaneChannels * LaneTiles.Width), LaneTiles.Width);
+
+    /// <summary>
+    /// Version 7: version 6 with tiles of 16 columns, 8 channels x 2 rows x 16 columns, for CPUs that run 512-bit
+    /// vectors at full width (Zen 5, Xeons with two 512-bit FMA units) and where PoCL emits them
+    /// (<c>PoclWideVectors</c>): the same 16 accumulator registers each hold twice the lanes, so a tap's 8 weights
+    /// and its loop overhead serve twice the FMAs. Elsewhere the compiler splits each vector in two, which needs 32
+    /// registers of accumulators. Same sums in the same order as versions 5 and 6.
+    /// </summary>
+    public static void WidePairs(Index1D index, int stride, ConvArgs a) =>
+        Pairs(index, stride, a, LocalMemory.Allocate<float>(PairRows * LaneChannels * LaneTiles.WideWidth), LaneTiles.WideWidth);
+
+    /// <summary>Versions 6 and 7 at <paramref name="lanes"/> columns a tile (a constant in each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Pairs(int index, int stride, ConvArgs a, ArrayView<float> acc, int lanes)
     {
         ConvShape s = a.Shape;
         int pad = a.Pad, flipped = a.Flipped, flags = a.Flags;
         ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
-        const int lanes = LaneTiles.Width, rowAcc = LaneChannels * lanes;
-        var acc = LocalMemory.Allocate<float>(PairRows * rowAcc);
+        int rowAcc = LaneChannels * lanes;
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int chanTiles = DivUp(oc, LaneChannels), colTiles = DivUp(wo, lanes), pairs = DivUp(ho, PairRows);
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         if (oc < LaneChannels)
         {
-            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc);
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes);
             return;
         }
         var second = acc.SubView(rowAcc, rowAcc);
-        for (int item = index; item < LanePairsThreads(s); item += stride)
+        for (int item = index; item < PairsThreads(s, lanes); item += stride)
         {
             int t = item;
             int x0 = (t % colTiles) * lanes; t /= colTiles;
@@ -54,17 +72,17 @@ public static partial class ConvKernels
             // padding, the second ends at or above it.
             if (y + 1 < ho && y >= pad && y + k - pad < h)
             {
-                if (inside) PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
-                else PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+                if (inside) PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true, lanes);
+                else PairTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false, lanes);
             }
             else
             {
-                if (inside) LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
-                else LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+                if (inside) LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true, lanes);
+                else LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false, lanes);
                 if (y + 1 < ho)
                 {
-                    if (inside) LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, true);
-                    else LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, false);
+                    if (inside) LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, true, lanes);
+                    else LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, false, lanes);
                 }
             }
             for (int r = 0; r < PairRows; r++)
@@ -74,17 +92,17 @@ public static partial class ConvKernels
                 {
                     int o = o0 + c;
                     if (o >= oc) break;
-                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, wo - x0, o, 0, bias, mask, flags);
+                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, wo - x0, o, 0, bias, mask, flags, lanes);
                 }
             }
         }
     }
 
     /// <summary>Rows y and y + 1 of channels o0 .. o0 + 7, all K kernel rows real: per tap 8 weights, two input
-    /// vectors, 16 FMAs; the first row's accumulators at acc[0..64), the second's at acc[64..128).</summary>
+    /// vectors, 16 vector FMAs; the first row's accumulators at acc[0 .. 8 lanes), the second's after them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void PairTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> acc, int b, int o0, int y, int left, bool inside)
+        ArrayView<float> acc, int b, int o0, int y, int left, bool inside, int lanes)
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
@@ -107,20 +125,20 @@ public static partial class ConvKernels
                 int v = 0;
                 do
                 {
-                    PairTap(input, weight, acc, w, top, left + v, i * iStep + sign * (u * k + v), w0, w1, w2, w3, w4, w5, w6, w7, inside);
+                    PairTap(input, weight, acc, w, top, left + v, i * iStep + sign * (u * k + v), w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
                 } while (++v < k);
             } while (++u < k);
         } while (++i < ic);
     }
 
-    /// <summary>One tap: the 8 channels' weights at w_c + at times the two rows' 8 input columns from
+    /// <summary>One tap: the 8 channels' weights at w_c + at times the two rows' input columns from
     /// <paramref name="from"/> (rows at top and top + w; columns outside the row read as 0 unless
     /// <paramref name="inside"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void PairTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int w, int top, int from, int at,
-        int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool inside)
+        int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool inside, int lanes)
     {
-        const int lanes = LaneTiles.Width, second = LaneChannels * lanes;
+        int second = LaneChannels * lanes;
         float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
         float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
         int bottom = top + w;
@@ -128,8 +146,8 @@ public static partial class ConvKernels
         {
             for (int x = 0; x < lanes; x++)
             {
-                LaneTiles.AccumulateColumn(acc, x, input[top + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
-                LaneTiles.AccumulateColumn(acc, second + x, input[bottom + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, x, lanes, input[top + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, second + x, lanes, input[bottom + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
             }
         }
         else
@@ -138,8 +156,8 @@ public static partial class ConvKernels
             {
                 int ix = from + x;
                 bool real = ix >= 0 && ix < w;
-                LaneTiles.AccumulateColumn(acc, x, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
-                LaneTiles.AccumulateColumn(acc, second + x, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, x, lanes, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                LaneTiles.AccumulateColumn(acc, second + x, lanes, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
             }
         }
     }

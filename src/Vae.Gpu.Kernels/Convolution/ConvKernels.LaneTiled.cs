@@ -10,9 +10,12 @@ public static partial class ConvKernels
     /// <summary>Version 5's tile: <see cref="LaneChannels"/> output channels x <see cref="LaneTiles.Width"/> columns of one row.</summary>
     public const int LaneChannels = 8;
 
-    public static int LaneTiledThreads(ConvShape s) => s.OutChannels < LaneChannels
-        ? s.Batch * s.OutChannels * DivUp(s.OutHeight, LaneRowsPerTile) * DivUp(s.OutWidth, LaneTiles.Width)
-        : s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, LaneTiles.Width);
+    public static int LaneTiledThreads(ConvShape s) => LaneTiledThreads(s, LaneTiles.Width);
+
+    /// <summary>Work-items of version 5's tiles (and of versions 6's and 7's narrow layers) at <paramref name="lanes"/> columns a tile.</summary>
+    public static int LaneTiledThreads(ConvShape s, int lanes) => s.OutChannels < LaneChannels
+        ? s.Batch * s.OutChannels * DivUp(s.OutHeight, LaneRowsPerTile) * DivUp(s.OutWidth, lanes)
+        : s.Batch * DivUp(s.OutChannels, LaneChannels) * s.OutHeight * DivUp(s.OutWidth, lanes);
 
     /// <summary>Rows of one channel per work-item of version 5 where the layer has fewer than
     /// <see cref="LaneChannels"/> output channels (a channel tile would mostly compute clamped copies).</summary>
@@ -40,7 +43,7 @@ public static partial class ConvKernels
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         if (oc < LaneChannels)
         {
-            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc);
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes);
             return;
         }
         for (int item = index; item < LaneTiledThreads(s); item += stride)
@@ -53,29 +56,28 @@ public static partial class ConvKernels
             for (int j = 0; j < LaneChannels * lanes; j++) acc[j] = 0f;
             int left = x0 - pad;
             if (left >= 0 && left + lanes + k - 1 <= w)
-                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true);
+                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, true, lanes);
             else
-                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false);
+                LaneTile(s, pad, iStep, sign, input, weight, acc, b, o0, y, left, false, lanes);
             for (int c = 0; c < LaneChannels; c++)
             {
                 int o = o0 + c;
                 if (o >= oc) break;
-                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, wo - x0, o, 0, bias, mask, flags);
+                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, c * lanes, wo - x0, o, 0, bias, mask, flags, lanes);
             }
         }
     }
 
-    /// <summary>Versions 5's and 6's work for a layer of fewer than <see cref="LaneChannels"/> output channels:
-    /// <see cref="LaneRowsPerTile"/> rows x 8 columns of one channel per work-item.</summary>
+    /// <summary>Versions 5's, 6's and 7's work for a layer of fewer than <see cref="LaneChannels"/> output channels:
+    /// <see cref="LaneRowsPerTile"/> rows x <paramref name="lanes"/> columns of one channel per work-item.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void NarrowLaneTiles(int index, int stride, ConvShape s, int pad, int iStep, int sign, ArrayView<float> input,
-        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output, ArrayView<float> acc)
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output, ArrayView<float> acc, int lanes)
     {
-        const int lanes = LaneTiles.Width;
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, oc = s.OutChannels;
         int w = s.InWidth - 2 * pad;
         int colTiles = DivUp(wo, lanes), rowTiles = DivUp(ho, LaneRowsPerTile);
-        for (int item = index; item < LaneTiledThreads(s); item += stride)
+        for (int item = index; item < LaneTiledThreads(s, lanes); item += stride)
         {
             int t = item;
             int x0 = (t % colTiles) * lanes; t /= colTiles;
@@ -85,21 +87,21 @@ public static partial class ConvKernels
             for (int j = 0; j < LaneRowsPerTile * lanes; j++) acc[j] = 0f;
             int left = x0 - pad;
             if (left >= 0 && left + lanes + k - 1 <= w)
-                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true);
+                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true, lanes);
             else
-                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false);
+                LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false, lanes);
             for (int r = 0; r < LaneRowsPerTile; r++)
             {
                 int y = y0 + r;
                 if (y >= ho) break;
-                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags);
+                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags, lanes);
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void LaneTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> acc, int b, int o0, int y, int left, bool inside)
+        ArrayView<float> acc, int b, int o0, int y, int left, bool inside, int lanes)
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
@@ -131,15 +133,15 @@ public static partial class ConvKernels
                     int from = left + v;
                     if (inside)
                     {
-                        for (int x = 0; x < LaneTiles.Width; x++)
-                            LaneTiles.AccumulateColumn(acc, x, input[row + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
+                        for (int x = 0; x < lanes; x++)
+                            LaneTiles.AccumulateColumn(acc, x, lanes, input[row + from + x], q0, q1, q2, q3, q4, q5, q6, q7);
                     }
                     else
                     {
-                        for (int x = 0; x < LaneTiles.Width; x++)
+                        for (int x = 0; x < lanes; x++)
                         {
                             int ix = from + x;
-                            LaneTiles.AccumulateColumn(acc, x, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                            LaneTiles.AccumulateColumn(acc, x, lanes, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
                 } while (++v < k);
@@ -150,13 +152,12 @@ public static partial class ConvKernels
     /// <summary>
     /// Output rows y0 .. y0 + 7 of channel o, columns left + pad ..: per tap one weight and 8 row vectors. A row
     /// outside the input (padding, or past the last output row) reads a clamped row with weight 0, so the loop
-    /// over the 8 columns keeps no condition.
+    /// over the columns keeps no condition.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void LaneRowTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> acc, int b, int o, int y0, int left, bool inside)
+        ArrayView<float> acc, int b, int o, int y0, int left, bool inside, int lanes)
     {
-        const int lanes = LaneTiles.Width;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int wo = RowWeightBase(sign < 0 ? 1 : 0, o, oc, ic, kk);
@@ -187,7 +188,7 @@ public static partial class ConvKernels
                         for (int x = 0; x < lanes; x++)
                         {
                             int c = from + x;
-                            LaneTiles.MulAdd8(acc, x, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
+                            LaneTiles.MulAdd8(acc, x, lanes, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
                                 input[a4 + c], input[a5 + c], input[a6 + c], input[a7 + c], q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
@@ -198,7 +199,7 @@ public static partial class ConvKernels
                         {
                             int c = from + x;
                             bool real = c >= 0 && c < w;
-                            LaneTiles.MulAdd8(acc, x, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
+                            LaneTiles.MulAdd8(acc, x, lanes, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
                                 real ? input[a3 + c] : 0f, real ? input[a4 + c] : 0f, real ? input[a5 + c] : 0f,
                                 real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }

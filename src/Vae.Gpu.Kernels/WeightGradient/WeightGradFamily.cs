@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the weight gradient; each member is named after its kernel method in <see cref="WeightGradKernels"/>.</summary>
-public enum WeightGradVersion { Tiled = 1, Rows = 2, LaneTiled = 3 }
+public enum WeightGradVersion { Tiled = 1, Rows = 2, LaneTiled = 3, WideTiled = 4 }
 
 /// <summary>
 /// One weight gradient as a layer asks for it: dWeight (Out, In, K, K) of a valid convolution of
@@ -53,6 +53,8 @@ public static class WeightGradFamily
             (s, _) => s.OutWidth > ConvKernels.RowLanes ? $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide" : null),
         Stream(WeightGradVersion.LaneTiled, WeightGradKernels.LaneTiled, WeightGradKernels.RowsThreads,
             "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk", Cpu),
+        Stream(WeightGradVersion.WideTiled, WeightGradKernels.WideTiled, WeightGradKernels.RowsThreads,
+            "wide lane tile: 4 channels x 3 taps x 16 columns (12 512-bit registers of accumulators), per batch chunk", Cpu),
     });
 
     public static string Describe(WeightGradVersion v) => Versions[v].Description;

@@ -74,6 +74,7 @@ public sealed class ComputeDevice : IDisposable
     static Context CreateContext()
     {
         RegisterNativeResolver();
+        PoclWideVectors.Apply();
         // Profiling lets the profiler time launches with device events; it is switched on only where CUDA is
         // present, because on OpenCL it turns on profiling for every command of the queue.
         bool cuda = CudaPresent();

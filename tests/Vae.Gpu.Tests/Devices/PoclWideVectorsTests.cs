@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics.X86;
+using Vae.Gpu.Devices;
+using Vae.Gpu.Kernels;
+using Vae.Gpu.Tensors;
+
+namespace Vae.Gpu.Tests.Devices;
+
+/// <summary>PoCL is asked for 512-bit vectors on AVX-512 CPUs without losing the user's own build options, the
+/// request reaches its compiler (the 16-lane probe becomes zmm FMAs), and the profile then picks conv v7.</summary>
+public class PoclWideVectorsTests
+{
+    [Fact]
+    public void OurOptionsFollowTheUsersAndAreAddedOnce()
+    {
+        Assert.Equal(PoclWideVectors.Flags, PoclWideVectors.Compose(null));
+        Assert.Equal(PoclWideVectors.Flags, PoclWideVectors.Compose("  "));
+        Assert.Equal("-DMY_OPTION=1 " + PoclWideVectors.Flags, PoclWideVectors.Compose("-DMY_OPTION=1 "));
+        Assert.Null(PoclWideVectors.Compose("-DMY_OPTION=1 " + PoclWideVectors.Flags));
+    }
+
+    [Fact]
+    public void TheOptionsHoldNoDoubleQuoteOrSpaceInsideAnOption()
+    {
+        // PoCL strips double quotes from build options and splits them at spaces.
+        Assert.DoesNotContain('"', PoclWideVectors.Flags);
+        Assert.All(PoclWideVectors.Flags.Split(' '), option => Assert.StartsWith("-D", option));
+    }
+
+    static ComputeDevice WideOpenCl()
+    {
+        var device = TestDevices.Get(AcceleratorChoice.OpenCL);
+        Skip.IfNot(device.Profile.Kind == "opencl-cpu", "the OpenCL device is not a CPU");
+        Skip.IfNot(PoclWideVectors.Wanted, Avx512F.IsSupported ? $"{EnvironmentSwitches.PoclWide} turns the wide vectors off" : "this CPU has no AVX-512");
+        return device;
+    }
+
+    [SkippableFact]
+    public void OnAnAvx512CpuTheOpenClDeviceBuildsWideAndPicksConvV7()
+    {
+        var device = WideOpenCl();
+        Assert.True(PoclWideVectors.Applied, $"{PoclWideVectors.BuildFlagsVariable} lacks {PoclWideVectors.Flags}");
+        Assert.Equal(ConvVersion.WidePairs, device.Profile.Conv);
+    }
+
+    [SkippableFact]
+    public void TheSixteenLaneProbeBecomes512BitFmas()
+    {
+        var device = WideOpenCl();
+        using var output = Tensor.Zeros(device, 64);
+        device.Ops.FmaChains(16, 64, 10, output.View);
+        device.Synchronize();
+        // PoCL's kernel cache holds the object it built; a build for a warm cache may be older than this test.
+        var cache = PoclCache();
+        Skip.If(cache is null, "PoCL's kernel cache was not found");
+        var objects = Directory.EnumerateFiles(cache!, "Kernel_FmaChains16.so", SearchOption.AllDirectories)
+            .OrderByDescending(File.GetLastWriteTimeUtc).ToList();
+        Skip.If(objects.Count == 0, "PoCL's cache holds no object of the 16-lane probe");
+        string? assembly = Disassemble(objects[0]);
+        Skip.If(assembly is null, "objdump is not installed");
+        Assert.Matches(@"vfmadd\w*ps\s+%zmm", assembly!);
+    }
+
+    /// <summary>Where PoCL keeps its cache, from the native environment it reads (the tests' own setup points
+    /// .NET's copy of XDG_CACHE_HOME elsewhere).</summary>
+    static string? PoclCache()
+    {
+        string? home = NativeVariable("HOME");
+        var candidates = new[]
+        {
+            NativeVariable("POCL_CACHE_DIR"),
+            NativeVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? Path.Combine(xdg, "pocl", "kcache") : null,
+            home is { Length: > 0 } ? Path.Combine(home, ".cache", "pocl", "kcache") : null,
+        };
+        return candidates.FirstOrDefault(c => c is { Length: > 0 } && Directory.Exists(c));
+    }
+
+    static string? NativeVariable(string name) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8(getenv(name));
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    static extern IntPtr getenv(string name);
+
+    static string? Disassemble(string path)
+    {
+        try
+        {
+            using var objdump = Process.Start(new ProcessStartInfo("objdump", ["-d", "--no-show-raw-insn", path])
+                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string text = objdump.StandardOutput.ReadToEnd();
+            objdump.WaitForExit();
+            return objdump.ExitCode == 0 ? text : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}
