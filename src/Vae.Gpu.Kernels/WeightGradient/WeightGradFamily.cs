@@ -53,8 +53,8 @@ public static class WeightGradFamily
             (s, _) => s.OutWidth > ConvKernels.RowLanes ? $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide" : null),
         Stream(WeightGradVersion.LaneTiled, WeightGradKernels.LaneTiled, WeightGradKernels.RowsThreads,
             "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk", Cpu),
-        Stream(WeightGradVersion.WideTiled, WeightGradKernels.WideTiled, WeightGradKernels.RowsThreads,
-            "wide lane tile: 4 channels x 3 taps x 16 columns (12 512-bit registers of accumulators), per batch chunk", Cpu),
+        Stream(WeightGradVersion.WideTiled, WeightGradKernels.WideTiled, WeightGradKernels.WideTiledThreads,
+            "wide lane tile: 8 channels x 3 taps x 16 columns (24 512-bit registers of accumulators), per batch chunk", Cpu),
     });
 
     public static string Describe(WeightGradVersion v) => Versions[v].Description;

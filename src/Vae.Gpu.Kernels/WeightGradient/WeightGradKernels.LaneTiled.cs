@@ -16,25 +16,14 @@ public static partial class WeightGradKernels
     /// ragged columns run afterwards, in a copy that reads them as 0. At the end
     /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result.
     /// </summary>
-    public static void LaneTiled(Index1D index, int stride, WeightGradArgs a) =>
-        LaneRows(index, stride, a, LocalMemory.Allocate<float>(GradRowChannels * 3 * LaneTiles.Width), LaneTiles.Width);
-
-    /// <summary>
-    /// Version 4: version 3 with tiles of 16 columns, for CPUs that run 512-bit vectors at full width and where
-    /// PoCL emits them (<c>PoclWideVectors</c>): the same 12 accumulator registers each hold twice the lanes. Each
-    /// accumulator's 16 lanes are added as two halves of 8 in version 3's order, then the halves.
-    /// </summary>
-    public static void WideTiled(Index1D index, int stride, WeightGradArgs a) =>
-        LaneRows(index, stride, a, LocalMemory.Allocate<float>(GradRowChannels * 3 * LaneTiles.WideWidth), LaneTiles.WideWidth);
-
-    /// <summary>Versions 3 and 4 at <paramref name="lanes"/> columns a tile (a constant in each).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void LaneRows(int index, int stride, WeightGradArgs a, ArrayView<float> acc, int lanes)
+    public static void LaneTiled(Index1D index, int stride, WeightGradArgs a)
     {
         ConvShape s = a.Shape;
         int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
         ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
+        const int lanes = LaneTiles.Width;
         int chunkStride = s.WeightLength + biasChannels;
+        var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, GradRowChannels);
         int perChunk = DivUp(s.Batch, chunks);
         for (int item = index; item < RowsThreads(s, chunks); item += stride)
@@ -48,17 +37,15 @@ public static partial class WeightGradKernels
             for (int v = 0; v < k; v += 3)
             {
                 for (int j = 0; j < GradRowChannels * 3 * lanes; j++) acc[j] = 0f;
-                if (v + 3 <= k) LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, true, lanes);
-                else LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, false, lanes);
+                if (v + 3 <= k) LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, true);
+                else LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, false);
                 int baseOffset = chunk * chunkStride;
                 for (int c = 0; c < GradRowChannels; c++)
                 {
                     int o = o0 + c;
                     if (o >= oc) break;
                     for (int j = 0; j < 3 && v + j < k; j++)
-                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = lanes == LaneTiles.Width
-                            ? LaneTiles.Sum(acc, (c * 3 + j) * lanes)
-                            : LaneTiles.Sum(acc, (c * 3 + j) * lanes) + LaneTiles.Sum(acc, (c * 3 + j) * lanes + LaneTiles.Width);
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.Sum(acc, (c * 3 + j) * lanes);
                 }
             }
         }
@@ -70,14 +57,15 @@ public static partial class WeightGradKernels
     /// before v+2 (those taps read 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void LaneRowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
-        int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps, int lanes)
+        int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps)
     {
+        const int lanes = LaneTiles.Width;
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
         int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth, plane = ho * wo;
         int c1 = Min(o0 + 1, oc - 1), c2 = Min(o0 + 2, oc - 1), c3 = Min(o0 + 3, oc - 1);
         bool has1 = v + 1 < k, has2 = v + 2 < k;
         int full = wo / lanes * lanes;
-        // Per image, each column of full tiles down all rows, then the ragged last tiles in a loop nest
+        // Per image, each column of full 8-column tiles down all rows, then the ragged last tiles in a loop nest
         // of their own. The loops run at least once (do-while, empty ranges left out before them): LLVM keeps
         // the accumulators in registers across an outer loop only when the inner loop's trip count cannot be
         // zero; with for-loops it stored and reloaded them after every column of tiles.
@@ -94,7 +82,7 @@ public static partial class WeightGradKernels
                     int y = 0;
                     do
                     {
-                        // Views of the tile's columns: indexed by the lane alone, the loads need no check that a
+                        // Views of the tile's 8 columns: indexed by the lane alone, the loads need no check that a
                         // 32-bit index does not wrap (that check's scalar fallback kept the accumulators in memory).
                         int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
                         var q0 = grad.SubView(o0 * plane + gx, lanes);
@@ -103,42 +91,13 @@ public static partial class WeightGradKernels
                         var q3 = grad.SubView(c3 * plane + gx, lanes);
                         var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
                         for (int x = 0; x < lanes; x++)
-                            GradLane(acc, x, lanes, q0[x], q1[x], q2[x], q3[x], p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
+                            GradLane(acc, x, q0[x], q1[x], q2[x], q3[x], p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
                     } while (++y < ho);
                     x0 += lanes;
                 } while (x0 < full);
             } while (++b < bEnd);
         }
         if (full == wo) return;
-        if (lanes == LaneTiles.WideWidth && wo >= lanes)
-        {
-            // Version 4: the ragged columns run as one more full tile that ends at the row's end, its first
-            // columns (already summed by the last full tile) weighted 0, so its loads need no mask; with 16
-            // lanes a 26-wide row would otherwise run half its tiles in the masked copy below.
-            int start = wo - lanes, skip = lanes - (wo - full);
-            int ob = bStart;
-            do
-            {
-                int g = ob * oc * plane, xPlane = ((ob * ic + i) * h + u) * w + v;
-                int y = 0;
-                do
-                {
-                    int gx = g + y * wo + start, ix = xPlane + y * w + start;
-                    var q0 = grad.SubView(o0 * plane + gx, lanes);
-                    var q1 = grad.SubView(c1 * plane + gx, lanes);
-                    var q2 = grad.SubView(c2 * plane + gx, lanes);
-                    var q3 = grad.SubView(c3 * plane + gx, lanes);
-                    var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
-                    for (int x = 0; x < lanes; x++)
-                    {
-                        bool fresh = x >= skip;
-                        GradLane(acc, x, lanes, fresh ? q0[x] : 0f, fresh ? q1[x] : 0f, fresh ? q2[x] : 0f, fresh ? q3[x] : 0f,
-                            p[x], threeTaps || has1 ? p[x + 1] : 0f, threeTaps || has2 ? p[x + 2] : 0f);
-                    }
-                } while (++y < ho);
-            } while (++ob < bEnd);
-            return;
-        }
         int tb = bStart;
         do
         {
@@ -156,7 +115,7 @@ public static partial class WeightGradKernels
                 {
                     bool inRow = x < tail;
                     float p0 = inRow ? p[x] : 0f, p1 = inRow && has1 ? p[x + 1] : 0f, p2 = inRow && has2 ? p[x + 2] : 0f;
-                    GradLane(acc, x, lanes, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f, p0, p1, p2);
+                    GradLane(acc, x, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f, p0, p1, p2);
                 }
             } while (++y < ho);
         } while (++tb < bEnd);
@@ -164,8 +123,9 @@ public static partial class WeightGradKernels
 
     /// <summary>Lane x of the 4 channels x 3 taps: acc[(c, j), x] += q_c * p_j.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void GradLane(ArrayView<float> acc, int x, int lanes, float q0, float q1, float q2, float q3, float p0, float p1, float p2)
+    static void GradLane(ArrayView<float> acc, int x, float q0, float q1, float q2, float q3, float p0, float p1, float p2)
     {
+        const int lanes = LaneTiles.Width;
         acc[x] = KernelIndex.MulAdd(q0, p0, acc[x]);
         acc[lanes + x] = KernelIndex.MulAdd(q0, p1, acc[lanes + x]);
         acc[2 * lanes + x] = KernelIndex.MulAdd(q0, p2, acc[2 * lanes + x]);

@@ -96,12 +96,12 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // most launches), and 4096 threads a launch are plenty for 2 cores (fewer split-K partials).
             // Measured in docs/performance.md. A CPU device is this machine's CPU: with AVX-512's
             // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
-            // Where PoCL emits 512-bit vectors (PoclWideVectors), conv v7 holds the same 16 accumulators with
-            // 16 lanes each.
+            // Where PoCL emits 512-bit vectors (PoclWideVectors), conv v7 and weight-gradient v4 hold their
+            // accumulators in 16-lane registers.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
                 new("opencl-cpu", 4096, int.MaxValue, Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
                     PoclWideVectors.Applied ? ConvVersion.WidePairs : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
-                    WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
+                    PoclWideVectors.Applied ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).

@@ -1,0 +1,160 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class WeightGradKernels
+{
+    /// <summary>Version 4's tile: gradient-side channels per work-item (x 3 taps of one kernel row).</summary>
+    public const int WideGradChannels = 8;
+
+    public static int WideTiledThreads(ConvShape s, int chunks) =>
+        DivUp(s.OutChannels, WideGradChannels) * s.InChannels * s.Kernel * chunks;
+
+    /// <summary>
+    /// Version 4, version 3 for CPUs that run 512-bit vectors at full width where PoCL emits them
+    /// (<c>PoclWideVectors</c>): 8 gradient-side channels x 3 taps x 16 columns, 24 accumulator registers of 32.
+    /// Per tile row it loads 8 gradient vectors and 3 input vectors for 24 FMAs, where version 3 loads 4 and 3
+    /// for 12: at 16 lanes version 3's loads, not its FMAs, set the pace. A row's ragged last columns run as one
+    /// more full tile that ends at the row's end, its first columns (summed by the tile before) weighted 0, so
+    /// no load needs a mask; rows narrower than a tile run a masked copy. Each accumulator's 16 lanes are added
+    /// as two fixed-order halves of 8, then the halves, so reruns give the same result.
+    /// </summary>
+    public static void WideTiled(Index1D index, int stride, WeightGradArgs a)
+    {
+        ConvShape s = a.Shape;
+        int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
+        ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
+        const int lanes = LaneTiles.WideWidth;
+        int chunkStride = s.WeightLength + biasChannels;
+        var acc = LocalMemory.Allocate<float>(WideGradChannels * 3 * lanes);
+        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, WideGradChannels);
+        int perChunk = DivUp(s.Batch, chunks);
+        for (int item = index; item < WideTiledThreads(s, chunks); item += stride)
+        {
+            int t = item;
+            int u = t % k; t /= k;
+            int i = t % ic; t /= ic;
+            int o0 = (t % oTiles) * WideGradChannels;
+            int chunk = t / oTiles;
+            int bStart = Min(chunk * perChunk, s.Batch), bEnd = Min(bStart + perChunk, s.Batch);
+            for (int v = 0; v < k; v += 3)
+            {
+                for (int j = 0; j < WideGradChannels * 3 * lanes; j++) acc[j] = 0f;
+                if (v + 3 <= k) WideRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, true);
+                else WideRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, false);
+                int baseOffset = chunk * chunkStride;
+                for (int c = 0; c < WideGradChannels; c++)
+                {
+                    int o = o0 + c;
+                    if (o >= oc) break;
+                    for (int j = 0; j < 3 && v + j < k; j++)
+                    {
+                        int at = (c * 3 + j) * lanes;
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.Sum(acc, at) + LaneTiles.Sum(acc, at + LaneTiles.Width);
+                    }
+                }
+            }
+        }
+        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+    }
+
+    /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 7
+    /// (past the last, read clamped and never stored); <paramref name="threeTaps"/> false when the kernel row ends
+    /// before v+2 (those taps read 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void WideRowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
+        int o0, int i, int u, int v, int bStart, int bEnd, bool threeTaps)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels;
+        int ho = s.OutHeight, wo = s.OutWidth, h = s.InHeight, w = s.InWidth, plane = ho * wo;
+        int g0 = o0 * plane, g1 = Min(o0 + 1, oc - 1) * plane, g2 = Min(o0 + 2, oc - 1) * plane, g3 = Min(o0 + 3, oc - 1) * plane;
+        int g4 = Min(o0 + 4, oc - 1) * plane, g5 = Min(o0 + 5, oc - 1) * plane, g6 = Min(o0 + 6, oc - 1) * plane, g7 = Min(o0 + 7, oc - 1) * plane;
+        bool has1 = threeTaps || v + 1 < k, has2 = threeTaps || v + 2 < k;
+        if (bStart >= bEnd) return;
+        // Tiles start at 0, lanes, ... and, for a ragged row at least a tile wide, at wo - lanes. The loops run
+        // at least once (do-while, empty ranges left out before them), as in version 3.
+        int full = wo / lanes * lanes, skip = full == wo || wo < lanes ? 0 : lanes - (wo - full);
+        int tiles = wo < lanes ? 0 : full / lanes + (skip > 0 ? 1 : 0);
+        if (tiles > 0)
+        {
+            int b = bStart;
+            do
+            {
+                int g = b * oc * plane, xPlane = ((b * ic + i) * h + u) * w + v;
+                int tile = 0;
+                do
+                {
+                    bool last = skip > 0 && tile == tiles - 1;
+                    int x0 = last ? wo - lanes : tile * lanes, from = last ? skip : 0;
+                    int y = 0;
+                    do
+                    {
+                        // Views of the tile's columns, indexed by the lane alone (as in version 3).
+                        int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
+                        var q0 = grad.SubView(g0 + gx, lanes); var q1 = grad.SubView(g1 + gx, lanes);
+                        var q2 = grad.SubView(g2 + gx, lanes); var q3 = grad.SubView(g3 + gx, lanes);
+                        var q4 = grad.SubView(g4 + gx, lanes); var q5 = grad.SubView(g5 + gx, lanes);
+                        var q6 = grad.SubView(g6 + gx, lanes); var q7 = grad.SubView(g7 + gx, lanes);
+                        var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
+                        for (int x = 0; x < lanes; x++)
+                        {
+                            bool fresh = x >= from;
+                            WideGradLane(acc, x, fresh ? q0[x] : 0f, fresh ? q1[x] : 0f, fresh ? q2[x] : 0f, fresh ? q3[x] : 0f,
+                                fresh ? q4[x] : 0f, fresh ? q5[x] : 0f, fresh ? q6[x] : 0f, fresh ? q7[x] : 0f,
+                                p[x], has1 ? p[x + 1] : 0f, has2 ? p[x + 2] : 0f);
+                        }
+                    } while (++y < ho);
+                } while (++tile < tiles);
+            } while (++b < bEnd);
+            return;
+        }
+        // A row narrower than a tile: one tile whose columns past the row read as 0.
+        int nb = bStart;
+        do
+        {
+            int g = nb * oc * plane, xPlane = ((nb * ic + i) * h + u) * w + v;
+            int y = 0;
+            do
+            {
+                int gx = g + y * wo, ix = xPlane + y * w;
+                var q0 = grad.SubView(g0 + gx, wo); var q1 = grad.SubView(g1 + gx, wo);
+                var q2 = grad.SubView(g2 + gx, wo); var q3 = grad.SubView(g3 + gx, wo);
+                var q4 = grad.SubView(g4 + gx, wo); var q5 = grad.SubView(g5 + gx, wo);
+                var q6 = grad.SubView(g6 + gx, wo); var q7 = grad.SubView(g7 + gx, wo);
+                var p = input.SubView(ix, Min(wo + 2, (int)input.Length - ix));
+                for (int x = 0; x < lanes; x++)
+                {
+                    bool inRow = x < wo;
+                    WideGradLane(acc, x, inRow ? q0[x] : 0f, inRow ? q1[x] : 0f, inRow ? q2[x] : 0f, inRow ? q3[x] : 0f,
+                        inRow ? q4[x] : 0f, inRow ? q5[x] : 0f, inRow ? q6[x] : 0f, inRow ? q7[x] : 0f,
+                        inRow ? p[x] : 0f, inRow && has1 ? p[x + 1] : 0f, inRow && has2 ? p[x + 2] : 0f);
+                }
+            } while (++y < ho);
+        } while (++nb < bEnd);
+    }
+
+    /// <summary>Lane x of the 8 channels x 3 taps: acc[(c, j), x] += q_c * p_j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void WideGradLane(ArrayView<float> acc, int x, float q0, float q1, float q2, float q3, float q4, float q5, float q6, float q7,
+        float p0, float p1, float p2)
+    {
+        WideGradChannel(acc, x, 0, q0, p0, p1, p2); WideGradChannel(acc, x, 1, q1, p0, p1, p2);
+        WideGradChannel(acc, x, 2, q2, p0, p1, p2); WideGradChannel(acc, x, 3, q3, p0, p1, p2);
+        WideGradChannel(acc, x, 4, q4, p0, p1, p2); WideGradChannel(acc, x, 5, q5, p0, p1, p2);
+        WideGradChannel(acc, x, 6, q6, p0, p1, p2); WideGradChannel(acc, x, 7, q7, p0, p1, p2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void WideGradChannel(ArrayView<float> acc, int x, int c, float q, float p0, float p1, float p2)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        int at = c * 3 * lanes + x;
+        acc[at] = MulAdd(q, p0, acc[at]);
+        acc[at + lanes] = MulAdd(q, p1, acc[at + lanes]);
+        acc[at + 2 * lanes] = MulAdd(q, p2, acc[at + 2 * lanes]);
+    }
+}
