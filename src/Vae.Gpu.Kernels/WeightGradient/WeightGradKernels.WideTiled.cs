@@ -90,16 +90,25 @@ public static partial class WeightGradKernels
                 {
                     bool last = skip > 0 && tile == tiles - 1;
                     int x0 = last ? wo - lanes : tile * lanes, from = last ? skip : 0;
+                    // The 8 channels' and the input's column of tiles as views, so that a row only moves one
+                    // offset that every load shares (8 row offsets of their own cost more integer work than
+                    // the FMAs took).
+                    int span = (ho - 1) * wo + lanes, gx0 = g + x0, ix0 = xPlane + x0;
+                    var c0 = grad.SubView(g0 + gx0, span); var c1 = grad.SubView(g1 + gx0, span);
+                    var c2 = grad.SubView(g2 + gx0, span); var c3 = grad.SubView(g3 + gx0, span);
+                    var c4 = grad.SubView(g4 + gx0, span); var c5 = grad.SubView(g5 + gx0, span);
+                    var c6 = grad.SubView(g6 + gx0, span); var c7 = grad.SubView(g7 + gx0, span);
+                    var column = input.SubView(ix0, (int)input.Length - ix0);
                     int y = 0;
                     do
                     {
                         // Views of the tile's columns, indexed by the lane alone (as in version 3).
-                        int gx = g + y * wo + x0, ix = xPlane + y * w + x0;
-                        var q0 = grad.SubView(g0 + gx, lanes); var q1 = grad.SubView(g1 + gx, lanes);
-                        var q2 = grad.SubView(g2 + gx, lanes); var q3 = grad.SubView(g3 + gx, lanes);
-                        var q4 = grad.SubView(g4 + gx, lanes); var q5 = grad.SubView(g5 + gx, lanes);
-                        var q6 = grad.SubView(g6 + gx, lanes); var q7 = grad.SubView(g7 + gx, lanes);
-                        var p = input.SubView(ix, Min(lanes + 2, (int)input.Length - ix));
+                        int gy = y * wo, iy = y * w;
+                        var q0 = c0.SubView(gy, lanes); var q1 = c1.SubView(gy, lanes);
+                        var q2 = c2.SubView(gy, lanes); var q3 = c3.SubView(gy, lanes);
+                        var q4 = c4.SubView(gy, lanes); var q5 = c5.SubView(gy, lanes);
+                        var q6 = c6.SubView(gy, lanes); var q7 = c7.SubView(gy, lanes);
+                        var p = column.SubView(iy, Min(lanes + 2, (int)column.Length - iy));
                         for (int x = 0; x < lanes; x++)
                         {
                             bool fresh = x >= from;
