@@ -40,7 +40,10 @@ public static partial class ConvKernels
     public static void WidePairs(Index1D index, int stride, ConvArgs a) =>
         Pairs(index, stride, a, LocalMemory.Allocate<float>(PairRows * LaneChannels * LaneTiles.WideWidth), LaneTiles.WideWidth);
 
-    /// <summary>Versions 6 and 7 at <paramref name="lanes"/> columns a tile (a constant in each).</summary>
+    /// <summary>Versions 6 and 7 at <paramref name="lanes"/> columns a tile (a constant in each). Where a row is not
+    /// a whole number of tiles, its last tile ends at the row's end, overlapping the tile before it, and stores
+    /// only its new columns: in a row without padding all its reads then stay inside the input, so it needs no
+    /// masked loads (a 24-wide row of 16-lane tiles masked half its tiles).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Pairs(int index, int stride, ConvArgs a, ArrayView<float> acc, int lanes)
     {
@@ -54,7 +57,7 @@ public static partial class ConvKernels
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         if (oc < LaneChannels)
         {
-            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes);
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes, true);
             return;
         }
         var second = acc.SubView(rowAcc, rowAcc);
@@ -65,6 +68,13 @@ public static partial class ConvKernels
             int y = (t % pairs) * PairRows; t /= pairs;
             int o0 = (t % chanTiles) * LaneChannels;
             int b = t / chanTiles;
+            // The columns at the start of an overlapping last tile that the tile before it stores.
+            int skip = 0;
+            if (x0 + lanes > wo && wo >= lanes)
+            {
+                skip = x0 + lanes - wo;
+                x0 = wo - lanes;
+            }
             for (int j = 0; j < PairRows * rowAcc; j++) acc[j] = 0f;
             int left = x0 - pad;
             bool inside = left >= 0 && left + lanes + k - 1 <= w;
@@ -92,7 +102,7 @@ public static partial class ConvKernels
                 {
                     int o = o0 + c;
                     if (o >= oc) break;
-                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, wo - x0, o, 0, bias, mask, flags, lanes);
+                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0 + skip, acc, r * rowAcc + c * lanes + skip, wo - x0 - skip, o, 0, bias, mask, flags, lanes);
                 }
             }
         }

@@ -43,7 +43,7 @@ public static partial class ConvKernels
         int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
         if (oc < LaneChannels)
         {
-            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes);
+            NarrowLaneTiles(index, stride, s, pad, iStep, sign, input, weight, bias, mask, flags, output, acc, lanes, false);
             return;
         }
         for (int item = index; item < LaneTiledThreads(s); item += stride)
@@ -69,10 +69,12 @@ public static partial class ConvKernels
     }
 
     /// <summary>Versions 5's, 6's and 7's work for a layer of fewer than <see cref="LaneChannels"/> output channels:
-    /// <see cref="LaneRowsPerTile"/> rows x <paramref name="lanes"/> columns of one channel per work-item.</summary>
+    /// <see cref="LaneRowsPerTile"/> rows x <paramref name="lanes"/> columns of one channel per work-item (with
+    /// <paramref name="overlapLast"/>, versions 6's and 7's: a row's last ragged tile overlaps the one before).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void NarrowLaneTiles(int index, int stride, ConvShape s, int pad, int iStep, int sign, ArrayView<float> input,
-        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output, ArrayView<float> acc, int lanes)
+        ArrayView<float> weight, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> output, ArrayView<float> acc,
+        int lanes, bool overlapLast)
     {
         int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, oc = s.OutChannels;
         int w = s.InWidth - 2 * pad;
@@ -84,6 +86,12 @@ public static partial class ConvKernels
             int y0 = (t % rowTiles) * LaneRowsPerTile; t /= rowTiles;
             int o = t % oc;
             int b = t / oc;
+            int skip = 0;
+            if (overlapLast && x0 + lanes > wo && wo >= lanes)
+            {
+                skip = x0 + lanes - wo;
+                x0 = wo - lanes;
+            }
             for (int j = 0; j < LaneRowsPerTile * lanes; j++) acc[j] = 0f;
             int left = x0 - pad;
             if (left >= 0 && left + lanes + k - 1 <= w)
@@ -94,7 +102,7 @@ public static partial class ConvKernels
             {
                 int y = y0 + r;
                 if (y >= ho) break;
-                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, wo - x0, o, 0, bias, mask, flags, lanes);
+                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0 + skip, acc, r * lanes + skip, wo - x0 - skip, o, 0, bias, mask, flags, lanes);
             }
         }
     }
