@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6 }
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6, WideTiled = 7 }
 
 /// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
 public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
@@ -51,6 +51,8 @@ public static class GemmFamily
             (s, _) => s.StrideAk != 1 || s.StrideBk != 1 ? "needs A's and B's K contiguous (stride 1)" : null),
         Stream(GemmVersion.LaneWide, GemmKernels.LaneWide, GemmKernels.LaneWideThreads,
             "wide lane tile: 8x16 per work-item (16 vector registers of accumulators: AVX-512), SIMD over columns", Cpu),
+        Stream(GemmVersion.WideTiled, GemmKernels.WideTiled, GemmKernels.WideTiledThreads,
+            "16-lane wide tile: 8x32 per work-item (16 512-bit registers of accumulators), SIMD over columns", Cpu),
     });
 
     public static string Describe(GemmVersion v) => Versions[v].Description;
@@ -66,14 +68,17 @@ public static class GemmFamily
     /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
     /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 6 (16-column
     /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
-    /// leave too few work-items, and the lab measured it slower there). Version 3: only
+    /// leave too few work-items, and the lab measured it slower there); version 7 (32-column tiles of 16 lanes)
+    /// likewise below 128 columns. Version 3: only
     /// with enough rows to tile and either a short K or contiguous columns, version 1 elsewhere. Measured on
     /// PoCL (docs/performance.md); a tuned choice replaces this rule.
     /// </summary>
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {
-        GemmVersion.LaneTiled or GemmVersion.LaneWide when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
+        GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled
+            when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
         GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
+        GemmVersion.WideTiled when s.N < 4 * GemmKernels.WiderLanes => GemmVersion.LaneTiled,
         GemmVersion.Rows when !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) => GemmVersion.RegisterTiled,
         _ => preferred,
     };

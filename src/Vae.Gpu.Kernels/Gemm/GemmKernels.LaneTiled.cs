@@ -40,7 +40,7 @@ public static partial class GemmKernels
         {
             var packed = LocalMemory.Allocate<float>(PackedMaxK * Lanes);
             for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
-                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit, Lanes);
+                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit, Lanes, Lanes);
             return;
         }
         for (int item = index; item < LaneTiledThreads(s, splits); item += stride)
@@ -54,22 +54,22 @@ public static partial class GemmKernels
             int m0 = (within / width) * LaneRows;
             int n0 = (first + within % width) * Lanes;
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K);
-            LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, Lanes);
-            StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, Lanes);
+            LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, Lanes, Lanes);
+            StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, Lanes, Lanes);
         }
     }
 
     /// <summary>
-    /// Work-item <paramref name="item"/> of the packed path of versions 4 and 6: B's <paramref name="width"/>
-    /// (8 or 16, a constant at each call) strided columns n0.. of its K slice copied once into packed[k, x]
-    /// (missing columns 0), then every 8-row tile of C from it with contiguous vector loads, the accumulators
-    /// in registers as in <see cref="LaneTile"/>.
+    /// Work-item <paramref name="item"/> of the packed path of versions 4, 6 and 7: B's <paramref name="width"/>
+    /// (one or two vectors of <paramref name="lanes"/>, constants at each call) strided columns n0.. of its K
+    /// slice copied once into packed[k, x] (missing columns 0), then every 8-row tile of C from it with
+    /// contiguous vector loads, the accumulators in registers as in <see cref="LaneTile"/>.
     /// </summary>
     static void PackedColumns(GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
         ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c,
-        ArrayView<float> acc, ArrayView<float> packed, int item, int nTiles, int mTiles, int perSplit, int width)
+        ArrayView<float> acc, ArrayView<float> packed, int item, int nTiles, int mTiles, int perSplit, int width, int lanes)
     {
-        const int half = LaneRows * Lanes;
+        int half = LaneRows * lanes;
         int n0 = (item % nTiles) * width;
         int split = item / nTiles;
         int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
@@ -92,43 +92,44 @@ public static partial class GemmKernels
                 float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
                 float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
                 var row = packed.SubView((k - kStart) * width, width);
-                for (int x = 0; x < Lanes; x++)
+                for (int x = 0; x < lanes; x++)
                 {
-                    LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
-                    if (width == WideLanes) LaneTiles.AccumulateColumn(acc, half + x, row[Lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, lanes, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    if (width == 2 * lanes) LaneTiles.AccumulateColumn(acc, half + x, lanes, row[lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
                 }
             }
-            StoreRows(s, bias, mask, storeFlags, c, acc, m0, n0, offset, width);
+            StoreRows(s, bias, mask, storeFlags, c, acc, m0, n0, offset, width, lanes);
         }
     }
 
-    /// <summary>A tile's rows of C (8 or 16 columns wide, a constant at each call): the first 8 columns from
-    /// acc[0..64), the next 8 from acc[64..128), each through the lane epilogue (a ragged width through the
-    /// general one).</summary>
+    /// <summary>A tile's rows of C (one or two vectors of <paramref name="lanes"/> wide, constants at each call):
+    /// the first <paramref name="lanes"/> columns from acc[0 .. 8 lanes), the next from the 8 rows after them,
+    /// each through the lane epilogue (a ragged width through the general one).</summary>
     static void StoreRows(GemmShape s, ArrayView<float> bias, ArrayView<float> mask, int flags, ArrayView<float> c,
-        ArrayView<float> acc, int m0, int n0, int offset, int width)
+        ArrayView<float> acc, int m0, int n0, int offset, int width, int lanes)
     {
-        const int half = LaneRows * Lanes;
+        int half = LaneRows * lanes;
         int columns = s.N - n0;
         for (int r = 0; r < LaneRows; r++)
         {
             int m = m0 + r;
             if (m >= s.M) break;
-            LaneTiles.Store(c, offset + m * s.N + n0, acc, r * Lanes, columns, n0, 1, bias, mask, flags);
-            if (width == WideLanes && columns > Lanes)
-                LaneTiles.Store(c, offset + m * s.N + n0 + Lanes, acc, half + r * Lanes, columns - Lanes, n0 + Lanes, 1, bias, mask, flags);
+            LaneTiles.Store(c, offset + m * s.N + n0, acc, r * lanes, columns, n0, 1, bias, mask, flags, lanes);
+            if (width == 2 * lanes && columns > lanes)
+                LaneTiles.Store(c, offset + m * s.N + n0 + lanes, acc, half + r * lanes, columns - lanes, n0 + lanes, 1, bias, mask, flags, lanes);
         }
     }
 
     /// <summary>
-    /// Rows m0 .. m0 + 7 x <paramref name="width"/> columns n0 .. of C over k in [kStart, kEnd) into acc: 8
-    /// columns, or (versions 6's full tiles, a constant at the call) 16, the second 8 into acc[64..128). A
-    /// 16-wide call needs a full tile of contiguous columns; the caller checks.
+    /// Rows m0 .. m0 + 7 x <paramref name="width"/> columns n0 .. of C over k in [kStart, kEnd) into acc: one
+    /// vector of <paramref name="lanes"/> columns, or (versions 6's and 7's full tiles; constants at each call)
+    /// two, the second after the first's 8 rows. A two-vector call needs a full tile of contiguous columns; the
+    /// caller checks.
     /// </summary>
     static void LaneTile(GemmShape s, ArrayView<float> a, ArrayView<float> b, ArrayView<float> acc,
-        int m0, int n0, int kStart, int kEnd, int width)
+        int m0, int n0, int kStart, int kEnd, int width, int lanes)
     {
-        const int half = LaneRows * Lanes;
+        int half = LaneRows * lanes;
         // Rows past M are read clamped and never stored.
         int r0 = m0 * s.StrideAm, r1 = Min(m0 + 1, s.M - 1) * s.StrideAm;
         int r2 = Min(m0 + 2, s.M - 1) * s.StrideAm, r3 = Min(m0 + 3, s.M - 1) * s.StrideAm;
@@ -148,10 +149,10 @@ public static partial class GemmKernels
                 // A view indexed by the lane alone: no check that a 32-bit index does not wrap, whose scalar
                 // fallback would keep the accumulators in memory.
                 var row = b.SubView(k * s.StrideBk + n0, width);
-                for (int x = 0; x < Lanes; x++)
+                for (int x = 0; x < lanes; x++)
                 {
-                    LaneTiles.AccumulateColumn(acc, x, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
-                    if (width == WideLanes) LaneTiles.AccumulateColumn(acc, half + x, row[Lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    LaneTiles.AccumulateColumn(acc, x, lanes, row[x], p0, p1, p2, p3, p4, p5, p6, p7);
+                    if (width == 2 * lanes) LaneTiles.AccumulateColumn(acc, half + x, lanes, row[lanes + x], p0, p1, p2, p3, p4, p5, p6, p7);
                 }
             }
             return;
@@ -163,8 +164,8 @@ public static partial class GemmKernels
             int ak = k * s.StrideAk, bk = k * s.StrideBk + n0 * s.StrideBn;
             float p0 = a[r0 + ak], p1 = a[r1 + ak], p2 = a[r2 + ak], p3 = a[r3 + ak];
             float p4 = a[r4 + ak], p5 = a[r5 + ak], p6 = a[r6 + ak], p7 = a[r7 + ak];
-            for (int x = 0; x < Lanes; x++)
-                LaneTiles.AccumulateColumn(acc, x, x < columns ? b[bk + x * s.StrideBn] : 0f, p0, p1, p2, p3, p4, p5, p6, p7);
+            for (int x = 0; x < lanes; x++)
+                LaneTiles.AccumulateColumn(acc, x, lanes, x < columns ? b[bk + x * s.StrideBn] : 0f, p0, p1, p2, p3, p4, p5, p6, p7);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using static Vae.Gpu.Kernels.KernelIndex;
@@ -9,8 +10,7 @@ public static partial class GemmKernels
     /// <summary>Columns of C per work-item of version 6: two 8-lane tiles side by side.</summary>
     public const int WideLanes = 2 * Lanes;
 
-    public static int LaneWideThreads(GemmShape s, int splits) =>
-        (LaneTiledPacks(s) ? 1 : DivUp(s.M, LaneRows)) * DivUp(s.N, WideLanes) * splits;
+    public static int LaneWideThreads(GemmShape s, int splits) => WideThreads(s, splits, Lanes);
 
     /// <summary>
     /// Version 6, for SIMD CPUs with 32 vector registers (AVX-512): version 4 with 8 rows x 16 columns per
@@ -20,41 +20,62 @@ public static partial class GemmKernels
     /// strided and K short; blocks of column tiles otherwise); a ragged last tile runs version 4's tile for
     /// each half. With AVX2's 16 registers the accumulators would not fit: version 4 serves those CPUs.
     /// </summary>
-    public static void LaneWide(Index1D index, int stride, GemmArgs args)
+    public static void LaneWide(Index1D index, int stride, GemmArgs args) =>
+        Wide(index, stride, args, LocalMemory.Allocate<float>(2 * LaneRows * Lanes), LocalMemory.Allocate<float>(PackedMaxK * WideLanes), Lanes);
+
+    /// <summary>Columns of C per work-item of version 7: two 16-lane tiles side by side.</summary>
+    public const int WiderLanes = 2 * LaneTiles.WideWidth;
+
+    public static int WideTiledThreads(GemmShape s, int splits) => WideThreads(s, splits, LaneTiles.WideWidth);
+
+    /// <summary>
+    /// Version 7: version 6 with vectors of 16 lanes, 8 rows x 32 columns per work-item, for CPUs that run 512-bit
+    /// vectors at full width where PoCL emits them (<c>PoclWideVectors</c>): the same 16 accumulator registers
+    /// each hold twice the lanes, so each k's 8 broadcast values of A feed twice the FMAs. Same sums in the same
+    /// order as versions 4 and 6.
+    /// </summary>
+    public static void WideTiled(Index1D index, int stride, GemmArgs args) =>
+        Wide(index, stride, args, LocalMemory.Allocate<float>(2 * LaneRows * LaneTiles.WideWidth),
+            LocalMemory.Allocate<float>(PackedMaxK * WiderLanes), LaneTiles.WideWidth);
+
+    static int WideThreads(GemmShape s, int splits, int lanes) =>
+        (LaneTiledPacks(s) ? 1 : DivUp(s.M, LaneRows)) * DivUp(s.N, 2 * lanes) * splits;
+
+    /// <summary>Versions 6 and 7: tiles of two vectors of <paramref name="lanes"/> (a constant in each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Wide(int index, int stride, GemmArgs args, ArrayView<float> acc, ArrayView<float> packed, int lanes)
     {
         GemmShape s = args.Shape;
         int splits = args.Splits, flags = args.Flags;
         ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
-        const int half = LaneRows * Lanes;
-        var acc = LocalMemory.Allocate<float>(2 * half);
+        int half = LaneRows * lanes, width = 2 * lanes;
         var right = acc.SubView(half, half);
-        int nTiles = DivUp(s.N, WideLanes), mTiles = DivUp(s.M, LaneRows);
+        int nTiles = DivUp(s.N, width), mTiles = DivUp(s.M, LaneRows);
         int perSplit = DivUp(s.K, splits);
         if (LaneTiledPacks(s))
         {
-            var packed = LocalMemory.Allocate<float>(PackedMaxK * WideLanes);
-            for (int item = index; item < LaneWideThreads(s, splits); item += stride)
-                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit, WideLanes);
+            for (int item = index; item < WideThreads(s, splits, lanes); item += stride)
+                PackedColumns(s, a, b, splits, bias, mask, flags, c, acc, packed, item, nTiles, mTiles, perSplit, width, lanes);
             return;
         }
         const int blockTiles = LaneBlockTiles / 2;
-        for (int item = index; item < LaneWideThreads(s, splits); item += stride)
+        for (int item = index; item < WideThreads(s, splits, lanes); item += stride)
         {
             int split = item / (mTiles * nTiles), t = item % (mTiles * nTiles);
             // Blocks of column tiles, as in version 4.
             int block = t / (blockTiles * mTiles), first = block * blockTiles;
-            int width = Min(blockTiles, nTiles - first), within = t - first * mTiles;
-            int m0 = (within / width) * LaneRows;
-            int n0 = (first + within % width) * WideLanes;
+            int blockWidth = Min(blockTiles, nTiles - first), within = t - first * mTiles;
+            int m0 = (within / blockWidth) * LaneRows;
+            int n0 = (first + within % blockWidth) * width;
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
-            if (columns >= WideLanes && s.StrideBn == 1)
-                LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, WideLanes);
+            if (columns >= width && s.StrideBn == 1)
+                LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, width, lanes);
             else
             {
-                LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, Lanes);
-                if (columns > Lanes) LaneTile(s, a, b, right, m0, n0 + Lanes, kStart, kEnd, Lanes);
+                LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, lanes, lanes);
+                if (columns > lanes) LaneTile(s, a, b, right, m0, n0 + lanes, kStart, kEnd, lanes, lanes);
             }
-            StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, WideLanes);
+            StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, width, lanes);
         }
     }
 }

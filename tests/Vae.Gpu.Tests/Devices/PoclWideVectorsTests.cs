@@ -7,7 +7,7 @@ using Vae.Gpu.Tensors;
 namespace Vae.Gpu.Tests.Devices;
 
 /// <summary>PoCL is asked for 512-bit vectors on AVX-512 CPUs without losing the user's own build options, the
-/// request reaches its compiler (the 16-lane probe becomes zmm FMAs), and the profile then picks conv v7.</summary>
+/// request reaches its compiler (the 16-lane probe becomes zmm FMAs), and the profile then picks the 16-lane versions.</summary>
 public class PoclWideVectorsTests
 {
     [Fact]
@@ -36,11 +36,22 @@ public class PoclWideVectorsTests
     }
 
     [SkippableFact]
-    public void OnAnAvx512CpuTheOpenClDeviceBuildsWideAndPicksConvV7()
+    public void OnAnAvx512CpuTheOpenClDeviceBuildsWideAndPicksThe16LaneVersions()
     {
         var device = WideOpenCl();
         Assert.True(PoclWideVectors.Applied, $"{PoclWideVectors.BuildFlagsVariable} lacks {PoclWideVectors.Flags}");
         Assert.Equal(ConvVersion.WidePairs, device.Profile.Conv);
+        Assert.Equal(WeightGradVersion.WideTiled, device.Profile.WeightGrad);
+        Assert.Equal(GemmVersion.WideTiled, device.Profile.Gemm);
+    }
+
+    [Fact]
+    public void GemmV7HandsNarrowAndStridedProductsToTheVersionsThatServeThem()
+    {
+        // Fewer than 128 columns: version 4; B's columns strided with A's and B's K contiguous and long: version 5.
+        Assert.Equal(GemmVersion.LaneTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 64, 300, 300, 1, 64, 1)));
+        Assert.Equal(GemmVersion.LaneDot, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 32, 18432, 18432, 1, 1, 18432)));
+        Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 18432, 32, 32, 1, 18432, 1)));
     }
 
     [SkippableFact]
