@@ -128,9 +128,9 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         ArrayView<float>? bias, ArrayView<float>? mask, EpilogueFlags flags, ArrayView<float> output)
     {
         var t = Begin();
-        int n = Threads(length);
-        Stream<int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ReductionKernels.SumPartials)(
-            n, n, partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output);
+        int n = ElementwiseThreads(length);
+        Stream<int, int, ArrayView<float>, int, int, int, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ReductionKernels.SumPartials)(
+            n, n, Chunked, partials, slices, length, columns, bias ?? None, mask ?? None, (int)flags, output);
         End(t, Single("reduction", nameof(ReductionKernels.SumPartials), KernelCost.Elementwise((long)length * slices, 1, 1)));
     }
 
