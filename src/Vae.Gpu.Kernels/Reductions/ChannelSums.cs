@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using static Vae.Gpu.Kernels.KernelIndex;
@@ -29,6 +30,38 @@ public static partial class ReductionKernels
             for (int j = 0; j < plane; j++) sum += grad[start + j];
         }
         return sum;
+    }
+
+    /// <summary>
+    /// <see cref="ChannelSumOf"/> for CPUs: 16 running sums, lane x taking the plane's elements j = x mod 16 of
+    /// every image in order (an innermost loop of exactly 16, one vector register), then the plane's last
+    /// ragged elements in one more running sum, then the lanes in a fixed order and that sum. One running sum is
+    /// a chain of dependent adds that LLVM may not split (no reassociation), a few cycles per element: about
+    /// 2.5 ms of the default model's step went to the four convolutions' bias sums. The same result on every
+    /// rerun; not the same rounding as <see cref="ChannelSumOf"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float LaneChannelSumOf(int index, ArrayView<float> grad, int batch, int channels, int plane, int chunks)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        var acc = LocalMemory.Allocate<float>(lanes);
+        for (int x = 0; x < lanes; x++) acc[x] = 0f;
+        int ch = index % channels, chunk = index / channels;
+        int perChunk = DivUp(batch, chunks);
+        int bEnd = Min(chunk * perChunk + perChunk, batch);
+        int full = plane / lanes * lanes;
+        float tail = 0;
+        for (int b = chunk * perChunk; b < bEnd; b++)
+        {
+            var row = grad.SubView((b * channels + ch) * plane, plane);
+            for (int j = 0; j < full; j += lanes)
+            {
+                var part = row.SubView(j, lanes);
+                for (int x = 0; x < lanes; x++) acc[x] += part[x];
+            }
+            for (int j = full; j < plane; j++) tail += row[j];
+        }
+        return (LaneTiles.Sum(acc, 0) + LaneTiles.Sum(acc, LaneTiles.Width)) + tail;
     }
 
     /// <summary>

@@ -18,4 +18,14 @@ public static partial class WeightGradKernels
         for (int item = index; item < chunks * channels; item += stride)
             partials[(item / channels) * chunkStride + at + item % channels] = ReductionKernels.ChannelSumOf(item, source, batch, channels, plane, chunks);
     }
+
+    /// <summary><see cref="BiasPartials"/> with each sum in 16 running sums (<see cref="ReductionKernels.LaneChannelSumOf"/>):
+    /// version 4's.</summary>
+    static void LaneBiasPartials(
+        int index, int stride, int batch, int chunks, int chunkStride, int at,
+        ArrayView<float> source, int channels, int plane, ArrayView<float> partials)
+    {
+        for (int item = index; item < chunks * channels; item += stride)
+            partials[(item / channels) * chunkStride + at + item % channels] = ReductionKernels.LaneChannelSumOf(item, source, batch, channels, plane, chunks);
+    }
 }

@@ -20,7 +20,8 @@ public static partial class WeightGradKernels
     /// for 12: at 16 lanes version 3's loads, not its FMAs, set the pace. A row's ragged last columns run as one
     /// more full tile that ends at the row's end, its first columns (summed by the tile before) weighted 0, so
     /// no load needs a mask; rows narrower than a tile run a masked copy. Each accumulator's 16 lanes are added
-    /// as two fixed-order halves of 8, then the halves, so reruns give the same result.
+    /// as two fixed-order halves of 8, then the halves, so reruns give the same result. The bias sums ride
+    /// along in 16 running sums each.
     /// </summary>
     public static void WideTiled(Index1D index, int stride, WeightGradArgs a)
     {
@@ -58,7 +59,7 @@ public static partial class WeightGradKernels
                 }
             }
         }
-        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+        LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
     }
 
     /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 7
