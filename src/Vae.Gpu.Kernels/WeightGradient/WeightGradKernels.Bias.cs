@@ -20,7 +20,7 @@ public static partial class WeightGradKernels
     }
 
     /// <summary><see cref="BiasPartials"/> with each sum in 16 running sums (<see cref="ReductionKernels.LaneChannelSumOf"/>):
-    /// version 4's.</summary>
+    /// the CPU versions 3's and 4's.</summary>
     static void LaneBiasPartials(
         int index, int stride, int batch, int chunks, int chunkStride, int at,
         ArrayView<float> source, int channels, int plane, ArrayView<float> partials)

@@ -14,7 +14,8 @@ public static partial class WeightGradKernels
     /// accumulator vectors stay in registers across the chunk's images and rows (version 2's 32-column
     /// rows keep them in memory). The tiles run down the rows, column of tiles by column of tiles; the rows' last
     /// ragged columns run afterwards, in a copy that reads them as 0. At the end
-    /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result.
+    /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result. The bias sums ride
+    /// along in 16 running sums each (<see cref="ReductionKernels.LaneChannelSumOf"/>).
     /// </summary>
     public static void LaneTiled(Index1D index, int stride, WeightGradArgs a)
     {
@@ -49,7 +50,7 @@ public static partial class WeightGradKernels
                 }
             }
         }
-        BiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+        LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
     }
 
     /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 3
