@@ -61,6 +61,10 @@ public static class LaneTiles
     public static float Sum(ArrayView<float> acc, int at) =>
         ((acc[at] + acc[at + 1]) + (acc[at + 2] + acc[at + 3])) + ((acc[at + 4] + acc[at + 5]) + (acc[at + 6] + acc[at + 7]));
 
+    /// <summary>The <see cref="WideWidth"/> lanes at acc[at..]: each half of 8 as <see cref="Sum"/>, then the halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float WideSum(ArrayView<float> acc, int at) => Sum(acc, at) + Sum(acc, at + Width);
+
     /// <summary>Finishes <paramref name="width"/> outputs of a tile row: the fixed-width epilogue for a full row,
     /// the general one for a ragged last row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -61,7 +61,7 @@ public static partial class ReductionKernels
             }
             for (int j = full; j < plane; j++) tail += row[j];
         }
-        return (LaneTiles.Sum(acc, 0) + LaneTiles.Sum(acc, LaneTiles.Width)) + tail;
+        return LaneTiles.WideSum(acc, 0) + tail;
     }
 
     /// <summary>

@@ -25,16 +25,11 @@ public static partial class WeightGradKernels
         const int lanes = LaneTiles.Width;
         int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);
-        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, GradRowChannels);
-        int perChunk = DivUp(s.Batch, chunks);
+        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         for (int item = index; item < RowsThreads(s, chunks); item += stride)
         {
-            int t = item;
-            int u = t % k; t /= k;
-            int i = t % ic; t /= ic;
-            int o0 = (t % oTiles) * GradRowChannels;
-            int chunk = t / oTiles;
-            int bStart = Min(chunk * perChunk, s.Batch), bEnd = Min(bStart + perChunk, s.Batch);
+            var tile = TapTile.Of(item, s, GradRowChannels, chunks);
+            int u = tile.U, i = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
             for (int v = 0; v < k; v += 3)
             {
                 for (int j = 0; j < GradRowChannels * 3 * lanes; j++) acc[j] = 0f;
@@ -139,5 +134,32 @@ public static partial class WeightGradKernels
         acc[9 * lanes + x] = KernelIndex.MulAdd(q3, p0, acc[9 * lanes + x]);
         acc[10 * lanes + x] = KernelIndex.MulAdd(q3, p1, acc[10 * lanes + x]);
         acc[11 * lanes + x] = KernelIndex.MulAdd(q3, p2, acc[11 * lanes + x]);
+    }
+
+    /// <summary>What one work-item of versions 3 and 4 owns: kernel row <see cref="U"/>, input channel
+    /// <see cref="I"/>, the gradient-side channels from <see cref="O0"/>, and chunk <see cref="Chunk"/>'s images
+    /// [<see cref="BStart"/>, <see cref="BEnd"/>).</summary>
+    readonly struct TapTile
+    {
+        public readonly int U, I, O0, Chunk, BStart, BEnd;
+
+        TapTile(int u, int i, int o0, int chunk, int bStart, int bEnd)
+        {
+            U = u; I = i; O0 = o0; Chunk = chunk; BStart = bStart; BEnd = bEnd;
+        }
+
+        /// <summary>Work-item <paramref name="item"/>'s share with tiles of <paramref name="channels"/> gradient-side channels.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TapTile Of(int item, ConvShape s, int channels, int chunks)
+        {
+            int k = s.Kernel, oTiles = DivUp(s.OutChannels, channels), perChunk = DivUp(s.Batch, chunks);
+            int t = item;
+            int u = t % k; t /= k;
+            int i = t % s.InChannels; t /= s.InChannels;
+            int o0 = (t % oTiles) * channels;
+            int chunk = t / oTiles;
+            int bStart = Min(chunk * perChunk, s.Batch);
+            return new TapTile(u, i, o0, chunk, bStart, Min(bStart + perChunk, s.Batch));
+        }
     }
 }

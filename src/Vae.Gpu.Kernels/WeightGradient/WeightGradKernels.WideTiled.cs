@@ -31,16 +31,11 @@ public static partial class WeightGradKernels
         const int lanes = LaneTiles.WideWidth;
         int chunkStride = s.WeightLength + biasChannels;
         var acc = LocalMemory.Allocate<float>(WideGradChannels * 3 * lanes);
-        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels, oTiles = DivUp(oc, WideGradChannels);
-        int perChunk = DivUp(s.Batch, chunks);
+        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         for (int item = index; item < WideTiledThreads(s, chunks); item += stride)
         {
-            int t = item;
-            int u = t % k; t /= k;
-            int i = t % ic; t /= ic;
-            int o0 = (t % oTiles) * WideGradChannels;
-            int chunk = t / oTiles;
-            int bStart = Min(chunk * perChunk, s.Batch), bEnd = Min(bStart + perChunk, s.Batch);
+            var tile = TapTile.Of(item, s, WideGradChannels, chunks);
+            int u = tile.U, i = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
             for (int v = 0; v < k; v += 3)
             {
                 for (int j = 0; j < WideGradChannels * 3 * lanes; j++) acc[j] = 0f;
@@ -54,7 +49,7 @@ public static partial class WeightGradKernels
                     for (int j = 0; j < 3 && v + j < k; j++)
                     {
                         int at = (c * 3 + j) * lanes;
-                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.Sum(acc, at) + LaneTiles.Sum(acc, at + LaneTiles.Width);
+                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.WideSum(acc, at);
                     }
                 }
             }

@@ -79,6 +79,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
     static DeviceProfile ForKind(Accelerator accelerator)
     {
         int cores = Environment.ProcessorCount;
+        bool wide = PoclWideVectors.Applied;
         return accelerator switch
         {
             // A CPU-accelerator thread is an OS thread that costs about a microsecond to start: a few hundred
@@ -100,9 +101,9 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // Where PoCL emits 512-bit vectors (PoclWideVectors), conv v7, weight-gradient v4 and GEMM v7 hold
             // their accumulators in 16-lane registers.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                new("opencl-cpu", 512 * cores, int.MaxValue, PoclWideVectors.Applied ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
-                    PoclWideVectors.Applied ? ConvVersion.WidePairs : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
-                    PoclWideVectors.Applied ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
+                new("opencl-cpu", 512 * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
+                    wide ? ConvVersion.WidePairs : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
+                    wide ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped
             // weights read in place: six fewer launches than v2) and weight-gradient v1 (batch chunks).
