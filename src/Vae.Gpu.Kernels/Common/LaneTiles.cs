@@ -81,4 +81,21 @@ public static class LaneTiles
         if (width >= lanes) Epilogue.StoreLanes(output, at, row, from, biasAt, biasStep, bias, mask, flags, lanes);
         else Epilogue.StoreRow(output, at, row, from, width, biasAt, biasStep, bias, mask, flags);
     }
+
+    /// <summary>Finishes a conv tile row that starts at output column x0 (<paramref name="at"/>, <paramref name="from"/>)
+    /// and whose first <paramref name="skip"/> columns the row's tile before it also covers (a row's overlapping
+    /// last tile; 0 for any other); <paramref name="width"/> is the row's width from x0. Those columns hold the
+    /// same sums in the same order as in the tile before, so unless the epilogue adds the output to itself
+    /// (Accumulate) the whole tile is stored in full vectors, writing those columns' values again: the general
+    /// epilogue at the remaining width, a remainder loop, cost more than the tile's sums. A row narrower than a
+    /// tile takes the general epilogue.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTile(ArrayView<float> output, int at, ArrayView<float> row, int from, int skip, int width, int biasAt,
+        ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
+    {
+        if (width >= lanes && (skip == 0 || (flags & (int)EpilogueFlags.Accumulate) == 0))
+            Epilogue.StoreLanes(output, at, row, from, biasAt, 0, bias, mask, flags, lanes);
+        else
+            Epilogue.StoreRow(output, at + skip, row, from + skip, width - skip, biasAt, 0, bias, mask, flags);
+    }
 }

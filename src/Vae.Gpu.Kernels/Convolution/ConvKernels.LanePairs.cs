@@ -102,7 +102,7 @@ public static partial class ConvKernels
                 {
                     int o = o0 + c;
                     if (o >= oc) break;
-                    LaneTiles.Store(output, ((b * oc + o) * ho + y + r) * wo + x0 + skip, acc, r * rowAcc + c * lanes + skip, wo - x0 - skip, o, 0, bias, mask, flags, lanes);
+                    LaneTiles.StoreTile(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, skip, wo - x0, o, bias, mask, flags, lanes);
                 }
             }
         }

@@ -102,7 +102,7 @@ public static partial class ConvKernels
             {
                 int y = y0 + r;
                 if (y >= ho) break;
-                LaneTiles.Store(output, ((b * oc + o) * ho + y) * wo + x0 + skip, acc, r * lanes + skip, wo - x0 - skip, o, 0, bias, mask, flags, lanes);
+                LaneTiles.StoreTile(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, skip, wo - x0, o, bias, mask, flags, lanes);
             }
         }
     }

@@ -68,8 +68,9 @@ public static class GemmFamily
     /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
     /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 6 (16-column
     /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
-    /// leave too few work-items, and the lab measured it slower there); version 7 (32-column tiles of 16 lanes)
-    /// likewise below 128 columns. Version 3: only
+    /// leave too few work-items, and the lab measured it slower there); version 7 (32-column tiles of 16 lanes):
+    /// version 4 only below 16 columns (the lab measured it twice version 4's speed at the 16-column calls of the
+    /// default model, 128x16x18432 and 18432x16x128, where K splits fill the work-items). Version 3: only
     /// with enough rows to tile and either a short K or contiguous columns, version 1 elsewhere. Measured on
     /// PoCL (docs/performance.md); a tuned choice replaces this rule.
     /// </summary>
@@ -78,7 +79,7 @@ public static class GemmFamily
         GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled
             when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
         GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
-        GemmVersion.WideTiled when s.N < 4 * GemmKernels.WiderLanes => GemmVersion.LaneTiled,
+        GemmVersion.WideTiled when s.N < LaneTiles.WideWidth => GemmVersion.LaneTiled,
         GemmVersion.Rows when !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) => GemmVersion.RegisterTiled,
         _ => preferred,
     };

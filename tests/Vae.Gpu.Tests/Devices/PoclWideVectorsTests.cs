@@ -48,8 +48,10 @@ public class PoclWideVectorsTests
     [Fact]
     public void GemmV7HandsNarrowAndStridedProductsToTheVersionsThatServeThem()
     {
-        // Fewer than 128 columns: version 4; B's columns strided with A's and B's K contiguous and long: version 5.
-        Assert.Equal(GemmVersion.LaneTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 64, 300, 300, 1, 64, 1)));
+        // Fewer than 16 columns (one 16-lane vector): version 4; B's columns strided with A's and B's K contiguous
+        // and long: version 5; the default model's 16-column products keep version 7.
+        Assert.Equal(GemmVersion.LaneTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 8, 300, 300, 1, 8, 1)));
+        Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(18432, 16, 128, 1, 18432, 16, 1)));
         Assert.Equal(GemmVersion.LaneDot, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 32, 18432, 18432, 1, 1, 18432)));
         Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 18432, 32, 32, 1, 18432, 1)));
     }
