@@ -56,6 +56,13 @@ public static class LaneTiles
         acc[7 * lanes + x] = MulAdd(p7, q7, acc[7 * lanes + x]);
     }
 
+    /// <summary>Whether column <paramref name="column"/> lies in a row of <paramref name="width"/>: one unsigned
+    /// 32-bit compare, which a vectorizer makes one 16-lane mask. (Two signed tests of the column became two pairs
+    /// of 64-bit compares per mask on PoCL, whose latency before each masked load stalled the padded
+    /// convolutions' taps.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool InRow(int column, int width) => (uint)column < (uint)width;
+
     /// <summary>The 8 lanes at acc[at..] summed pairwise in a fixed order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(ArrayView<float> acc, int at) =>

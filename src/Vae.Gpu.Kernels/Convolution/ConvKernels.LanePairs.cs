@@ -165,7 +165,7 @@ public static partial class ConvKernels
             for (int x = 0; x < lanes; x++)
             {
                 int ix = from + x;
-                bool real = ix >= 0 && ix < w;
+                bool real = LaneTiles.InRow(ix, w);
                 LaneTiles.AccumulateColumn(acc, x, lanes, real ? input[top + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                 LaneTiles.AccumulateColumn(acc, second + x, lanes, real ? input[bottom + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
             }

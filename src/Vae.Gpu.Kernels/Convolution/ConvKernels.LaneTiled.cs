@@ -149,7 +149,7 @@ public static partial class ConvKernels
                         for (int x = 0; x < lanes; x++)
                         {
                             int ix = from + x;
-                            LaneTiles.AccumulateColumn(acc, x, lanes, ix >= 0 && ix < w ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
+                            LaneTiles.AccumulateColumn(acc, x, lanes, LaneTiles.InRow(ix, w) ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
                 } while (++v < k);
@@ -206,7 +206,7 @@ public static partial class ConvKernels
                         for (int x = 0; x < lanes; x++)
                         {
                             int c = from + x;
-                            bool real = c >= 0 && c < w;
+                            bool real = LaneTiles.InRow(c, w);
                             LaneTiles.MulAdd8(acc, x, lanes, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
                                 real ? input[a3 + c] : 0f, real ? input[a4 + c] : 0f, real ? input[a5 + c] : 0f,
                                 real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
