@@ -70,6 +70,28 @@ internal static class Epilogue
         ArrayView<float> output, int at, ArrayView<float> row, int from, int biasAt, int biasStep,
         ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
     {
+        // The training step's combinations in one pass each, straight from the accumulators to the output: the
+        // general sequence below stores each step back into the private row and reads it again.
+        if (flags == (int)(EpilogueFlags.Bias | EpilogueFlags.Relu) && biasStep == 0)
+        {
+            float b = bias[biasAt];
+            for (int x = 0; x < lanes; x++)
+            {
+                float v = row[from + x] + b;
+                output[at + x] = v > 0f ? v : 0f;
+            }
+            return;
+        }
+        if (flags == (int)EpilogueFlags.MaskPositive)
+        {
+            for (int x = 0; x < lanes; x++) output[at + x] = mask[at + x] > 0f ? row[from + x] : 0f;
+            return;
+        }
+        if (flags == (int)EpilogueFlags.None)
+        {
+            for (int x = 0; x < lanes; x++) output[at + x] = row[from + x];
+            return;
+        }
         if ((flags & (int)EpilogueFlags.Bias) != 0)
         {
             if (biasStep == 0)
