@@ -148,13 +148,14 @@ public static partial class WeightGradKernels
             U = u; I = i; O0 = o0; Chunk = chunk; BStart = bStart; BEnd = bEnd;
         }
 
-        /// <summary>Work-item <paramref name="item"/>'s share with tiles of <paramref name="channels"/> gradient-side channels.</summary>
+        /// <summary>Work-item <paramref name="item"/>'s share with tiles of <paramref name="channels"/> gradient-side
+        /// channels and blocks of <paramref name="rows"/> kernel rows (<see cref="U"/> the block's first).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TapTile Of(int item, ConvShape s, int channels, int chunks)
+        public static TapTile Of(int item, ConvShape s, int channels, int chunks, int rows = 1)
         {
-            int k = s.Kernel, oTiles = DivUp(s.OutChannels, channels), perChunk = DivUp(s.Batch, chunks);
+            int blocks = DivUp(s.Kernel, rows), oTiles = DivUp(s.OutChannels, channels), perChunk = DivUp(s.Batch, chunks);
             int t = item;
-            int u = t % k; t /= k;
+            int u = t % blocks * rows; t /= blocks;
             int i = t % s.InChannels; t /= s.InChannels;
             int o0 = (t % oTiles) * channels;
             int chunk = t / oTiles;
