@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6, WideTiled = 7 }
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6, WideTiled = 7, WideDot = 8 }
 
 /// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
 public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
@@ -48,12 +48,16 @@ public static class GemmFamily
         Stream(GemmVersion.Rows, GemmKernels.Rows, GemmKernels.RowsThreads, "rows: 8x32 per work-item, SIMD over columns", Cpu),
         Stream(GemmVersion.LaneTiled, GemmKernels.LaneTiled, GemmKernels.LaneTiledThreads, "lane tile: 8x8 per work-item in vector registers, SIMD over columns", Cpu),
         Stream(GemmVersion.LaneDot, GemmKernels.LaneDot, GemmKernels.LaneDotThreads, "lane dot: 4x2 per work-item, SIMD over K (A's and B's K contiguous)", Cpu,
-            (s, _) => s.StrideAk != 1 || s.StrideBk != 1 ? "needs A's and B's K contiguous (stride 1)" : null),
+            KContiguous),
         Stream(GemmVersion.LaneWide, GemmKernels.LaneWide, GemmKernels.LaneWideThreads,
             "wide lane tile: 8x16 per work-item (16 vector registers of accumulators: AVX-512), SIMD over columns", Cpu),
         Stream(GemmVersion.WideTiled, GemmKernels.WideTiled, GemmKernels.WideTiledThreads,
             "16-lane wide tile: 8x32 per work-item (16 512-bit registers of accumulators), SIMD over columns", Cpu),
+        Stream(GemmVersion.WideDot, GemmKernels.WideDot, GemmKernels.WideDotThreads,
+            "16-lane dot: 4x4 per work-item, SIMD over K (A's and B's K contiguous; 16 512-bit registers of accumulators)", Cpu, KContiguous),
     });
+
+    static string? KContiguous(GemmShape s, DeviceLimits _) => s.StrideAk != 1 || s.StrideBk != 1 ? "needs A's and B's K contiguous (stride 1)" : null;
 
     public static string Describe(GemmVersion v) => Versions[v].Description;
 
@@ -66,7 +70,8 @@ public static class GemmFamily
     /// <summary>
     /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>. Version 4 (lane tiles):
     /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
-    /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere. Version 6 (16-column
+    /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere; version 7 hands those to
+    /// version 8 (version 5 at 16 lanes) where K fills its lanes 8 times over. Version 6 (16-column
     /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
     /// leave too few work-items, and the lab measured it slower there); version 7 (32-column tiles of 16 lanes):
     /// version 4 only below 16 columns (the lab measured it twice version 4's speed at the 16-column calls of the
@@ -76,6 +81,8 @@ public static class GemmFamily
     /// </summary>
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {
+        GemmVersion.WideTiled
+            when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * LaneTiles.WideWidth => GemmVersion.WideDot,
         GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled
             when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
         GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
