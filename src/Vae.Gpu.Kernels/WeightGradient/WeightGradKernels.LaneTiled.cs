@@ -149,14 +149,16 @@ public static partial class WeightGradKernels
         }
 
         /// <summary>Work-item <paramref name="item"/>'s share with tiles of <paramref name="channels"/> gradient-side
-        /// channels and blocks of <paramref name="rows"/> kernel rows (<see cref="U"/> the block's first).</summary>
+        /// channels, blocks of <paramref name="rows"/> kernel rows (<see cref="U"/> the block's first) and of
+        /// <paramref name="inputs"/> input channels (<see cref="I"/> the block's first).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TapTile Of(int item, ConvShape s, int channels, int chunks, int rows = 1)
+        public static TapTile Of(int item, ConvShape s, int channels, int chunks, int rows = 1, int inputs = 1)
         {
-            int blocks = DivUp(s.Kernel, rows), oTiles = DivUp(s.OutChannels, channels), perChunk = DivUp(s.Batch, chunks);
+            int blocks = DivUp(s.Kernel, rows), iBlocks = DivUp(s.InChannels, inputs);
+            int oTiles = DivUp(s.OutChannels, channels), perChunk = DivUp(s.Batch, chunks);
             int t = item;
             int u = t % blocks * rows; t /= blocks;
-            int i = t % s.InChannels; t /= s.InChannels;
+            int i = t % iBlocks * inputs; t /= iBlocks;
             int o0 = (t % oTiles) * channels;
             int chunk = t / oTiles;
             int bStart = Min(chunk * perChunk, s.Batch);
