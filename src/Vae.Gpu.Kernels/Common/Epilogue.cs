@@ -70,14 +70,24 @@ internal static class Epilogue
         ArrayView<float> output, int at, ArrayView<float> row, int from, int biasAt, int biasStep,
         ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
     {
-        // The training step's combinations in one pass each, straight from the accumulators to the output: the
-        // general sequence below stores each step back into the private row and reads it again.
+        // The training step's combinations in one pass each (bias per channel for a convolution, per column for a
+        // GEMM), straight from the accumulators to the output: the general sequence below stores each step back
+        // into the private row and reads it again.
         if (flags == (int)(EpilogueFlags.Bias | EpilogueFlags.Relu) && biasStep == 0)
         {
             float b = bias[biasAt];
             for (int x = 0; x < lanes; x++)
             {
                 float v = row[from + x] + b;
+                output[at + x] = v > 0f ? v : 0f;
+            }
+            return;
+        }
+        if (flags == (int)(EpilogueFlags.Bias | EpilogueFlags.Relu) && biasStep == 1)
+        {
+            for (int x = 0; x < lanes; x++)
+            {
+                float v = row[from + x] + bias[biasAt + x];
                 output[at + x] = v > 0f ? v : 0f;
             }
             return;
