@@ -51,7 +51,7 @@ public static class WeightGradFamily
         Stream(WeightGradVersion.Tiled, WeightGradKernels.Tiled, WeightGradKernels.TiledThreads, "8x4 channel tile per tap and batch chunk"),
         Stream(WeightGradVersion.Rows, WeightGradKernels.Rows, WeightGradKernels.RowsThreads, "rows: 4 channels x 3 taps, SIMD over columns, per batch chunk", Cpu,
             (s, _) => s.OutWidth > ConvKernels.RowLanes ? $"keeps rows of at most {ConvKernels.RowLanes} columns; this gradient is {s.OutWidth} wide" : null),
-        Stream(WeightGradVersion.LaneTiled, WeightGradKernels.LaneTiled, WeightGradKernels.RowsThreads,
+        Stream(WeightGradVersion.LaneTiled, WeightGradKernels.LaneTiled, WeightGradKernels.LaneTiledThreads,
             "lane tile: 4 channels x 3 taps x 8 columns in vector registers, per batch chunk", Cpu),
         Stream(WeightGradVersion.WideTiled, WeightGradKernels.WideTiled, WeightGradKernels.WideTiledThreads,
             "wide lane tile: 8 channels x 3 taps x 16 columns (24 512-bit registers of accumulators), per batch chunk", Cpu),

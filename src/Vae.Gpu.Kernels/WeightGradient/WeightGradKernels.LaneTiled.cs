@@ -7,14 +7,19 @@ namespace Vae.Gpu.Kernels;
 
 public static partial class WeightGradKernels
 {
+    public static int LaneTiledThreads(ConvShape s, int chunks) =>
+        DivUp(s.OutChannels, GradRowChannels) * DivUp(s.InChannels, WideGradInputs) * DivUp(s.Kernel, WideGradRows) * chunks;
+
     /// <summary>
     /// Version 3 of <see cref="Tiled"/> (same result layout), for SIMD CPUs behind OpenCL: the work of version 2
     /// (4 gradient-side channels o x 3 taps of one kernel row u, one input channel i, one batch chunk), but
     /// its innermost loop runs exactly 8 times over 8 consecutive columns with no condition, so the 12
-    /// accumulator vectors stay in registers across the chunk's images and rows (version 2's 32-column
-    /// rows keep them in memory). The tiles run down the rows, column of tiles by column of tiles; the rows' last
-    /// ragged columns run afterwards, in a copy that reads them as 0. At the end
-    /// each accumulator's 8 lanes are added in a fixed order, so reruns give the same result. The bias sums ride
+    /// accumulator vectors stay in registers across the image's rows (version 2's 32-column rows keep them in
+    /// memory). As in version 4, a work-item owns up to 3 kernel rows of up to 2 input channels and takes them in
+    /// turn for each image, their accumulators parked in private memory between turns, so each image's gradient
+    /// planes come from L1 for all but the first. The tiles run down the rows, column of tiles by column of
+    /// tiles; the rows' last ragged columns run afterwards, in a copy that reads them as 0. At the end each
+    /// accumulator's 8 lanes are added in a fixed order, so reruns give the same result. The bias sums ride
     /// along in 16 running sums each (<see cref="ReductionKernels.LaneChannelSumOf"/>).
     /// </summary>
     public static void LaneTiled(Index1D index, int stride, WeightGradArgs a)
@@ -22,26 +27,44 @@ public static partial class WeightGradKernels
         ConvShape s = a.Shape;
         int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
         ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
-        const int lanes = LaneTiles.Width;
+        const int lanes = LaneTiles.Width, rowAcc = GradRowChannels * 3 * lanes;
         int chunkStride = s.WeightLength + biasChannels;
-        var acc = LocalMemory.Allocate<float>(GradRowChannels * 3 * lanes);
+        var acc = LocalMemory.Allocate<float>(WideGradInputs * WideGradRows * rowAcc);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
-        for (int item = index; item < RowsThreads(s, chunks); item += stride)
+        for (int item = index; item < LaneTiledThreads(s, chunks); item += stride)
         {
-            var tile = TapTile.Of(item, s, GradRowChannels, chunks);
-            int u = tile.U, i = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
+            var tile = TapTile.Of(item, s, GradRowChannels, chunks, WideGradRows, WideGradInputs);
+            int u0 = tile.U, i0 = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
+            int rows = Min(WideGradRows, k - u0), inputs = Min(WideGradInputs, ic - i0);
             for (int v = 0; v < k; v += 3)
             {
-                for (int j = 0; j < GradRowChannels * 3 * lanes; j++) acc[j] = 0f;
-                if (v + 3 <= k) LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, true);
-                else LaneRowTaps(s, grad, input, acc, o0, i, u, v, bStart, bEnd, false);
-                int baseOffset = chunk * chunkStride;
-                for (int c = 0; c < GradRowChannels; c++)
+                for (int j = 0; j < WideGradInputs * WideGradRows * rowAcc; j++) acc[j] = 0f;
+                for (int b = bStart; b < bEnd; b++)
                 {
-                    int o = o0 + c;
-                    if (o >= oc) break;
-                    for (int j = 0; j < 3 && v + j < k; j++)
-                        partials[baseOffset + (o * ic + i) * kk + u * k + v + j] = LaneTiles.Sum(acc, (c * 3 + j) * lanes);
+                    for (int n = 0; n < inputs; n++)
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            var rowSums = acc.SubView((n * WideGradRows + r) * rowAcc, rowAcc);
+                            if (v + 3 <= k) LaneRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, true);
+                            else LaneRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, false);
+                        }
+                    }
+                }
+                int baseOffset = chunk * chunkStride;
+                for (int n = 0; n < inputs; n++)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        for (int c = 0; c < GradRowChannels; c++)
+                        {
+                            int o = o0 + c;
+                            if (o >= oc) break;
+                            for (int j = 0; j < 3 && v + j < k; j++)
+                                partials[baseOffset + (o * ic + i0 + n) * kk + (u0 + r) * k + v + j] =
+                                    LaneTiles.Sum(acc, (n * WideGradRows + r) * rowAcc + (c * 3 + j) * lanes);
+                        }
+                    }
                 }
             }
         }
