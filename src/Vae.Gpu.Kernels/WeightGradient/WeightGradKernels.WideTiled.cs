@@ -10,14 +10,8 @@ public static partial class WeightGradKernels
     /// <summary>Version 4's tile: gradient-side channels per work-item (x 3 taps of one kernel row).</summary>
     public const int WideGradChannels = 8;
 
-    /// <summary>Kernel rows and input channels per work-item of version 4, taken in turn image by image. (4 input
-    /// channels share each gradient plane twice as often, but their 18 KB of parked sums no longer fit in L1
-    /// beside the planes at 24x24: the default model's step was 10 % slower, the notebook's 42x42 gradients 14 %
-    /// faster.)</summary>
-    public const int WideGradRows = 3, WideGradInputs = 2;
-
     public static int WideTiledThreads(ConvShape s, int chunks) =>
-        DivUp(s.OutChannels, WideGradChannels) * DivUp(s.InChannels, WideGradInputs) * DivUp(s.Kernel, WideGradRows) * chunks;
+        DivUp(s.OutChannels, WideGradChannels) * DivUp(s.InChannels, TurnInputs) * DivUp(s.Kernel, TurnRows) * chunks;
 
     /// <summary>
     /// Version 4, version 3 for CPUs that run 512-bit vectors at full width where PoCL emits them
@@ -39,23 +33,23 @@ public static partial class WeightGradKernels
         ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
         const int lanes = LaneTiles.WideWidth, rowAcc = WideGradChannels * 3 * lanes;
         int chunkStride = s.WeightLength + biasChannels;
-        var acc = LocalMemory.Allocate<float>(WideGradInputs * WideGradRows * rowAcc);
+        var acc = LocalMemory.Allocate<float>(TurnInputs * TurnRows * rowAcc);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
         for (int item = index; item < WideTiledThreads(s, chunks); item += stride)
         {
-            var tile = TapTile.Of(item, s, WideGradChannels, chunks, WideGradRows, WideGradInputs);
+            var tile = TapTile.Of(item, s, WideGradChannels, chunks, TurnRows, TurnInputs);
             int u0 = tile.U, i0 = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
-            int rows = Min(WideGradRows, k - u0), inputs = Min(WideGradInputs, ic - i0);
+            int rows = Min(TurnRows, k - u0), inputs = Min(TurnInputs, ic - i0);
             for (int v = 0; v < k; v += 3)
             {
-                for (int j = 0; j < WideGradInputs * WideGradRows * rowAcc; j++) acc[j] = 0f;
+                for (int j = 0; j < TurnInputs * TurnRows * rowAcc; j++) acc[j] = 0f;
                 for (int b = bStart; b < bEnd; b++)
                 {
                     for (int n = 0; n < inputs; n++)
                     {
                         for (int r = 0; r < rows; r++)
                         {
-                            var rowSums = acc.SubView((n * WideGradRows + r) * rowAcc, rowAcc);
+                            var rowSums = acc.SubView((n * TurnRows + r) * rowAcc, rowAcc);
                             if (v + 3 <= k) WideRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, true);
                             else WideRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, false);
                         }
@@ -72,7 +66,7 @@ public static partial class WeightGradKernels
                             if (o >= oc) break;
                             for (int j = 0; j < 3 && v + j < k; j++)
                             {
-                                int at = (n * WideGradRows + r) * rowAcc + (c * 3 + j) * lanes;
+                                int at = (n * TurnRows + r) * rowAcc + (c * 3 + j) * lanes;
                                 partials[baseOffset + (o * ic + i0 + n) * kk + (u0 + r) * k + v + j] = LaneTiles.WideSum(acc, at);
                             }
                         }
