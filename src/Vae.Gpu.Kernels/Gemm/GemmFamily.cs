@@ -81,15 +81,17 @@ public static class GemmFamily
     /// </summary>
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {
-        GemmVersion.WideTiled
-            when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * LaneTiles.WideWidth => GemmVersion.WideDot,
-        GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled
-            when s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * GemmKernels.Lanes => GemmVersion.LaneDot,
+        GemmVersion.WideTiled when DotShaped(s, LaneTiles.WideWidth) => GemmVersion.WideDot,
+        GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled when DotShaped(s, GemmKernels.Lanes) => GemmVersion.LaneDot,
         GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
         GemmVersion.WideTiled when s.N < LaneTiles.WideWidth => GemmVersion.LaneTiled,
         GemmVersion.Rows when !(s.M >= 64 && (s.K <= 512 || s.StrideBn == 1)) => GemmVersion.RegisterTiled,
         _ => preferred,
     };
+
+    /// <summary>B's columns strided, A's and B's K contiguous and at least 8 vectors of <paramref name="lanes"/> long:
+    /// the products that SIMD over K (versions 5 and 8) serves.</summary>
+    static bool DotShaped(GemmShape s, int lanes) => s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * lanes;
 
     /// <summary>Runs the call with version <paramref name="v"/>: K split into slices that fill the accelerator,
     /// then (with more than one) one fixed-order sum of the slices that applies the epilogue.</summary>

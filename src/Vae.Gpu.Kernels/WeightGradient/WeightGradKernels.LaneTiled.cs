@@ -13,33 +13,46 @@ public static partial class WeightGradKernels
     /// gradients 14 % faster.)</summary>
     public const int TurnRows = 3, TurnInputs = 2;
 
-    public static int LaneTiledThreads(ConvShape s, int chunks) =>
-        DivUp(s.OutChannels, GradRowChannels) * DivUp(s.InChannels, TurnInputs) * DivUp(s.Kernel, TurnRows) * chunks;
+    public static int LaneTiledThreads(ConvShape s, int chunks) => TurnThreads(s, chunks, GradRowChannels);
+
+    static int TurnThreads(ConvShape s, int chunks, int channels) =>
+        DivUp(s.OutChannels, channels) * DivUp(s.InChannels, TurnInputs) * DivUp(s.Kernel, TurnRows) * chunks;
 
     /// <summary>
     /// Version 3 of <see cref="Tiled"/> (same result layout), for SIMD CPUs behind OpenCL: the work of version 2
     /// (4 gradient-side channels o x 3 taps of one kernel row u, one input channel i, one batch chunk), but
     /// its innermost loop runs exactly 8 times over 8 consecutive columns with no condition, so the 12
     /// accumulator vectors stay in registers across the image's rows (version 2's 32-column rows keep them in
-    /// memory). As in version 4, a work-item owns up to 3 kernel rows of up to 2 input channels and takes them in
-    /// turn for each image, their accumulators parked in private memory between turns, so each image's gradient
-    /// planes come from L1 for all but the first. The tiles run down the rows, column of tiles by column of
-    /// tiles; the rows' last ragged columns run afterwards, in a copy that reads them as 0. At the end each
-    /// accumulator's 8 lanes are added in a fixed order, so reruns give the same result. The bias sums ride
-    /// along in 16 running sums each (<see cref="ReductionKernels.LaneChannelSumOf"/>).
+    /// memory). The tiles run down the rows, column of tiles by column of tiles; the rows' last ragged columns
+    /// run afterwards, in a copy that reads them as 0. At the end each accumulator's 8 lanes are added in a fixed
+    /// order, so reruns give the same result. A work-item takes its rows and input channels in turn
+    /// (<see cref="TakeTurns"/>). The bias sums ride along in 16 running sums each
+    /// (<see cref="ReductionKernels.LaneChannelSumOf"/>).
     /// </summary>
-    public static void LaneTiled(Index1D index, int stride, WeightGradArgs a)
+    public static void LaneTiled(Index1D index, int stride, WeightGradArgs a) =>
+        TakeTurns(index, stride, a, LocalMemory.Allocate<float>(TurnInputs * TurnRows * GradRowChannels * 3 * LaneTiles.Width),
+            GradRowChannels, LaneTiles.Width);
+
+    /// <summary>
+    /// Versions 3 and 4 (<paramref name="channels"/> x 3 taps x <paramref name="lanes"/> columns a tile: 4 x 8 or
+    /// 8 x 16, constants where inlined): a work-item owns up to <see cref="TurnRows"/> kernel rows of up to
+    /// <see cref="TurnInputs"/> input channels and takes them in turn for each image, their accumulators parked in
+    /// <paramref name="acc"/> (private memory) between turns, so an image's gradient planes are read from L1 by
+    /// all but the first turn rather than streamed from L2 once per row over the whole chunk. Within a chunk each
+    /// accumulator sums the same terms in the same order as one row at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void TakeTurns(int index, int stride, WeightGradArgs a, ArrayView<float> acc, int channels, int lanes)
     {
         ConvShape s = a.Shape;
         int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
         ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
-        const int lanes = LaneTiles.Width, rowAcc = GradRowChannels * 3 * lanes;
+        int rowAcc = channels * 3 * lanes;
         int chunkStride = s.WeightLength + biasChannels;
-        var acc = LocalMemory.Allocate<float>(TurnInputs * TurnRows * rowAcc);
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
-        for (int item = index; item < LaneTiledThreads(s, chunks); item += stride)
+        for (int item = index; item < TurnThreads(s, chunks, channels); item += stride)
         {
-            var tile = TapTile.Of(item, s, GradRowChannels, chunks, TurnRows, TurnInputs);
+            var tile = TapTile.Of(item, s, channels, chunks, TurnRows, TurnInputs);
             int u0 = tile.U, i0 = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
             int rows = Min(TurnRows, k - u0), inputs = Min(TurnInputs, ic - i0);
             for (int v = 0; v < k; v += 3)
@@ -52,8 +65,8 @@ public static partial class WeightGradKernels
                         for (int r = 0; r < rows; r++)
                         {
                             var rowSums = acc.SubView((n * TurnRows + r) * rowAcc, rowAcc);
-                            if (v + 3 <= k) LaneRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, true);
-                            else LaneRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, false);
+                            if (v + 3 <= k) RowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, true, lanes);
+                            else RowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, false, lanes);
                         }
                     }
                 }
@@ -62,19 +75,31 @@ public static partial class WeightGradKernels
                 {
                     for (int r = 0; r < rows; r++)
                     {
-                        for (int c = 0; c < GradRowChannels; c++)
+                        for (int c = 0; c < channels; c++)
                         {
                             int o = o0 + c;
                             if (o >= oc) break;
                             for (int j = 0; j < 3 && v + j < k; j++)
+                            {
+                                int at = (n * TurnRows + r) * rowAcc + (c * 3 + j) * lanes;
                                 partials[baseOffset + (o * ic + i0 + n) * kk + (u0 + r) * k + v + j] =
-                                    LaneTiles.Sum(acc, (n * TurnRows + r) * rowAcc + (c * 3 + j) * lanes);
+                                    lanes == LaneTiles.Width ? LaneTiles.Sum(acc, at) : LaneTiles.WideSum(acc, at);
+                            }
                         }
                     }
                 }
             }
         }
         LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+    }
+
+    /// <summary>One image's turn at taps v, v+1, v+2 of kernel row u for version 3's or 4's tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void RowTaps(ConvShape s, ArrayView<float> grad, ArrayView<float> input, ArrayView<float> acc,
+        int o0, int i, int u, int v, int b, bool threeTaps, int lanes)
+    {
+        if (lanes == LaneTiles.Width) LaneRowTaps(s, grad, input, acc, o0, i, u, v, b, b + 1, threeTaps);
+        else WideRowTaps(s, grad, input, acc, o0, i, u, v, b, b + 1, threeTaps);
     }
 
     /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 3

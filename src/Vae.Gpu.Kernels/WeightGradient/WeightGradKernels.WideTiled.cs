@@ -10,72 +10,22 @@ public static partial class WeightGradKernels
     /// <summary>Version 4's tile: gradient-side channels per work-item (x 3 taps of one kernel row).</summary>
     public const int WideGradChannels = 8;
 
-    public static int WideTiledThreads(ConvShape s, int chunks) =>
-        DivUp(s.OutChannels, WideGradChannels) * DivUp(s.InChannels, TurnInputs) * DivUp(s.Kernel, TurnRows) * chunks;
+    public static int WideTiledThreads(ConvShape s, int chunks) => TurnThreads(s, chunks, WideGradChannels);
 
     /// <summary>
     /// Version 4, version 3 for CPUs that run 512-bit vectors at full width where PoCL emits them
     /// (<c>PoclWideVectors</c>): 8 gradient-side channels x 3 taps x 16 columns, 24 accumulator registers of 32.
     /// Per tile row it loads 8 gradient vectors and 3 input vectors for 24 FMAs, where version 3 loads 4 and 3
-    /// for 12: at 16 lanes version 3's loads, not its FMAs, set the pace. A work-item owns up to 3 kernel rows of
-    /// up to 2 input channels and takes them in turn for each image, their accumulators parked in private memory
-    /// between turns, so the image's 8 gradient planes (18 KB at 24x24) are read from L1 by all but the first
-    /// rather than streamed from L2 once per row over the whole chunk; within a chunk each accumulator sums the
-    /// same terms in the same order as before. A row's ragged last columns run as one more full tile that ends at the row's end, its first columns
-    /// (summed by the tile before) weighted 0, so no load needs a mask; rows narrower than a tile run a masked
-    /// copy. Each accumulator's 16 lanes are added as two fixed-order halves of 8, then the halves, so reruns
-    /// give the same result. The bias sums ride along in 16 running sums each.
+    /// for 12: at 16 lanes version 3's loads, not its FMAs, set the pace. A work-item takes its rows and input
+    /// channels in turn as version 3 does (<see cref="TakeTurns"/>; an image's 8 gradient planes are 18 KB at
+    /// 24x24). A row's ragged last columns run as one more full tile that ends at the row's end, its first
+    /// columns (summed by the tile before) weighted 0, so no load needs a mask; rows narrower than a tile run a
+    /// masked copy. Each accumulator's 16 lanes are added as two fixed-order halves of 8, then the halves, so
+    /// reruns give the same result. The bias sums ride along in 16 running sums each.
     /// </summary>
-    public static void WideTiled(Index1D index, int stride, WeightGradArgs a)
-    {
-        ConvShape s = a.Shape;
-        int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
-        ArrayView<float> grad = a.Grad, input = a.Input, biasSource = a.BiasSource, partials = a.Partials;
-        const int lanes = LaneTiles.WideWidth, rowAcc = WideGradChannels * 3 * lanes;
-        int chunkStride = s.WeightLength + biasChannels;
-        var acc = LocalMemory.Allocate<float>(TurnInputs * TurnRows * rowAcc);
-        int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
-        for (int item = index; item < WideTiledThreads(s, chunks); item += stride)
-        {
-            var tile = TapTile.Of(item, s, WideGradChannels, chunks, TurnRows, TurnInputs);
-            int u0 = tile.U, i0 = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
-            int rows = Min(TurnRows, k - u0), inputs = Min(TurnInputs, ic - i0);
-            for (int v = 0; v < k; v += 3)
-            {
-                for (int j = 0; j < TurnInputs * TurnRows * rowAcc; j++) acc[j] = 0f;
-                for (int b = bStart; b < bEnd; b++)
-                {
-                    for (int n = 0; n < inputs; n++)
-                    {
-                        for (int r = 0; r < rows; r++)
-                        {
-                            var rowSums = acc.SubView((n * TurnRows + r) * rowAcc, rowAcc);
-                            if (v + 3 <= k) WideRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, true);
-                            else WideRowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, b + 1, false);
-                        }
-                    }
-                }
-                int baseOffset = chunk * chunkStride;
-                for (int n = 0; n < inputs; n++)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        for (int c = 0; c < WideGradChannels; c++)
-                        {
-                            int o = o0 + c;
-                            if (o >= oc) break;
-                            for (int j = 0; j < 3 && v + j < k; j++)
-                            {
-                                int at = (n * TurnRows + r) * rowAcc + (c * 3 + j) * lanes;
-                                partials[baseOffset + (o * ic + i0 + n) * kk + (u0 + r) * k + v + j] = LaneTiles.WideSum(acc, at);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
-    }
+    public static void WideTiled(Index1D index, int stride, WeightGradArgs a) =>
+        TakeTurns(index, stride, a, LocalMemory.Allocate<float>(TurnInputs * TurnRows * WideGradChannels * 3 * LaneTiles.WideWidth),
+            WideGradChannels, LaneTiles.WideWidth);
 
     /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 7
     /// (past the last, read clamped and never stored); <paramref name="threeTaps"/> false when the kernel row ends

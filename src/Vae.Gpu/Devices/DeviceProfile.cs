@@ -70,7 +70,12 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
         + (ChunkBiasSums ? "; bias sums over batch chunks)" : ElementwiseRuns ? "; linear bias sums by ColumnSums)" : "; bias sums one thread per channel)");
 
     /// <summary>Whether this kind's defaults were measured (CPUs: the CPU accelerator and OpenCL on a CPU); GPU rows are estimates.</summary>
-    public bool Measured => Kind is "cpu" or "opencl-cpu";
+    public bool Measured => Kind is "cpu" or OpenClCpuKind;
+
+    /// <summary>The kind of an OpenCL CPU device (PoCL), whose build flags <c>PoclWideVectors</c> sets.</summary>
+    public const string OpenClCpuKind = "opencl-cpu";
+
+    public bool IsOpenClCpu => Kind == OpenClCpuKind;
 
     /// <summary>This machine's CPU has AVX-512 (32 vector registers). Read from the host because an OpenCL CPU
     /// device is always the host's own CPU (PoCL names it by LLVM's target, which need not say avx512: znver4).</summary>
@@ -101,7 +106,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // Where PoCL emits 512-bit vectors (PoclWideVectors), conv v7, weight-gradient v4 and GEMM v7 hold
             // their accumulators in 16-lane registers.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                new("opencl-cpu", 512 * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
+                new(OpenClCpuKind, 512 * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
                     wide ? ConvVersion.WidePairs : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
                     wide ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory

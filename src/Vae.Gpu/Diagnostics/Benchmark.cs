@@ -61,7 +61,7 @@ public sealed record BenchResult(
             {
                 ["kind"] = Profile.Kind, ["source"] = Tuned is null ? "defaults" : "tuned", ["tuned_on"] = Tuned?.Date.ToString("yyyy-MM-dd"),
                 ["elementwise_runs"] = Profile.ElementwiseRuns, ["chunk_bias_sums"] = Profile.ChunkBiasSums, ["loss_read_interval"] = Profile.LossReadInterval,
-                ["pocl_512_bit"] = Profile.Kind == "opencl-cpu" ? PoclWideVectors.Applied : null,
+                ["pocl_512_bit"] = Profile.IsOpenClCpu ? PoclWideVectors.Applied : null,
                 ["chosen"] = new JsonArray(Chosen.Select(c => (JsonNode)new JsonObject
                 {
                     ["family"] = c.Family, ["call"] = c.Call, ["version"] = c.Version, ["kernel"] = c.Kernel,
@@ -108,7 +108,7 @@ public static class Benchmark
         print?.Invoke($"profile: {pr.Kind}; defaults conv v{(int)pr.Conv} {pr.Conv}, weight-grad v{(int)pr.WeightGrad} {pr.WeightGrad}, gemm v{(int)pr.Gemm} {pr.Gemm} " +
             $"({EnvironmentSwitches.Conv}, {EnvironmentSwitches.WeightGrad}, {EnvironmentSwitches.Gemm} override); groups of {(pr.GroupSize > 0 ? pr.GroupSize.ToString() : "ILGPU's choice")}; up to {pr.MaxLaunch} threads a launch; " +
             $"{pr.ElementwisePolicy}; the loss read every {pr.LossReadInterval} batches in training" +
-            (pr.Kind == "opencl-cpu" ? (PoclWideVectors.Applied ? $"; PoCL builds 512-bit vectors ({EnvironmentSwitches.PoclWide}=0 for its 256-bit preference)" : "; PoCL builds with its own vector preference") : ""));
+            (pr.IsOpenClCpu ? (PoclWideVectors.Applied ? $"; PoCL builds 512-bit vectors ({EnvironmentSwitches.PoclWide}=0 for its 256-bit preference)" : "; PoCL builds with its own vector preference") : ""));
         print?.Invoke(device.Versions.Source);
         bool runCheck = check ?? !versions;
         var checks = runCheck ? KernelCheck.Run(device, seed: 1).ToList() : new List<CheckResult>();
