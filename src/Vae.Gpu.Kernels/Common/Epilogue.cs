@@ -124,6 +124,68 @@ internal static class Epilogue
             for (int x = 0; x < lanes; x++) row[from + x] = mask[at + x] > 0f ? row[from + x] : 0f;
         for (int x = 0; x < lanes; x++) output[at + x] = row[from + x];
     }
+
+    /// <summary>
+    /// <see cref="StoreLanes"/> for a vector of <paramref name="lanes"/> outputs that lands in two places: lane x
+    /// goes to output[first + x] where firstLo &lt;= x &lt; firstEnd and to output[second + x] where
+    /// secondLo &lt;= x &lt; secondEnd (disjoint), and nowhere else (conv v8's runs, which cross a row's end; the
+    /// bias is per channel). Each loop is a fixed-width one with masked stores; every read of the output or the
+    /// mask is under the same condition as the store it serves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreLanesSplit(
+        ArrayView<float> output, int first, int firstLo, int firstEnd, int second, int secondLo, int secondEnd,
+        ArrayView<float> row, int from, int channel, ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
+    {
+        if (flags == (int)(EpilogueFlags.Bias | EpilogueFlags.Relu))
+        {
+            float b = bias[channel];
+            for (int x = 0; x < lanes; x++)
+            {
+                float v = row[from + x] + b;
+                v = v > 0f ? v : 0f;
+                if (x >= firstLo && x < firstEnd) output[first + x] = v;
+                if (x >= secondLo && x < secondEnd) output[second + x] = v;
+            }
+            return;
+        }
+        if (flags == (int)EpilogueFlags.MaskPositive)
+        {
+            for (int x = 0; x < lanes; x++)
+            {
+                float v = row[from + x];
+                if (x >= firstLo && x < firstEnd) output[first + x] = mask[first + x] > 0f ? v : 0f;
+                if (x >= secondLo && x < secondEnd) output[second + x] = mask[second + x] > 0f ? v : 0f;
+            }
+            return;
+        }
+        if ((flags & (int)EpilogueFlags.Bias) != 0)
+        {
+            float b = bias[channel];
+            for (int x = 0; x < lanes; x++) row[from + x] += b;
+        }
+        if ((flags & (int)EpilogueFlags.Accumulate) != 0)
+            for (int x = 0; x < lanes; x++)
+            {
+                if (x >= firstLo && x < firstEnd) row[from + x] += output[first + x];
+                if (x >= secondLo && x < secondEnd) row[from + x] += output[second + x];
+            }
+        if ((flags & (int)EpilogueFlags.Relu) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] = row[from + x] > 0f ? row[from + x] : 0f;
+        if ((flags & (int)EpilogueFlags.Sigmoid) != 0)
+            for (int x = 0; x < lanes; x++) row[from + x] = 1f / (1f + MathF.Exp(-row[from + x]));
+        if ((flags & (int)EpilogueFlags.MaskPositive) != 0)
+            for (int x = 0; x < lanes; x++)
+            {
+                if (x >= firstLo && x < firstEnd) row[from + x] = mask[first + x] > 0f ? row[from + x] : 0f;
+                if (x >= secondLo && x < secondEnd) row[from + x] = mask[second + x] > 0f ? row[from + x] : 0f;
+            }
+        for (int x = 0; x < lanes; x++)
+        {
+            if (x >= firstLo && x < firstEnd) output[first + x] = row[from + x];
+            if (x >= secondLo && x < secondEnd) output[second + x] = row[from + x];
+        }
+    }
 }
 
 /// <summary>The epilogue's flags as words, for launch labels and the lab's tables.</summary>

@@ -11,8 +11,11 @@ public enum VersionTraits
     None = 0,
     /// <summary>Keeps a private accumulator array per work-item, which a GPU places in local memory: GPUs never run it.</summary>
     CpuShaped = 1,
-    /// <summary>A convolution that reads the padded input and the flipped weight in place (no Pad or FlipTranspose launch).</summary>
-    FoldsPadAndFlip = 2,
+    /// <summary>A convolution that reads its input's border of zeros in place (no Pad launch).</summary>
+    FoldsPad = 2,
+    /// <summary>A convolution that reads the flipped weight in place (no FlipTranspose launch).</summary>
+    FoldsFlip = 4,
+    FoldsPadAndFlip = FoldsPad | FoldsFlip,
 }
 
 /// <summary>A version as every tool sees it, whatever its family: the lab, check, tune, the PTX rules and the tests.</summary>

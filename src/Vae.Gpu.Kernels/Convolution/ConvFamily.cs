@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the convolution; each member is named after its kernel method in <see cref="ConvKernels"/>.</summary>
-public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6, WidePairs = 7 }
+public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6, WidePairs = 7, WideRuns = 8 }
 
 /// <summary>
 /// One convolution as a layer asks for it: a valid cross-correlation of <see cref="Shape"/> whose input is
@@ -61,6 +61,9 @@ public static class ConvFamily
             "lane tile of two rows: 8 channels x 2 rows x 8 columns (16 vector registers of accumulators: AVX-512), pad/flip folded", Cpu | Folds),
         Stream(ConvVersion.WidePairs, ConvKernels.WidePairs, ConvKernels.WidePairsThreads,
             "wide lane tile of two rows: 8 channels x 2 rows x 16 columns (16 512-bit registers of accumulators), pad/flip folded", Cpu | Folds),
+        Stream(ConvVersion.WideRuns, ConvKernels.WideRuns, ConvKernels.WideRunsThreads,
+            "wide runs: 8 channels x 32 consecutive positions along the input's rows (no masks, no ragged tiles), input padded first, flip folded",
+            Cpu | VersionTraits.FoldsFlip),
     });
 
     static string? StagedWhyNot(ConvShape s, DeviceLimits limits)
@@ -83,9 +86,11 @@ public static class ConvFamily
     /// <paramref name="limits"/>; null when it can.</summary>
     public static string? WhyNot(ConvVersion v, ConvShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
-    /// <summary>Versions 1 and 2 read a padded input and an (Out, In, K, K) weight: a call with padding or a
-    /// flipped weight writes those out first (two more launches); the others read both in place.</summary>
-    public static bool FoldsPadAndFlip(ConvVersion v) => Versions[v].Traits.HasFlag(VersionTraits.FoldsPadAndFlip);
+    /// <summary>Versions 1, 2 and 8 read a padded input, versions 1 and 2 an (Out, In, K, K) weight: a call with
+    /// padding or a flipped weight writes those out first (a launch each); the others read them in place.</summary>
+    public static bool FoldsPad(ConvVersion v) => Versions[v].Traits.HasFlag(VersionTraits.FoldsPad);
+
+    public static bool FoldsFlip(ConvVersion v) => Versions[v].Traits.HasFlag(VersionTraits.FoldsFlip);
 
     public static KernelCost Cost(ConvCall c) => KernelCost.ValidConv(c.Shape);
 
@@ -97,21 +102,18 @@ public static class ConvFamily
         var row = Versions[v];
         var s = c.Shape;
         int pad = c.Pad, flipped = c.Flipped ? 1 : 0;
-        if (!FoldsPadAndFlip(v))
+        if (pad > 0 && !FoldsPad(v))
         {
-            if (pad > 0)
-            {
-                var padded = r.Scratch(ScratchSlot.PaddedInput, s.InputLength);
-                Pad(r, input, s.Batch * s.InChannels, s.InHeight - 2 * pad, s.InWidth - 2 * pad, pad, padded);
-                input = padded;
-            }
-            if (flipped != 0)
-            {
-                var turned = r.Scratch(ScratchSlot.FlippedWeight, s.WeightLength);
-                FlipTranspose(r, weight, s.InChannels, s.OutChannels, s.Kernel, turned);
-                weight = turned;
-            }
+            var padded = r.Scratch(ScratchSlot.PaddedInput, s.InputLength);
+            Pad(r, input, s.Batch * s.InChannels, s.InHeight - 2 * pad, s.InWidth - 2 * pad, pad, padded);
+            input = padded;
             pad = 0;
+        }
+        if (flipped != 0 && !FoldsFlip(v))
+        {
+            var turned = r.Scratch(ScratchSlot.FlippedWeight, s.WeightLength);
+            FlipTranspose(r, weight, s.InChannels, s.OutChannels, s.Kernel, turned);
+            weight = turned;
             flipped = 0;
         }
 
@@ -125,13 +127,22 @@ public static class ConvFamily
         r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, Cost(c), 0));
     }
 
-    /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros.</summary>
+    /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros: an element a work-item
+    /// on GPUs (neighbours write neighbours), a row a work-item elsewhere.</summary>
     public static void Pad(KernelRunner r, ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output)
     {
         var t = r.Begin();
         long items = (long)planes * (height + 2 * pad) * (width + 2 * pad);
-        int n = r.Threads(items);
-        r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad)(n, n, input, height, width, pad, output);
+        if (r.Limits.IsGpu)
+        {
+            int n = r.Threads(items);
+            r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad)(n, n, input, height, width, pad, output);
+        }
+        else
+        {
+            int n = r.Threads((long)planes * (height + 2 * pad));
+            r.Stream<int, ArrayView<float>, int, int, int, int, ArrayView<float>>(ConvKernels.PadRows)(n, n, input, planes, height, width, pad, output);
+        }
         r.End(t, new KernelLaunch(Name, nameof(ConvKernels.Pad), 0, null, KernelCost.Elementwise(items, 0, 2), 0));
     }
 

@@ -121,24 +121,29 @@ public static partial class ConvKernels
         int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
         int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
         int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
-        // Loops that run at least once (do-while; a layer has a channel and a tap): LLVM keeps the accumulators
-        // in registers across an outer loop only when the loops inside it cannot run zero times, and with
-        // for-loops stored and reloaded them after every kernel row. (Writing out a 3-wide kernel row's taps made
-        // LLVM hoist all 24 weights and spill them: slower.)
-        int i = 0;
+        // Taps (u, v) outside, input channels inside: the innermost loop runs In times, not K, so the loop
+        // overhead around it is paid once per In taps (K times as often before). Loops that run at least once
+        // (do-while; a layer has a channel and a tap): LLVM keeps the accumulators in registers across an outer
+        // loop only when the loops inside it cannot run zero times, and with for-loops stored and reloaded them
+        // after every kernel row. (Writing out a 3-wide kernel row's taps made LLVM hoist all 24 weights and
+        // spill them: slower.)
+        int planeSize = h * w;
+        int u = 0;
         do
         {
-            int u = 0;
+            int v = 0;
             do
             {
-                int top = ((b * ic + i) * h + y + u - pad) * w;
-                int v = 0;
+                int top = (b * ic * h + y + u - pad) * w, at = sign * (u * k + v);
+                int i = 0;
                 do
                 {
-                    PairTap(input, weight, acc, w, top, left + v, i * iStep + sign * (u * k + v), w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
-                } while (++v < k);
-            } while (++u < k);
-        } while (++i < ic);
+                    PairTap(input, weight, acc, w, top, left + v, at, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
+                    top += planeSize;
+                    at += iStep;
+                } while (++i < ic);
+            } while (++v < k);
+        } while (++u < k);
     }
 
     /// <summary>One tap: the 8 channels' weights at w_c + at times the two rows' input columns from

@@ -123,22 +123,21 @@ public static partial class ConvKernels
         // a conditional update of the accumulators keeps the compiler from holding them in registers.
         int uStart = Max(0, pad - y), uEnd = Min(k, h + pad - y);
         if (uStart >= uEnd) return;
-        // Loops that run at least once (do-while): see PairTile.
-        int i = 0;
+        // Taps outside, input channels inside, loops that run at least once: see PairTile.
+        int planeSize = h * w;
+        int u = uStart;
         do
         {
-            int u = uStart;
+            int v = 0;
             do
             {
-                int iy = y + u - pad;
-                int row = ((b * ic + i) * h + iy) * w;
-                int v = 0;
+                int row = (b * ic * h + y + u - pad) * w, at = sign * (u * k + v);
+                int from = left + v;
+                int i = 0;
                 do
                 {
-                    int at = i * iStep + sign * (u * k + v);
                     float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
                     float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
-                    int from = left + v;
                     if (inside)
                     {
                         for (int x = 0; x < lanes; x++)
@@ -152,9 +151,11 @@ public static partial class ConvKernels
                             LaneTiles.AccumulateColumn(acc, x, lanes, LaneTiles.InRow(ix, w) ? input[row + ix] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
-                } while (++v < k);
-            } while (++u < uEnd);
-        } while (++i < ic);
+                    row += planeSize;
+                    at += iStep;
+                } while (++i < ic);
+            } while (++v < k);
+        } while (++u < uEnd);
     }
 
     /// <summary>
@@ -169,33 +170,34 @@ public static partial class ConvKernels
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         int wo = RowWeightBase(sign < 0 ? 1 : 0, o, oc, ic, kk);
-        int i = 0;
+        // Taps outside, input channels inside, loops that run at least once: see PairTile.
+        int plane = b * ic * h, planeSize = h * w;
+        int u = 0;
         do
         {
-            int plane = (b * ic + i) * h;
-            int u = 0;
+            int top = y0 + u - pad;
+            // Row r's input row in channel 0, clamped into the plane, and whether it is real.
+            int a0 = (plane + Clamp(top, h)) * w, a1 = (plane + Clamp(top + 1, h)) * w;
+            int a2 = (plane + Clamp(top + 2, h)) * w, a3 = (plane + Clamp(top + 3, h)) * w;
+            int a4 = (plane + Clamp(top + 4, h)) * w, a5 = (plane + Clamp(top + 5, h)) * w;
+            int a6 = (plane + Clamp(top + 6, h)) * w, a7 = (plane + Clamp(top + 7, h)) * w;
+            bool r0 = Inside(top, h), r1 = Inside(top + 1, h), r2 = Inside(top + 2, h), r3 = Inside(top + 3, h);
+            bool r4 = Inside(top + 4, h), r5 = Inside(top + 5, h), r6 = Inside(top + 6, h), r7 = Inside(top + 7, h);
+            int v = 0;
             do
             {
-                int top = y0 + u - pad;
-                // Row r's input row, clamped into the plane, and whether it is real.
-                int a0 = (plane + Clamp(top, h)) * w, a1 = (plane + Clamp(top + 1, h)) * w;
-                int a2 = (plane + Clamp(top + 2, h)) * w, a3 = (plane + Clamp(top + 3, h)) * w;
-                int a4 = (plane + Clamp(top + 4, h)) * w, a5 = (plane + Clamp(top + 5, h)) * w;
-                int a6 = (plane + Clamp(top + 6, h)) * w, a7 = (plane + Clamp(top + 7, h)) * w;
-                int v = 0;
+                int from = left + v, at = wo + sign * (u * k + v), shift = 0;
+                int i = 0;
                 do
                 {
-                    float q = weight[wo + i * iStep + sign * (u * k + v)];
-                    float q0 = Inside(top, h) ? q : 0f, q1 = Inside(top + 1, h) ? q : 0f;
-                    float q2 = Inside(top + 2, h) ? q : 0f, q3 = Inside(top + 3, h) ? q : 0f;
-                    float q4 = Inside(top + 4, h) ? q : 0f, q5 = Inside(top + 5, h) ? q : 0f;
-                    float q6 = Inside(top + 6, h) ? q : 0f, q7 = Inside(top + 7, h) ? q : 0f;
-                    int from = left + v;
+                    float q = weight[at];
+                    float q0 = r0 ? q : 0f, q1 = r1 ? q : 0f, q2 = r2 ? q : 0f, q3 = r3 ? q : 0f;
+                    float q4 = r4 ? q : 0f, q5 = r5 ? q : 0f, q6 = r6 ? q : 0f, q7 = r7 ? q : 0f;
                     if (inside)
                     {
                         for (int x = 0; x < lanes; x++)
                         {
-                            int c = from + x;
+                            int c = from + x + shift;
                             LaneTiles.MulAdd8(acc, x, lanes, input[a0 + c], input[a1 + c], input[a2 + c], input[a3 + c],
                                 input[a4 + c], input[a5 + c], input[a6 + c], input[a7 + c], q0, q1, q2, q3, q4, q5, q6, q7);
                         }
@@ -207,14 +209,17 @@ public static partial class ConvKernels
                         {
                             int c = from + x;
                             bool real = LaneTiles.InRow(c, w);
+                            c += shift;
                             LaneTiles.MulAdd8(acc, x, lanes, real ? input[a0 + c] : 0f, real ? input[a1 + c] : 0f, real ? input[a2 + c] : 0f,
                                 real ? input[a3 + c] : 0f, real ? input[a4 + c] : 0f, real ? input[a5 + c] : 0f,
                                 real ? input[a6 + c] : 0f, real ? input[a7 + c] : 0f, q0, q1, q2, q3, q4, q5, q6, q7);
                         }
                     }
-                } while (++v < k);
-            } while (++u < k);
-        } while (++i < ic);
+                    shift += planeSize;
+                    at += iStep;
+                } while (++i < ic);
+            } while (++v < k);
+        } while (++u < k);
     }
 
     static int Clamp(int row, int h) => row < 0 ? 0 : row >= h ? h - 1 : row;

@@ -37,6 +37,10 @@ public class KernelFamilyTests
         Assert.Contains(Odd, c => c.Family == WeightGradFamily.Name && c.WhyNot((int)WeightGradVersion.Rows, limits) is not null);
         Assert.Contains(Odd, c => c.Call is ConvCall { Pad: > 0, Flipped: true });
         Assert.Contains(Odd, c => c.Call is ConvCall { Flags: EpilogueFlags.Accumulate });
+        // Conv v8 runs its runs (not version 7's tiles) with every epilogue, padded and flipped too.
+        foreach (var flags in new[] { EpilogueFlags.Bias | EpilogueFlags.Relu, EpilogueFlags.MaskPositive, EpilogueFlags.Bias | EpilogueFlags.Sigmoid, EpilogueFlags.Accumulate })
+            Assert.Contains(Odd, c => c.Call is ConvCall call && call.Flags == flags && ConvKernels.RunsFit(call.Shape));
+        Assert.Contains(Odd, c => c.Call is ConvCall { Pad: > 0, Flipped: true } call && ConvKernels.RunsFit(call.Shape));
     }
 
     [Fact]

@@ -1,0 +1,114 @@
+using ILGPU;
+using ILGPU.Runtime;
+using static Vae.Gpu.Kernels.KernelIndex;
+
+namespace Vae.Gpu.Kernels;
+
+public static partial class ConvKernels
+{
+    /// <summary>Output positions a work-item of version 8 computes per channel: two 16-lane vectors.</summary>
+    public const int RunLength = 2 * LaneTiles.WideWidth;
+
+    /// <summary>An output plane's positions counted along the input's rows: output (y, x) is position y * W + x,
+    /// so its last row ends at (Ho - 1) * W + Wo; the W - Wo positions at the end of every other row are not outputs.</summary>
+    static int RunPositions(ConvShape s) => (s.OutHeight - 1) * s.InWidth + s.OutWidth;
+
+    /// <summary>Where version 8 runs its runs: 8 or more output channels, input rows at least a vector wide (a
+    /// vector then spans at most two rows) and at least one run of positions; elsewhere it runs version 7.</summary>
+    public static bool RunsFit(ConvShape s) =>
+        s.OutChannels >= LaneChannels && s.InWidth >= LaneTiles.WideWidth && RunPositions(s) >= RunLength;
+
+    public static int WideRunsThreads(ConvShape s) => RunsFit(s)
+        ? s.Batch * DivUp(s.OutChannels, LaneChannels) * DivUp(RunPositions(s), RunLength)
+        : WidePairsThreads(s);
+
+    /// <summary>
+    /// Version 8: version 7's 8 channels x 32 outputs, but the 32 are consecutive positions of the output plane
+    /// counted along the input's rows (<see cref="RunPositions"/>), not two rows of 16 columns. A tap (i, u, v)
+    /// of position p reads input p + u * W + v, so each tap reads two contiguous vectors of one input plane
+    /// whatever rows they cross: no masked loads, no single-row tiles, and no tile that overlaps the row's last
+    /// (a 24-wide output row of 16-column tiles computes 32 columns for 24; here a 26-wide input computes 26
+    /// positions for 24 outputs). The store splits each vector at the row's end and leaves out the positions
+    /// past Wo. Positions past the plane's last output are never computed (the last run ends at it, overlapping
+    /// the one before), so every read stays in the plane. The input must be stored with its padding (the
+    /// launcher pads it); flipped weights are read in place. Taps in the same order as versions 5-7. No profile
+    /// picks it: in the training step it measured no faster than version 7 (docs/performance.md); <c>tune</c>
+    /// picks it per call where it wins.
+    /// </summary>
+    public static void WideRuns(Index1D index, int stride, ConvArgs a)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        var acc = LocalMemory.Allocate<float>(RunLength * LaneChannels);
+        ConvShape s = a.Shape;
+        if (!RunsFit(s))
+        {
+            Pairs(index, stride, a, acc, lanes);
+            return;
+        }
+        int flipped = a.Flipped, flags = a.Flags;
+        ArrayView<float> input = a.Input, weight = a.Weight, bias = a.Bias, mask = a.Mask, output = a.Output;
+        int ho = s.OutHeight, wo = s.OutWidth, k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int h = s.InHeight, w = s.InWidth;
+        int n = RunPositions(s), runs = DivUp(n, RunLength), chanTiles = DivUp(oc, LaneChannels);
+        int iStep = flipped != 0 ? oc * kk : kk, sign = flipped != 0 ? -1 : 1;
+        int second = LaneChannels * lanes;
+        for (int item = index; item < WideRunsThreads(s); item += stride)
+        {
+            int t = item;
+            int p0 = (t % runs) * RunLength; t /= runs;
+            int o0 = (t % chanTiles) * LaneChannels;
+            int b = t / chanTiles;
+            // The positions at the start of an overlapping last run that the run before it stores.
+            int skip = 0;
+            if (p0 + RunLength > n)
+            {
+                skip = p0 + RunLength - n;
+                p0 = n - RunLength;
+            }
+            for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
+            int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
+            int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
+            int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
+            int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+            // Taps (u, v) outside, input channels inside: the innermost loop runs In times (16-64), not K, so
+            // the loop overhead around it is paid once per In taps. Loops that run at least once (do-while): see
+            // PairTile.
+            int planeSize = h * w, first = b * ic * planeSize + p0;
+            int u = 0;
+            do
+            {
+                int v = 0;
+                do
+                {
+                    int from = first + u * w + v, at = sign * (u * k + v);
+                    int i = 0;
+                    do
+                    {
+                        // The second vector is the next 16 positions: PairTap's second row at distance 16.
+                        PairTap(input, weight, acc, lanes, from, 0, at, w0, w1, w2, w3, w4, w5, w6, w7, true, lanes);
+                        from += planeSize;
+                        at += iStep;
+                    } while (++i < ic);
+                } while (++v < k);
+            } while (++u < k);
+
+            for (int r = 0; r < 2; r++)
+            {
+                // Vector r's first position (y, x), the lanes left in its row, and the lanes it stores.
+                int q = p0 + r * lanes;
+                int y = q / w, x = q - y * w, rest = w - x;
+                int lo = Max(0, skip - r * lanes);
+                int firstEnd = Min(lanes, wo - x), secondEnd = Min(lanes, rest + wo);
+                for (int c = 0; c < LaneChannels; c++)
+                {
+                    int o = o0 + c;
+                    if (o >= oc) break;
+                    int row = ((b * oc + o) * ho + y) * wo;
+                    // Lanes from `rest` on are row y + 1's columns 0..: output row + wo - rest + lane.
+                    Epilogue.StoreLanesSplit(output, row + x, lo, firstEnd, row + wo - rest, Max(lo, rest), secondEnd,
+                        acc, r * second + c * lanes, o, bias, mask, flags, lanes);
+                }
+            }
+        }
+    }
+}
