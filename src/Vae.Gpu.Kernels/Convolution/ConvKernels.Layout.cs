@@ -29,6 +29,7 @@ public static partial class ConvKernels
     /// <see cref="Pad"/> for CPUs: a work-item per output row, whose copy is a unit-stride loop that a vectorizer
     /// takes (Pad's index arithmetic per element ran several times slower than the copy on PoCL).
     /// </summary>
+    [CpuOnly]
     public static void PadRows(Index1D index, int stride, ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output)
     {
         int pw = width + 2 * pad, ph = height + 2 * pad;
