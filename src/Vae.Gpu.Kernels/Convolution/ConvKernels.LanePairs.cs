@@ -114,49 +114,63 @@ public static partial class ConvKernels
     static void PairTile(ConvShape s, int pad, int iStep, int sign, ArrayView<float> input, ArrayView<float> weight,
         ArrayView<float> acc, int b, int o0, int y, int left, bool inside, int lanes)
     {
-        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
+        PairTaps(s, input, weight, acc, o0, (b * s.InChannels * h + y - pad) * w, left, w, w, h * w, iStep, sign, inside, lanes);
+    }
+
+    /// <summary>
+    /// Every tap of a two-vector tile of channels o0 .. o0 + 7 (versions 6-8), in the order all lane versions share: each tap (u, v) over
+    /// all input channels. Channel i's tap (u, v) reads the first vector at input[top + i * planeSize + u * w +
+    /// left + v ..] and the second <paramref name="second"/> further on (the next row for versions 6 and 7, the
+    /// next 16 positions for version 8). The input channels are the innermost loop, so the loop around the 16
+    /// FMAs runs In times (16-64), not K: the address and loop work around it is paid once per In taps (with the
+    /// channels outermost it ran once per 3 taps and held a quarter of the samples). Loops that run at least once
+    /// (do-while; a layer has a channel and a tap): LLVM keeps the accumulators in registers across an outer
+    /// loop only when the loops inside it cannot run zero times, and with for-loops stored and reloaded them after
+    /// every kernel row. (Writing out a 3-wide kernel row's taps made LLVM hoist all 24 weights and spill them:
+    /// slower.) The weights' offset is stepped, not computed per tap: computed afresh, LLVM gathered the 8
+    /// channels' addresses into a vector and extracted them one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PairTaps(ConvShape s, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int o0, int top, int left,
+        int second, int w, int planeSize, int iStep, int sign, bool inside, int lanes)
+    {
+        int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
+        // Where channel o0 + c's taps start (channels past OutChannels read the last one's, never stored).
         int flipped = sign < 0 ? 1 : 0;
         int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
         int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
         int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
         int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
-        // Taps (u, v) outside, input channels inside: the innermost loop runs In times, not K, so the loop
-        // overhead around it is paid once per In taps (K times as often before). Loops that run at least once
-        // (do-while; a layer has a channel and a tap): LLVM keeps the accumulators in registers across an outer
-        // loop only when the loops inside it cannot run zero times, and with for-loops stored and reloaded them
-        // after every kernel row. (Writing out a 3-wide kernel row's taps made LLVM hoist all 24 weights and
-        // spill them: slower.)
-        int planeSize = h * w;
         int u = 0;
         do
         {
             int v = 0;
             do
             {
-                int top = (b * ic * h + y + u - pad) * w, at = sign * (u * k + v);
+                int row = top + u * w, at = sign * (u * k + v);
                 int i = 0;
                 do
                 {
-                    PairTap(input, weight, acc, w, top, left + v, at, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
-                    top += planeSize;
+                    PairTap(input, weight, acc, second, w, row, left + v, at, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
+                    row += planeSize;
                     at += iStep;
                 } while (++i < ic);
             } while (++v < k);
         } while (++u < k);
     }
 
-    /// <summary>One tap: the 8 channels' weights at w_c + at times the two rows' input columns from
-    /// <paramref name="from"/> (rows at top and top + w; columns outside the row read as 0 unless
-    /// <paramref name="inside"/>).</summary>
+    /// <summary>One tap: the 8 channels' weights at w_c + at times two input vectors from column
+    /// <paramref name="from"/>, at top and top + <paramref name="distance"/> (columns outside a row of
+    /// <paramref name="w"/> read as 0 unless <paramref name="inside"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void PairTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int w, int top, int from, int at,
+    static void PairTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int distance, int w, int top, int from, int at,
         int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool inside, int lanes)
     {
         int second = LaneChannels * lanes;
         float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
         float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
-        int bottom = top + w;
+        int bottom = top + distance;
         if (inside)
         {
             for (int x = 0; x < lanes; x++)

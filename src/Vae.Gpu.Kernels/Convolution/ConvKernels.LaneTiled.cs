@@ -28,7 +28,8 @@ public static partial class ConvKernels
     /// 8 accumulator vectors stay in registers across the whole (input channel x K x K) reduction (conv v4's
     /// 32-column rows keep them in memory). Tiles whose reads stay inside the row run that loop; tiles at
     /// the border (padding, the last ragged tile) run a copy that reads outside columns as 0. Padding and the
-    /// flipped weight are read in place, as in version 4; the sum runs in the same order as versions 2 and 4.
+    /// flipped weight are read in place, as in version 4; the taps run in the same order as in versions 6-8 (each
+    /// tap (u, v) over all input channels).
     /// </summary>
     public static void LaneTiled(Index1D index, int stride, ConvArgs a)
     {

@@ -66,31 +66,8 @@ public static partial class ConvKernels
                 p0 = n - RunLength;
             }
             for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
-            int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
-            int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
-            int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
-            int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
-            // Taps (u, v) outside, input channels inside: the innermost loop runs In times (16-64), not K, so
-            // the loop overhead around it is paid once per In taps. Loops that run at least once (do-while): see
-            // PairTile.
-            int planeSize = h * w, first = b * ic * planeSize + p0;
-            int u = 0;
-            do
-            {
-                int v = 0;
-                do
-                {
-                    int from = first + u * w + v, at = sign * (u * k + v);
-                    int i = 0;
-                    do
-                    {
-                        // The second vector is the next 16 positions: PairTap's second row at distance 16.
-                        PairTap(input, weight, acc, lanes, from, 0, at, w0, w1, w2, w3, w4, w5, w6, w7, true, lanes);
-                        from += planeSize;
-                        at += iStep;
-                    } while (++i < ic);
-                } while (++v < k);
-            } while (++u < k);
+            // The second vector is the next 16 positions.
+            PairTaps(s, input, weight, acc, o0, b * ic * h * w + p0, 0, lanes, w, h * w, iStep, sign, true, lanes);
 
             for (int r = 0; r < 2; r++)
             {
