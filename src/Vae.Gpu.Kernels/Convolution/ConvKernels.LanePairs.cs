@@ -95,16 +95,8 @@ public static partial class ConvKernels
                     else LaneTile(s, pad, iStep, sign, input, weight, second, b, o0, y + 1, left, false, lanes);
                 }
             }
-            for (int r = 0; r < PairRows; r++)
-            {
-                if (y + r >= ho) break;
-                for (int c = 0; c < LaneChannels; c++)
-                {
-                    int o = o0 + c;
-                    if (o >= oc) break;
-                    LaneTiles.StoreTile(output, ((b * oc + o) * ho + y + r) * wo + x0, acc, r * rowAcc + c * lanes, skip, wo - x0, o, bias, mask, flags, lanes);
-                }
-            }
+            LaneTiles.StoreBlock(output, ((b * oc + o0) * ho + y) * wo + x0, wo, ho * wo, Min(PairRows, ho - y), Min(LaneChannels, oc - o0),
+                acc, rowAcc, skip, wo - x0, o0, bias, mask, flags, lanes);
         }
     }
 

@@ -99,12 +99,8 @@ public static partial class ConvKernels
                 LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, true, lanes);
             else
                 LaneRowTile(s, pad, iStep, sign, input, weight, acc, b, o, y0, left, false, lanes);
-            for (int r = 0; r < LaneRowsPerTile; r++)
-            {
-                int y = y0 + r;
-                if (y >= ho) break;
-                LaneTiles.StoreTile(output, ((b * oc + o) * ho + y) * wo + x0, acc, r * lanes, skip, wo - x0, o, bias, mask, flags, lanes);
-            }
+            LaneTiles.StoreBlock(output, ((b * oc + o) * ho + y0) * wo + x0, wo, 0, Min(LaneRowsPerTile, ho - y0), 1,
+                acc, lanes, skip, wo - x0, o, bias, mask, flags, lanes);
         }
     }
 
