@@ -61,6 +61,10 @@ public abstract class KernelRunner
         _ => false,
     };
 
+    /// <summary>Whether elementwise kernels (and Pad) give each work-item one contiguous run of items, a unit-stride
+    /// loop a CPU's vectorizer takes, rather than striding by the launch as a GPU's neighbours should.</summary>
+    public virtual bool ElementwiseRuns => !Limits.IsGpu;
+
     /// <summary>Threads to start for <paramref name="work"/> items of a grid-stride kernel.</summary>
     public abstract int Threads(long work);
 

@@ -139,7 +139,7 @@ public static class LaneTiles
     /// epilogue at the remaining width, a remainder loop, cost more than the tile's sums. A row narrower than a
     /// tile takes the general epilogue.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreTile(ArrayView<float> output, int at, ArrayView<float> row, int from, int skip, int width, int biasAt,
+    static void StoreTile(ArrayView<float> output, int at, ArrayView<float> row, int from, int skip, int width, int biasAt,
         ArrayView<float> bias, ArrayView<float> mask, int flags, int lanes)
     {
         if (width >= lanes && (skip == 0 || (flags & (int)EpilogueFlags.Accumulate) == 0))

@@ -127,21 +127,21 @@ public static class ConvFamily
         r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, Cost(c), 0));
     }
 
-    /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros: an element a work-item
-    /// on GPUs (neighbours write neighbours), a row a work-item elsewhere.</summary>
+    /// <summary>output (planes, H+2p, W+2p) = input (planes, H, W) with a border of p zeros: a row a work-item where
+    /// the runner runs elementwise kernels in runs (CPUs), else an element a work-item (neighbours write neighbours).</summary>
     public static void Pad(KernelRunner r, ArrayView<float> input, int planes, int height, int width, int pad, ArrayView<float> output)
     {
         var t = r.Begin();
         long items = (long)planes * (height + 2 * pad) * (width + 2 * pad);
-        if (r.Limits.IsGpu)
-        {
-            int n = r.Threads(items);
-            r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad)(n, n, input, height, width, pad, output);
-        }
-        else
+        if (r.ElementwiseRuns)
         {
             int n = r.Threads((long)planes * (height + 2 * pad));
             r.Stream<int, ArrayView<float>, int, int, int, int, ArrayView<float>>(ConvKernels.PadRows)(n, n, input, planes, height, width, pad, output);
+        }
+        else
+        {
+            int n = r.Threads(items);
+            r.Stream<int, ArrayView<float>, int, int, int, ArrayView<float>>(ConvKernels.Pad)(n, n, input, height, width, pad, output);
         }
         r.End(t, new KernelLaunch(Name, nameof(ConvKernels.Pad), 0, null, KernelCost.Elementwise(items, 0, 2), 0));
     }

@@ -19,7 +19,7 @@ public static partial class GemmKernels
     static int DotThreads(GemmShape s, int splits, int columns) => DivUp(s.M, DotRows) * DivUp(s.N, columns) * splits;
 
     /// <summary>K per slice of versions 5 and 8: a whole number of <paramref name="lanes"/>-wide chunks.</summary>
-    public static int LaneDotSlice(GemmShape s, int splits, int lanes = Lanes) => DivUp(DivUp(s.K, splits), lanes) * lanes;
+    static int DotSlice(GemmShape s, int splits, int lanes) => DivUp(DivUp(s.K, splits), lanes) * lanes;
 
     /// <summary>
     /// Version 5, for SIMD CPUs behind OpenCL where A's and B's K are both contiguous (a layer's forward
@@ -51,7 +51,7 @@ public static partial class GemmKernels
         int splits = args.Splits, flags = args.Flags;
         ArrayView<float> a = args.A, b = args.B, bias = args.Bias, mask = args.Mask, c = args.C;
         int nTiles = DivUp(s.N, columns), mTiles = DivUp(s.M, DotRows);
-        int perSplit = LaneDotSlice(s, splits, lanes);
+        int perSplit = DotSlice(s, splits, lanes);
         for (int item = index; item < DotThreads(s, splits, columns); item += stride)
         {
             int t = item;

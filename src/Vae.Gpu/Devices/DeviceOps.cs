@@ -29,12 +29,14 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     bool _strided;
 
-    /// <summary>1 where the elementwise kernels run in contiguous runs per work-item (the profile's
-    /// <see cref="DeviceProfile.ElementwiseRuns"/>), 0 where they stride by the launch.</summary>
-    int Chunked => !_strided && _device.Profile.ElementwiseRuns ? 1 : 0;
+    /// <summary>The profile's <see cref="DeviceProfile.ElementwiseRuns"/>, unless <see cref="UseStridedLoops"/> holds.</summary>
+    public override bool ElementwiseRuns => !_strided && _device.Profile.ElementwiseRuns;
 
-    /// <summary>Runs the elementwise kernels with a GPU's strided loops (and the GPU versions of the BCE partials
-    /// and linear bias sums) until disposed, so tests check both forms on any accelerator.</summary>
+    /// <summary>1 where the elementwise kernels run in contiguous runs per work-item, 0 where they stride by the launch.</summary>
+    int Chunked => ElementwiseRuns ? 1 : 0;
+
+    /// <summary>Runs the elementwise kernels with a GPU's strided loops (and the GPU versions of the BCE partials,
+    /// the linear bias sums and Pad) until disposed, so tests check both forms on any accelerator.</summary>
     public IDisposable UseStridedLoops()
     {
         bool saved = _strided;

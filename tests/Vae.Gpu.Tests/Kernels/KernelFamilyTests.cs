@@ -117,16 +117,21 @@ public class KernelFamilyTests
         var rng = new Random(3);
         var x = Representable(Random(rng, 2 * 3 * 5 * 4));
         using var xt = Upload(device, x, 6, 5, 4);
-        using var padded = Poisoned(device, 6, 9, 8);
-        ConvFamily.Pad(device.Ops, xt.View, 6, 5, 4, 2, padded.View);
-        var pd = padded.ToArray();
-        for (int pl = 0; pl < 6; pl++)
-            for (int r = 0; r < 9; r++)
-                for (int c = 0; c < 8; c++)
-                {
-                    bool inside = r >= 2 && r < 7 && c >= 2 && c < 6;
-                    Assert.Equal(inside ? (float)x[(pl * 5 + r - 2) * 4 + c - 2] : 0f, pd[(pl * 9 + r) * 8 + c]);
-                }
+        // Both of Pad's forms: a row a work-item (CPUs) and an element a work-item (GPUs' strided loops).
+        foreach (bool strided in new[] { false, true })
+        {
+            using var loops = strided ? device.Ops.UseStridedLoops() : null;
+            using var padded = Poisoned(device, 6, 9, 8);
+            ConvFamily.Pad(device.Ops, xt.View, 6, 5, 4, 2, padded.View);
+            var pd = padded.ToArray();
+            for (int pl = 0; pl < 6; pl++)
+                for (int r = 0; r < 9; r++)
+                    for (int c = 0; c < 8; c++)
+                    {
+                        bool inside = r >= 2 && r < 7 && c >= 2 && c < 6;
+                        Assert.Equal(inside ? (float)x[(pl * 5 + r - 2) * 4 + c - 2] : 0f, pd[(pl * 9 + r) * 8 + c]);
+                    }
+        }
 
         var wt = Representable(Random(rng, 3 * 2 * 4 * 4));
         using var wtt = Upload(device, wt, 3, 2, 4, 4);
