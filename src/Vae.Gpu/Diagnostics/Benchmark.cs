@@ -121,8 +121,9 @@ public static class Benchmark
             foreach (var line in KernelCheck.NotRun(device)) print?.Invoke(line);
         }
 
+        // The peak is probed again after the step's timing and the higher kept: on a shared host neighbours
+        // slow the probe by a third or more for minutes at a time, so one probe understated it.
         var fma = PeakProbe.Measure(device);
-        print?.Invoke(fma.Describe());
 
         device.ResetPeak();
         using var step = new TrainingStep(device, config, batch);
@@ -151,6 +152,8 @@ public static class Benchmark
         finally { device.Ops.Profiler = null; }
         var kernels = Aggregate(runs);
         double stepFlops = runs[0].Sum(l => l.Cost.Flops);
+        fma = fma.Merge(PeakProbe.Fma(device));
+        print?.Invoke(fma.Describe());
 
         var stepCases = KernelCases.From(runs[0]);
         var chosen = stepCases.Select(c => { int v = c.Chosen(device.Versions); return new ChosenVersion(c.Family, c.Call.ToString()!, v, c.Kernel(v)); }).ToList();

@@ -17,6 +17,17 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
     public PeakWidth Best => Widths.MaxBy(w => w.Gflops)!;
     public double Gflops => Best.Gflops;
 
+    /// <summary>The peak each probe found (one figure per <see cref="PeakProbe.Fma"/> run merged in, in order).</summary>
+    public IReadOnlyList<double> Probes { get; init; } = Array.Empty<double>();
+
+    /// <summary>This result and <paramref name="later"/>'s probe as one: per width the higher figure, since a
+    /// neighbour sharing the cores only ever slows the probe down.</summary>
+    public PeakResult Merge(PeakResult later) => this with
+    {
+        Widths = Widths.Select(w => later.Widths.FirstOrDefault(l => l.Lanes == w.Lanes) is { } l && l.Gflops > w.Gflops ? l : w).ToList(),
+        Probes = (Probes.Count > 0 ? Probes : new[] { Gflops }).Concat(later.Probes.Count > 0 ? later.Probes : new[] { later.Gflops }).ToList(),
+    };
+
     /// <summary>The memory bandwidth the triad reached (GB/s), and the FLOP per byte above which a kernel can be
     /// compute-bound rather than memory-bound (the roofline's ridge).</summary>
     public double BandwidthGBs { get; init; }
@@ -28,6 +39,7 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
 
     public string Describe() =>
         $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Lanes} lanes ({string.Join("; ", Widths.Select(w => $"{w.Lanes} lanes = {w.Bits} bits: {w.Gflops:F1}"))}; what the device's compiler makes of them), {How}" +
+        (Probes.Count > 1 ? $"; the best of {Probes.Count} probes ({string.Join(", ", Probes.Select(p => p.ToString("F1")))}: before the step's timing and after it)" : "") +
         (BandwidthGBs > 0 ? $"; memory: {BandwidthGBs:F1} GB/s (triad over 3 x {PeakProbe.TriadBytes / (1 << 20)} MiB), so a kernel needs {RidgeFlopsPerByte:F1} FLOP per byte to reach the peak" : "");
 
     public JsonObject ToJson() => new()
@@ -35,6 +47,7 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
         ["peak_gflops"] = JsonNumbers.Finite(Gflops), ["peak_width_bits"] = Best.Bits, ["how"] = How,
         ["bandwidth_gb_per_second"] = JsonNumbers.Finite(BandwidthGBs), ["ridge_flop_per_byte"] = JsonNumbers.Finite(RidgeFlopsPerByte),
         ["widths"] = new JsonArray(Widths.Select(w => (JsonNode)new JsonObject { ["bits"] = w.Bits, ["gflops"] = JsonNumbers.Finite(w.Gflops) }).ToArray()),
+        ["probes_gflops"] = new JsonArray((Probes.Count > 0 ? Probes : new[] { Gflops }).Select(p => (JsonNode)JsonNumbers.Finite(p)!).ToArray()),
     };
 }
 
@@ -46,13 +59,17 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
 /// </summary>
 public static class PeakProbe
 {
-    /// <summary>Each timed launch lasts about this long; three of them, the median kept.</summary>
+    /// <summary>Each timed launch lasts about this long; three of them, the fastest kept (on a shared host a
+    /// neighbour's work on the same cores only ever slows a launch down).</summary>
     const double LaunchSeconds = 0.15;
 
     /// <summary>Bytes of each of the triad's three arrays: far past any cache.</summary>
     public const long TriadBytes = 64L << 20;
 
     public static PeakResult Measure(ComputeDevice device) => Fma(device) with { BandwidthGBs = Bandwidth(device) };
+
+    /// <summary>The FMA peak alone (no triad), e.g. a second probe to merge (<see cref="PeakResult.Merge"/>).</summary>
+    public static PeakResult Fma(ComputeDevice device) => FmaChains(device);
 
     /// <summary>STREAM's triad over three arrays of <see cref="TriadBytes"/>: the median of three runs, in GB/s.</summary>
     public static double Bandwidth(ComputeDevice device)
@@ -73,7 +90,7 @@ public static class PeakProbe
         return 12.0 * n / times[1] / 1e9;
     }
 
-    static PeakResult Fma(ComputeDevice device)
+    static PeakResult FmaChains(ComputeDevice device)
     {
         if (device.Type == ILGPU.Runtime.AcceleratorType.CPU) return HostVectors();
         bool gpu = device.Ops.Limits.IsGpu;
@@ -92,8 +109,8 @@ public static class PeakProbe
             int iterations = 64;
             for (double t = seconds(iterations); t < LaunchSeconds / 4 && iterations < 1 << 26; t = seconds(iterations)) iterations *= 4;
             iterations = (int)Math.Clamp(iterations * (LaunchSeconds / seconds(iterations)), 16, int.MaxValue / 2);
-            var times = Enumerable.Range(0, 3).Select(_ => seconds(iterations)).Order().ToList();
-            return new PeakWidth(width, gpu ? 32 : width * 32, PeakKernels.Flops(items, iterations, width) / times[1] / 1e9);
+            double fastest = Enumerable.Range(0, 3).Min(_ => seconds(iterations));
+            return new PeakWidth(width, gpu ? 32 : width * 32, PeakKernels.Flops(items, iterations, width) / fastest / 1e9);
         }).ToList();
         string how = gpu
             ? $"{PeakKernels.Chains} FMA chains per work-item, {items} work-items"
@@ -129,8 +146,8 @@ public static class PeakProbe
         long n = 1 << 16;
         for (double t = Run(n); t < LaunchSeconds / 4; t = Run(n)) n *= 4;
         n = (long)(n * (LaunchSeconds / Run(n)));
-        var times = Enumerable.Range(0, 3).Select(_ => Run(n)).Order().ToList();
-        double gflops = 2.0 * cores * n * PeakKernels.Chains * lanes / times[1] / 1e9;
+        double fastest = Enumerable.Range(0, 3).Min(_ => Run(n));
+        double gflops = 2.0 * cores * n * PeakKernels.Chains * lanes / fastest / 1e9;
         return new PeakResult(new[] { new PeakWidth(lanes, lanes * 32, gflops) },
             $".NET Vector<float> FMAs ({lanes} lanes), {PeakKernels.Chains} chains on each of {cores} cores (ILGPU's CPU accelerator runs kernels as .NET code)");
     }

@@ -72,6 +72,20 @@ public class PeakProbeTests
         return x;
     }
 
+    [Fact]
+    public void MergedProbesKeepEachWidthsHigherFigure()
+    {
+        var before = new PeakResult(new[] { new PeakWidth(8, 256, 100), new PeakWidth(16, 512, 200) }, "probe") { BandwidthGBs = 40 };
+        var after = new PeakResult(new[] { new PeakWidth(8, 256, 150), new PeakWidth(16, 512, 180) }, "probe");
+        var merged = before.Merge(after);
+        Assert.Equal(new[] { 150.0, 200.0 }, merged.Widths.Select(w => w.Gflops));
+        Assert.Equal(200, merged.Gflops);
+        Assert.Equal(512, merged.Best.Bits);
+        Assert.Equal(new[] { 200.0, 180.0 }, merged.Probes);
+        Assert.Equal(40, merged.BandwidthGBs);
+        Assert.Equal(new[] { 200.0, 180.0, 250.0 }, merged.Merge(new PeakResult(new[] { new PeakWidth(16, 512, 250) }, "probe")).Probes);
+    }
+
     [SkippableTheory, MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void BenchReportsTheStepAsAShareOfTheMeasuredPeak(AcceleratorChoice choice)
     {
@@ -86,6 +100,11 @@ public class PeakProbeTests
         var json = System.Text.Json.Nodes.JsonNode.Parse(result.ToJson())!;
         Assert.Equal(result.Peak.Gflops, json["peak_gflops"]!.GetValue<double>(), 6);
         Assert.Equal(result.Peak.Best.Bits, json["peak_width_bits"]!.GetValue<int>());
+        // Probed before the step's timing and after it; the peak is the higher of the two.
+        var probes = json["peak"]!["probes_gflops"]!.AsArray().Select(p => p!.GetValue<double>()).ToList();
+        Assert.Equal(2, probes.Count);
+        Assert.All(probes, p => Assert.True(p > 0 && p <= result.Peak.Gflops * (1 + 1e-12), $"probe {p} against the peak {result.Peak.Gflops}"));
+        Assert.Equal(result.Peak.Gflops, probes.Max(), 6);
         Assert.True(result.Peak.BandwidthGBs > 0 && double.IsFinite(result.Peak.BandwidthGBs));
         Assert.Equal(result.Peak.Gflops / result.Peak.BandwidthGBs, json["peak"]!["ridge_flop_per_byte"]!.GetValue<double>(), 6);
         // The roofline never asks more of a kernel than the peak.
