@@ -68,9 +68,6 @@ public static class PeakProbe
 
     public static PeakResult Measure(ComputeDevice device) => Fma(device) with { BandwidthGBs = Bandwidth(device) };
 
-    /// <summary>The FMA peak alone (no triad), e.g. a second probe to merge (<see cref="PeakResult.Merge"/>).</summary>
-    public static PeakResult Fma(ComputeDevice device) => FmaChains(device);
-
     /// <summary>STREAM's triad over three arrays of <see cref="TriadBytes"/>: the median of three runs, in GB/s.</summary>
     public static double Bandwidth(ComputeDevice device)
     {
@@ -90,7 +87,8 @@ public static class PeakProbe
         return 12.0 * n / times[1] / 1e9;
     }
 
-    static PeakResult FmaChains(ComputeDevice device)
+    /// <summary>The FMA peak alone (no triad), e.g. a second probe to merge (<see cref="PeakResult.Merge"/>).</summary>
+    public static PeakResult Fma(ComputeDevice device)
     {
         if (device.Type == ILGPU.Runtime.AcceleratorType.CPU) return HostVectors();
         bool gpu = device.Ops.Limits.IsGpu;
