@@ -122,7 +122,7 @@ public static class Benchmark
         }
 
         // The peak is probed again after the step's timing and the higher kept: on a shared host neighbours
-        // slow the probe by a third or more for minutes at a time, so one probe understated it.
+        // slow the probe for minutes at a time (docs/performance.md), so one probe can understate it.
         var fma = PeakProbe.Measure(device);
 
         device.ResetPeak();
