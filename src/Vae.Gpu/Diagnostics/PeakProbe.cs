@@ -17,15 +17,21 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
     public PeakWidth Best => Widths.MaxBy(w => w.Gflops)!;
     public double Gflops => Best.Gflops;
 
-    /// <summary>The peak each probe found (one figure per <see cref="PeakProbe.Fma"/> run merged in, in order).</summary>
-    public IReadOnlyList<double> Probes { get; init; } = Array.Empty<double>();
+    /// <summary>The peak each probe found, in order: this result's own figure until others are merged in.</summary>
+    public IReadOnlyList<double> Probes
+    {
+        get => _probes.Count > 0 ? _probes : new[] { Gflops };
+        init => _probes = value;
+    }
+
+    readonly IReadOnlyList<double> _probes = Array.Empty<double>();
 
     /// <summary>This result and <paramref name="later"/>'s probe as one: per width the higher figure, since a
     /// neighbour sharing the cores only ever slows the probe down.</summary>
     public PeakResult Merge(PeakResult later) => this with
     {
         Widths = Widths.Select(w => later.Widths.FirstOrDefault(l => l.Lanes == w.Lanes) is { } l && l.Gflops > w.Gflops ? l : w).ToList(),
-        Probes = (Probes.Count > 0 ? Probes : new[] { Gflops }).Concat(later.Probes.Count > 0 ? later.Probes : new[] { later.Gflops }).ToList(),
+        Probes = Probes.Concat(later.Probes).ToList(),
     };
 
     /// <summary>The memory bandwidth the triad reached (GB/s), and the FLOP per byte above which a kernel can be
@@ -39,7 +45,7 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
 
     public string Describe() =>
         $"FMA peak: {Gflops:F1} GFLOP/s at {Best.Lanes} lanes ({string.Join("; ", Widths.Select(w => $"{w.Lanes} lanes = {w.Bits} bits: {w.Gflops:F1}"))}; what the device's compiler makes of them), {How}" +
-        (Probes.Count > 1 ? $"; the best of {Probes.Count} probes ({string.Join(", ", Probes.Select(p => p.ToString("F1")))}: before the step's timing and after it)" : "") +
+        (Probes.Count > 1 ? $"; the best of {Probes.Count} probes run apart ({string.Join(", ", Probes.Select(p => p.ToString("F1")))})" : "") +
         (BandwidthGBs > 0 ? $"; memory: {BandwidthGBs:F1} GB/s (triad over 3 x {PeakProbe.TriadBytes / (1 << 20)} MiB), so a kernel needs {RidgeFlopsPerByte:F1} FLOP per byte to reach the peak" : "");
 
     public JsonObject ToJson() => new()
@@ -47,7 +53,7 @@ public sealed record PeakResult(IReadOnlyList<PeakWidth> Widths, string How)
         ["peak_gflops"] = JsonNumbers.Finite(Gflops), ["peak_width_bits"] = Best.Bits, ["how"] = How,
         ["bandwidth_gb_per_second"] = JsonNumbers.Finite(BandwidthGBs), ["ridge_flop_per_byte"] = JsonNumbers.Finite(RidgeFlopsPerByte),
         ["widths"] = new JsonArray(Widths.Select(w => (JsonNode)new JsonObject { ["bits"] = w.Bits, ["gflops"] = JsonNumbers.Finite(w.Gflops) }).ToArray()),
-        ["probes_gflops"] = new JsonArray((Probes.Count > 0 ? Probes : new[] { Gflops }).Select(p => (JsonNode)JsonNumbers.Finite(p)!).ToArray()),
+        ["probes_gflops"] = new JsonArray(Probes.Select(p => (JsonNode)JsonNumbers.Finite(p)!).ToArray()),
     };
 }
 
