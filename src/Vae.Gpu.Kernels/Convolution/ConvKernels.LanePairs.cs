@@ -134,6 +134,18 @@ public static partial class ConvKernels
         int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
         int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
         int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+        if (ic == 1)
+        {
+            // One input channel: one loop over the K x K taps, whose work around the 16 FMAs the channel loop
+            // would otherwise pay per tap.
+            int t = 0, v1 = 0, row1 = top;
+            do
+            {
+                PairTap(input, weight, acc, second, w, row1, left + v1, sign * t, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
+                if (++v1 == k) { v1 = 0; row1 += w; }
+            } while (++t < kk);
+            return;
+        }
         int u = 0;
         do
         {
