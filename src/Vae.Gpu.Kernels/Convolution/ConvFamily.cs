@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the convolution; each member is named after its kernel method in <see cref="ConvKernels"/>.</summary>
-public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6, WidePairs = 7, WideRuns = 8 }
+public enum ConvVersion { Tiled = 1, Coalesced = 2, Staged = 3, Rows = 4, LaneTiled = 5, LanePairs = 6, WidePairs = 7, WideRuns = 8, FlatRuns = 9 }
 
 /// <summary>
 /// One convolution as a layer asks for it: a valid cross-correlation of <see cref="Shape"/> whose input is
@@ -64,6 +64,9 @@ public static class ConvFamily
         Stream(ConvVersion.WideRuns, ConvKernels.WideRuns, ConvKernels.WideRunsThreads,
             "wide runs: 8 channels x 32 consecutive positions along the input's rows (no masks, no ragged tiles), input padded first, flip folded",
             Cpu | VersionTraits.FoldsFlip),
+        VersionRow<ConvVersion, ConvShape, ConvArgs>.Stream(Name, ConvVersion.FlatRuns, ConvKernels.FlatRuns, a => ConvKernels.FlatRunsLaunchThreads(a.Shape, a.Pad),
+            "flat runs: 8 channels x 32 consecutive output positions (rows crossed by merged loads; every lane an output), unpadded calls; version 7 for padded ones",
+            Cpu | Folds),
     });
 
     static string? StagedWhyNot(ConvShape s, DeviceLimits limits)

@@ -107,7 +107,7 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // their accumulators in 16-lane registers.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
                 new(OpenClCpuKind, 512 * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
-                    wide ? ConvVersion.WidePairs : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
+                    wide ? ConvVersion.FlatRuns : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
                     wide ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory
             // GEMM tiles, conv v3 (coalesced columns, weights staged in shared memory, padding and flipped

@@ -15,13 +15,15 @@ public static class KernelCases
 {
     /// <summary>(batch, in, out, height, width, kernel) of the odd convolution layers; width 37 is past the
     /// 32 columns of conv v4 and weight-gradient v2, so their rule says no and the fallback is tested. Then the
-    /// notebook's kind: an RGB first layer on 48x48 images, and a 64-channel layer. The last has 8 and 16
+    /// notebook's kind: an RGB first layer on 48x48 images, and a 64-channel layer. The next has 8 and 16
     /// channels and rows of 17-23 columns, so every one of its calls runs conv v8's runs (which cross rows,
-    /// and whose last run overlaps the one before it) with each epilogue.</summary>
+    /// and whose last run overlaps the one before it) with each epilogue, and its unpadded ones conv v9's (both
+    /// vectors of a run crossing a row's end, an overlapping last run, and accumulation). The last gives v9 a
+    /// channel tile of 4 channels (12 = 8 + 4) on rows of 20.</summary>
     static readonly int[][] ConvLayers =
     {
         new[] { 3, 5, 7, 11, 13, 3 }, new[] { 2, 1, 6, 9, 7, 4 }, new[] { 5, 6, 1, 8, 10, 1 }, new[] { 4, 3, 9, 14, 12, 5 }, new[] { 2, 2, 3, 5, 37, 3 },
-        new[] { 2, 3, 4, 48, 48, 3 }, new[] { 1, 64, 64, 12, 12, 3 }, new[] { 2, 8, 16, 20, 19, 3 },
+        new[] { 2, 3, 4, 48, 48, 3 }, new[] { 1, 64, 64, 12, 12, 3 }, new[] { 2, 8, 16, 20, 19, 3 }, new[] { 2, 3, 12, 7, 22, 3 },
     };
 
     /// <summary>(batch, in, out) of the odd linear layers: tiny, past one tile, long K and wide N.</summary>

@@ -70,8 +70,8 @@ public class CliTests
 
         (code, _, err) = Run(new[] { "lab", "--family", "convolution" }.Concat(small).ToArray());
         AssertOneLineError(code, err, "--family 'convolution' is unknown; use conv, weight-grad, gemm");
-        (code, _, err) = Run(new[] { "lab", "--family", "conv", "--version", "v9" }.Concat(small).ToArray());
-        AssertOneLineError(code, err, "conv has no version 'v9'; its versions are v1 Tiled, v2 Coalesced");
+        (code, _, err) = Run(new[] { "lab", "--family", "conv", "--version", "v10" }.Concat(small).ToArray());
+        AssertOneLineError(code, err, "conv has no version 'v10'; its versions are v1 Tiled, v2 Coalesced");
         (code, _, err) = Run(new[] { "lab", "--family", "weight-grad", "--call", "99" }.Concat(small).ToArray());
         AssertOneLineError(code, err, "call 99 is out of range: a training step makes");
     }

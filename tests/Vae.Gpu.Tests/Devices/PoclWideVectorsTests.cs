@@ -40,7 +40,7 @@ public class PoclWideVectorsTests
     {
         var device = WideOpenCl();
         Assert.True(PoclWideVectors.Applied, $"{PoclWideVectors.BuildFlagsVariable} lacks {PoclWideVectors.Flags}");
-        Assert.Equal(ConvVersion.WidePairs, device.Profile.Conv);
+        Assert.Equal(ConvVersion.FlatRuns, device.Profile.Conv);
         Assert.Equal(WeightGradVersion.WideTiled, device.Profile.WeightGrad);
         Assert.Equal(GemmVersion.WideTiled, device.Profile.Gemm);
     }
