@@ -65,7 +65,7 @@ public static class ConvFamily
             "wide runs: 8 channels x 32 consecutive positions along the input's rows (no masks, no ragged tiles), input padded first, flip folded",
             Cpu | VersionTraits.FoldsFlip),
         VersionRow<ConvVersion, ConvShape, ConvArgs>.Stream(Name, ConvVersion.FlatRuns, ConvKernels.FlatRuns, a => ConvKernels.FlatRunsLaunchThreads(a.Shape, a.Pad),
-            "flat runs: 8 channels x 32 consecutive output positions (rows crossed by merged loads; every lane an output), unpadded calls; version 7 for padded ones",
+            "flat runs: 8 channels x 32 consecutive output positions (rows crossed by merged loads; every lane an output), unpadded calls of 8+ input channels; version 7 for the others",
             Cpu | Folds),
     });
 

@@ -7,11 +7,12 @@ namespace Vae.Gpu.Kernels;
 
 public static partial class ConvKernels
 {
-    /// <summary>Where version 9 runs its runs: an unpadded call with more than one input channel (version 7's
-    /// loop for one channel measured as fast), 8 or more output channels, output rows at least a vector wide (a
-    /// vector then spans at most two rows) and a plane of at least one run; elsewhere it runs version 7.</summary>
+    /// <summary>Where version 9 runs its runs: an unpadded call with 8 or more input channels (with fewer, the
+    /// merges weigh more against a tap's FMAs, and version 7 measured faster: docs/performance.md), 8 or more
+    /// output channels, output rows at least a vector wide (a vector then spans at most two rows) and a plane of
+    /// at least one run; elsewhere it runs version 7.</summary>
     public static bool FlatRunsFit(ConvShape s, int pad) =>
-        pad == 0 && s.InChannels > 1 && s.OutChannels >= LaneChannels && s.OutWidth >= LaneTiles.WideWidth && s.OutHeight * s.OutWidth >= RunLength;
+        pad == 0 && s.InChannels >= LaneChannels && s.OutChannels >= LaneChannels && s.OutWidth >= LaneTiles.WideWidth && s.OutHeight * s.OutWidth >= RunLength;
 
     public static int FlatRunsThreads(ConvShape s) =>
         s.Batch * DivUp(s.OutChannels, LaneChannels) * DivUp(s.OutHeight * s.OutWidth, RunLength);
@@ -24,11 +25,14 @@ public static partial class ConvKernels
     /// (output (y, x) is position y * Wo + x), two 16-lane vectors that may each cross one row's end. Every lane
     /// computes an output: a 24-wide row of version 7's 16-column tiles computes 32 columns for 24. Output
     /// position p's tap (u, v) reads input p + y (K - 1) + u W + v, so the lanes of a vector before the row's end
-    /// read one contiguous piece and the lanes after it the next, K - 1 further on: a load and a masked load
-    /// merged into it. Each vector is stored whole to contiguous positions, without masks; a plane's last run
-    /// ends at its last position, overlapping the run before (its first positions rewrite the same sums). Taps in
-    /// the same order as versions 5-8, so the same results. Unpadded calls only (the step's 1->16 and 16->32
-    /// convolutions and their input gradients); padded ones run version 7.
+    /// read one contiguous piece and the lanes after it the next, K - 1 further on: two masked loads merged. Only
+    /// a vector that crosses a row's end pays for them: each combination of the run's two vectors has a tap loop
+    /// of its own, the others read plain loads (merges in every vector made the loop slower than version 7's:
+    /// docs/performance.md). Each vector is stored whole to contiguous positions, without masks; a plane's last run ends
+    /// at its last position, overlapping the run before (its first positions rewrite the same sums). Taps in the
+    /// same order as versions 5-8, so the same results. Unpadded calls of 8 or more input channels
+    /// (<see cref="FlatRunsFit"/>: the step's 16->32 convolution and the input gradient of its transposed twin);
+    /// the others run version 7.
     /// </summary>
     public static void FlatRuns(Index1D index, int stride, ConvArgs a)
     {
