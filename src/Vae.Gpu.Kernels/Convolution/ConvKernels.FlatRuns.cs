@@ -53,17 +53,8 @@ public static partial class ConvKernels
         int rowAcc = LaneChannels * lanes;
         for (int item = index; item < FlatRunsThreads(s); item += stride)
         {
-            int t = item;
-            int p0 = (t % runs) * RunLength; t /= runs;
-            int o0 = (t % chanTiles) * LaneChannels;
-            int b = t / chanTiles;
-            // The positions at the start of an overlapping last run that the run before it stores.
-            int skip = 0;
-            if (p0 + RunLength > n)
-            {
-                skip = p0 + RunLength - n;
-                p0 = n - RunLength;
-            }
+            var run = RunTile.Of(item, runs, chanTiles, n);
+            int p0 = run.P0, o0 = run.O0, b = run.B, skip = run.Skip;
             for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
             // Each vector's first input element and the lane where its next row starts (lanes when none does).
             int y0 = p0 / wo, y1 = (p0 + lanes) / wo;
@@ -91,10 +82,7 @@ public static partial class ConvKernels
     {
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k, jump = k - 1;
         int flipped = sign < 0 ? 1 : 0;
-        int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
-        int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
-        int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
-        int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+        var cb = ChannelBases.Of(flipped, o0, oc, ic, kk);
         int u = 0;
         do
         {
@@ -106,7 +94,7 @@ public static partial class ConvKernels
                 int i = 0;
                 do
                 {
-                    FlatTap(input, weight, acc, f, g, split0, split1, jump, at, w0, w1, w2, w3, w4, w5, w6, w7, cross0, cross1);
+                    FlatTap(input, weight, acc, f, g, split0, split1, jump, at, cb, cross0, cross1);
                     f += planeSize;
                     g += planeSize;
                     at += iStep;
@@ -117,12 +105,12 @@ public static partial class ConvKernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void FlatTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int f, int g, int split0, int split1, int jump,
-        int at, int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool cross0, bool cross1)
+        int at, ChannelBases cb, bool cross0, bool cross1)
     {
         const int lanes = LaneTiles.WideWidth;
         const int second = LaneChannels * lanes;
-        float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
-        float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+        float q0 = weight[cb.W0 + at], q1 = weight[cb.W1 + at], q2 = weight[cb.W2 + at], q3 = weight[cb.W3 + at];
+        float q4 = weight[cb.W4 + at], q5 = weight[cb.W5 + at], q6 = weight[cb.W6 + at], q7 = weight[cb.W7 + at];
         for (int x = 0; x < lanes; x++)
         {
             // Two masked loads added (one of the two is 0): a select between the loads became a gather.

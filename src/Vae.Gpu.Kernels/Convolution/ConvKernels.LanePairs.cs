@@ -130,10 +130,7 @@ public static partial class ConvKernels
         int k = s.Kernel, oc = s.OutChannels, ic = s.InChannels, kk = k * k;
         // Where channel o0 + c's taps start (channels past OutChannels read the last one's, never stored).
         int flipped = sign < 0 ? 1 : 0;
-        int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
-        int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
-        int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
-        int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+        var cb = ChannelBases.Of(flipped, o0, oc, ic, kk);
         if (ic == 1)
         {
             // One input channel: one loop over the K x K taps, whose work around the 16 FMAs the channel loop
@@ -141,7 +138,7 @@ public static partial class ConvKernels
             int t = 0, v1 = 0, row1 = top;
             do
             {
-                PairTap(input, weight, acc, second, w, row1, left + v1, sign * t, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
+                PairTap(input, weight, acc, second, w, row1, left + v1, sign * t, cb, inside, lanes);
                 if (++v1 == k) { v1 = 0; row1 += w; }
             } while (++t < kk);
             return;
@@ -156,7 +153,7 @@ public static partial class ConvKernels
                 int i = 0;
                 do
                 {
-                    PairTap(input, weight, acc, second, w, row, left + v, at, w0, w1, w2, w3, w4, w5, w6, w7, inside, lanes);
+                    PairTap(input, weight, acc, second, w, row, left + v, at, cb, inside, lanes);
                     row += planeSize;
                     at += iStep;
                 } while (++i < ic);
@@ -169,11 +166,11 @@ public static partial class ConvKernels
     /// <paramref name="w"/> read as 0 unless <paramref name="inside"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void PairTap(ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int distance, int w, int top, int from, int at,
-        int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7, bool inside, int lanes)
+        ChannelBases cb, bool inside, int lanes)
     {
         int second = LaneChannels * lanes;
-        float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
-        float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+        float q0 = weight[cb.W0 + at], q1 = weight[cb.W1 + at], q2 = weight[cb.W2 + at], q3 = weight[cb.W3 + at];
+        float q4 = weight[cb.W4 + at], q5 = weight[cb.W5 + at], q6 = weight[cb.W6 + at], q7 = weight[cb.W7 + at];
         int bottom = top + distance;
         if (inside)
         {

@@ -112,10 +112,7 @@ public static partial class ConvKernels
         int h = s.InHeight - 2 * pad, w = s.InWidth - 2 * pad;
         // Where channel o0 + c's taps start (channels past OutChannels read the last one's, never stored).
         int flipped = sign < 0 ? 1 : 0;
-        int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
-        int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
-        int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
-        int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+        var cb = ChannelBases.Of(flipped, o0, oc, ic, kk);
         // Kernel rows whose input row is padding are left out by the loop's bounds, not by a condition in it:
         // a conditional update of the accumulators keeps the compiler from holding them in registers.
         int uStart = Max(0, pad - y), uEnd = Min(k, h + pad - y);
@@ -133,8 +130,8 @@ public static partial class ConvKernels
                 int i = 0;
                 do
                 {
-                    float q0 = weight[w0 + at], q1 = weight[w1 + at], q2 = weight[w2 + at], q3 = weight[w3 + at];
-                    float q4 = weight[w4 + at], q5 = weight[w5 + at], q6 = weight[w6 + at], q7 = weight[w7 + at];
+                    float q0 = weight[cb.W0 + at], q1 = weight[cb.W1 + at], q2 = weight[cb.W2 + at], q3 = weight[cb.W3 + at];
+                    float q4 = weight[cb.W4 + at], q5 = weight[cb.W5 + at], q6 = weight[cb.W6 + at], q7 = weight[cb.W7 + at];
                     if (inside)
                     {
                         for (int x = 0; x < lanes; x++)

@@ -39,10 +39,7 @@ public static partial class ConvKernels
             int b = t / chanTiles;
             // Where channel o0 + c's weights start (channels past OutChannels read the last one's, never
             // stored), so the tap loop below indexes them without a division.
-            int w0 = RowWeightBase(flipped, o0, oc, ic, kk), w1 = RowWeightBase(flipped, o0 + 1, oc, ic, kk);
-            int w2 = RowWeightBase(flipped, o0 + 2, oc, ic, kk), w3 = RowWeightBase(flipped, o0 + 3, oc, ic, kk);
-            int w4 = RowWeightBase(flipped, o0 + 4, oc, ic, kk), w5 = RowWeightBase(flipped, o0 + 5, oc, ic, kk);
-            int w6 = RowWeightBase(flipped, o0 + 6, oc, ic, kk), w7 = RowWeightBase(flipped, o0 + 7, oc, ic, kk);
+            var cb = ChannelBases.Of(flipped, o0, oc, ic, kk);
             for (int j = 0; j < RowChannels * RowLanes; j++) acc[j] = 0f;
             for (int i = 0; i < ic; i++)
             {
@@ -58,14 +55,14 @@ public static partial class ConvKernels
                         int tap = u * k + v;
                         bool has1 = v + 1 < k, has2 = v + 2 < k;
                         int at = i * iStep + sign * tap, at1 = at + sign, at2 = at + 2 * sign;
-                        float q00 = weight[w0 + at], q01 = has1 ? weight[w0 + at1] : 0f, q02 = has2 ? weight[w0 + at2] : 0f;
-                        float q10 = weight[w1 + at], q11 = has1 ? weight[w1 + at1] : 0f, q12 = has2 ? weight[w1 + at2] : 0f;
-                        float q20 = weight[w2 + at], q21 = has1 ? weight[w2 + at1] : 0f, q22 = has2 ? weight[w2 + at2] : 0f;
-                        float q30 = weight[w3 + at], q31 = has1 ? weight[w3 + at1] : 0f, q32 = has2 ? weight[w3 + at2] : 0f;
-                        float q40 = weight[w4 + at], q41 = has1 ? weight[w4 + at1] : 0f, q42 = has2 ? weight[w4 + at2] : 0f;
-                        float q50 = weight[w5 + at], q51 = has1 ? weight[w5 + at1] : 0f, q52 = has2 ? weight[w5 + at2] : 0f;
-                        float q60 = weight[w6 + at], q61 = has1 ? weight[w6 + at1] : 0f, q62 = has2 ? weight[w6 + at2] : 0f;
-                        float q70 = weight[w7 + at], q71 = has1 ? weight[w7 + at1] : 0f, q72 = has2 ? weight[w7 + at2] : 0f;
+                        float q00 = weight[cb.W0 + at], q01 = has1 ? weight[cb.W0 + at1] : 0f, q02 = has2 ? weight[cb.W0 + at2] : 0f;
+                        float q10 = weight[cb.W1 + at], q11 = has1 ? weight[cb.W1 + at1] : 0f, q12 = has2 ? weight[cb.W1 + at2] : 0f;
+                        float q20 = weight[cb.W2 + at], q21 = has1 ? weight[cb.W2 + at1] : 0f, q22 = has2 ? weight[cb.W2 + at2] : 0f;
+                        float q30 = weight[cb.W3 + at], q31 = has1 ? weight[cb.W3 + at1] : 0f, q32 = has2 ? weight[cb.W3 + at2] : 0f;
+                        float q40 = weight[cb.W4 + at], q41 = has1 ? weight[cb.W4 + at1] : 0f, q42 = has2 ? weight[cb.W4 + at2] : 0f;
+                        float q50 = weight[cb.W5 + at], q51 = has1 ? weight[cb.W5 + at1] : 0f, q52 = has2 ? weight[cb.W5 + at2] : 0f;
+                        float q60 = weight[cb.W6 + at], q61 = has1 ? weight[cb.W6 + at1] : 0f, q62 = has2 ? weight[cb.W6 + at2] : 0f;
+                        float q70 = weight[cb.W7 + at], q71 = has1 ? weight[cb.W7 + at1] : 0f, q72 = has2 ? weight[cb.W7 + at2] : 0f;
                         int shift = v - pad;
                         for (int x = 0; x < RowLanes; x++)
                         {
@@ -93,13 +90,5 @@ public static partial class ConvKernels
                 Epilogue.StoreRow(output, ((b * oc + o) * ho + y) * wo, acc, c * RowLanes, wo, o, 0, bias, mask, flags);
             }
         }
-    }
-
-    /// <summary>Where output channel o's taps start (o clamped to the last channel): tap (i, u, v) is then at
-    /// base + i * iStep + sign * (u * K + v), see <see cref="Rows"/>.</summary>
-    static int RowWeightBase(int flipped, int o, int oc, int ic, int kk)
-    {
-        o = Min(o, oc - 1);
-        return flipped != 0 ? o * kk + kk - 1 : o * ic * kk;
     }
 }

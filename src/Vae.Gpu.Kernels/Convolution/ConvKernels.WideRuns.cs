@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using static Vae.Gpu.Kernels.KernelIndex;
@@ -54,17 +55,8 @@ public static partial class ConvKernels
         int second = LaneChannels * lanes;
         for (int item = index; item < WideRunsThreads(s); item += stride)
         {
-            int t = item;
-            int p0 = (t % runs) * RunLength; t /= runs;
-            int o0 = (t % chanTiles) * LaneChannels;
-            int b = t / chanTiles;
-            // The positions at the start of an overlapping last run that the run before it stores.
-            int skip = 0;
-            if (p0 + RunLength > n)
-            {
-                skip = p0 + RunLength - n;
-                p0 = n - RunLength;
-            }
+            var run = RunTile.Of(item, runs, chanTiles, n);
+            int p0 = run.P0, o0 = run.O0, b = run.B, skip = run.Skip;
             for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
             // The second vector is the next 16 positions.
             PairTaps(s, input, weight, acc, o0, b * ic * h * w + p0, 0, lanes, w, h * w, iStep, sign, true, lanes);
@@ -86,6 +78,29 @@ public static partial class ConvKernels
                         acc, r * second + c * lanes, o, bias, mask, flags, lanes);
                 }
             }
+        }
+    }
+
+    /// <summary>A work-item's run of versions 8 and 9: image <see cref="B"/>, channels <see cref="O0"/> ..
+    /// O0 + 7, positions <see cref="P0"/> .. P0 + 31 of a plane of positions; a plane's last run ends at its last
+    /// position, overlapping the run before, whose first <see cref="Skip"/> positions that run stores.</summary>
+    readonly struct RunTile
+    {
+        public readonly int P0, O0, B, Skip;
+
+        RunTile(int p0, int o0, int b, int skip)
+        {
+            P0 = p0; O0 = o0; B = b; Skip = skip;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static RunTile Of(int item, int runs, int chanTiles, int positions)
+        {
+            int p0 = (item % runs) * RunLength, t = item / runs;
+            int o0 = (t % chanTiles) * LaneChannels, b = t / chanTiles;
+            return p0 + RunLength > positions
+                ? new RunTile(positions - RunLength, o0, b, p0 + RunLength - positions)
+                : new RunTile(p0, o0, b, 0);
         }
     }
 }
