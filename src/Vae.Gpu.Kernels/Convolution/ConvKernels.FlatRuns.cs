@@ -58,7 +58,7 @@ public static partial class ConvKernels
             for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
             // Each vector's first input element and the lane where its next row starts (lanes when none does).
             int y0 = p0 / wo, y1 = (p0 + lanes) / wo;
-            int first = b * ic * h * w + p0 + y0 * (k - 1), second = b * ic * h * w + p0 + lanes + y1 * (k - 1);
+            int image = b * ic * h * w, first = image + p0 + y0 * (k - 1), second = image + p0 + lanes + y1 * (k - 1);
             int split0 = Min(lanes, (y0 + 1) * wo - p0), split1 = Min(lanes, (y1 + 1) * wo - p0 - lanes);
             // A vector within one row reads one plain load a tap; only a vector that crosses a row's end merges
             // two masked loads (each variant a loop of its own, so that the plain ones carry no masks).
@@ -75,7 +75,8 @@ public static partial class ConvKernels
     }
 
     /// <summary>Every tap of version 9's run, in the order of <see cref="PairTaps"/>: vector r's lanes before
-    /// split_r read input from its first element on, the lanes from split_r on K - 1 further.</summary>
+    /// split_r read input from its first element on, the lanes from split_r on K - 1 further. A loop of its own:
+    /// PairTaps with the merges as options ran slower in version 9's loops (docs/performance.md).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void FlatTaps(ConvShape s, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> acc, int o0,
         int first, int second, int split0, int split1, int w, int planeSize, int iStep, int sign, bool cross0, bool cross1)
