@@ -64,16 +64,21 @@ public static partial class ReductionKernels
         return LaneTiles.WideSum(acc, 0) + tail;
     }
 
+    /// <summary>Columns a work-item of <see cref="ColumnSums"/> sums: 16 floats, a whole cache line of each row.</summary>
+    public const int ColumnSumLanes = LaneTiles.WideWidth;
+
     /// <summary>
     /// sums[c] = sum over b of grad[b, c], b in order (a linear layer's bias gradient, channels of plane 1) for
-    /// CPUs: a work-item sums 8 consecutive columns with an innermost loop of exactly 8 and no condition, so its
-    /// 8 sums stay in one vector register (one thread per column, as <see cref="ChannelSumPartials"/> runs on a
-    /// CPU, reads with a stride of C and stays scalar). Same order of the sum, so the same result.
+    /// CPUs: a work-item sums <see cref="ColumnSumLanes"/> consecutive columns with an innermost loop of exactly
+    /// that many and no condition, so its sums stay in vector registers (one thread per column, as
+    /// <see cref="ChannelSumPartials"/> runs on a CPU, reads with a stride of C and stays scalar), and each row's
+    /// read is one whole cache line (8 columns read half of one, the other half by another work-item). Same order
+    /// of the sum, so the same result.
     /// </summary>
     [CpuOnly]
     public static void ColumnSums(Index1D index, int stride, ArrayView<float> grad, int batch, int columns, ArrayView<float> sums)
     {
-        const int lanes = LaneTiles.Width;
+        const int lanes = ColumnSumLanes;
         var acc = LocalMemory.Allocate<float>(lanes);
         for (int tile = index; tile < DivUp(columns, lanes); tile += stride)
         {

@@ -113,7 +113,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         if (chunks == 1 && plane == 1 && Chunked != 0)
         {
             var tc = Begin();
-            int tiles = Threads(KernelIndex.DivUp(channels, LaneTiles.Width));
+            int tiles = Threads(KernelIndex.DivUp(channels, ReductionKernels.ColumnSumLanes));
             Stream<int, ArrayView<float>, int, int, ArrayView<float>>(ReductionKernels.ColumnSums)(tiles, tiles, grad, batch, channels, dBias);
             End(tc, Single("reduction", nameof(ReductionKernels.ColumnSums), KernelCost.Elementwise((long)batch * channels, 1, 1)));
             return;
