@@ -39,10 +39,6 @@ public static class WeightGradFamily
     public const string Name = "weight-grad";
     public const WeightGradVersion Fallback = WeightGradVersion.Tiled;
 
-    /// <summary>The fewest images a batch chunk sums: a chunk of one image spent about as long on a work-item's fixed
-    /// costs (zeroing, the lane sums, its partials) as on the 9 taps of a one-channel gradient.</summary>
-    public const int MinChunkImages = 2;
-
     const VersionTraits Cpu = VersionTraits.CpuShaped;
 
     static VersionRow<WeightGradVersion, ConvShape, WeightGradArgs> Stream(WeightGradVersion v, Action<Index1D, int, WeightGradArgs> kernel,
@@ -69,7 +65,7 @@ public static class WeightGradFamily
     /// <summary>Why version <paramref name="v"/> cannot run at shape <paramref name="s"/>; null when it can.</summary>
     public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
-    /// <summary>Runs the call with version <paramref name="v"/>: one launch over batch chunks (of at least <see cref="MinChunkImages"/> images) sized to fill the
+    /// <summary>Runs the call with version <paramref name="v"/>: one launch over batch chunks sized to fill the
     /// accelerator, then (with more than one chunk) one fixed-order sum of the chunks.</summary>
     public static void Launch(KernelRunner r, WeightGradVersion v, WeightGradCall c, ArrayView<float> grad, ArrayView<float> input,
         ArrayView<float> dWeightThenBias)
@@ -83,7 +79,7 @@ public static class WeightGradFamily
             Shape = s, Chunks = 1, BiasChannels = c.BiasChannels, BiasPlane = c.BiasPlane,
             Grad = grad, Input = input, BiasSource = c.BiasChannels == 0 ? r.None : c.BiasFromInput ? input : grad,
         };
-        int chunks = r.Slices((int)row.Work(args), s.Batch, MinChunkImages);
+        int chunks = r.Slices((int)row.Work(args), s.Batch, 1);
         args.Chunks = chunks;
         args.Partials = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
         var t = r.Begin();

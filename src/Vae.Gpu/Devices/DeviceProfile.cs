@@ -100,14 +100,13 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
             // work-item, accumulators in vector registers). Groups of 64
             // spread the work evenly over the cores (ILGPU's automatic 4096 left one core idle at the end of
             // most launches), and 512 threads a launch per core are plenty (4096 on 2 cores split more products
-            // and gradients into partials, whose sums cost more than the spare threads gained); 256 with 512-bit
-            // vectors, whose weight gradients then sum twice the images a chunk (the 256-bit path measured no gain).
+            // and gradients into partials, whose sums cost more than the spare threads gained).
             // Measured in docs/performance.md. A CPU device is this machine's CPU: with AVX-512's
             // 32 vector registers conv v6 and GEMM v6 hold 16 accumulator vectors; AVX2's 16 would spill them.
             // Where PoCL emits 512-bit vectors (PoclWideVectors), conv v7, weight-gradient v4 and GEMM v7 hold
             // their accumulators in 16-lane registers.
             CLAccelerator { DeviceType: var type } when type.HasFlag(CLDeviceType.CL_DEVICE_TYPE_CPU) =>
-                new(OpenClCpuKind, (wide ? 256 : 512) * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
+                new(OpenClCpuKind, 512 * cores, int.MaxValue, wide ? GemmVersion.WideTiled : Avx512 ? GemmVersion.LaneWide : GemmVersion.LaneTiled, 25,
                     wide ? ConvVersion.FlatRuns : Avx512 ? ConvVersion.LanePairs : ConvVersion.LaneTiled, 64,
                     wide ? WeightGradVersion.WideTiled : WeightGradVersion.LaneTiled, ChunkBiasSums: false) { ElementwiseRuns = true },
             // GPUs (estimates until measured on one): enough threads to fill every multiprocessor, shared-memory

@@ -98,8 +98,7 @@ public static class PeakProbe
     {
         if (device.Type == ILGPU.Runtime.AcceleratorType.CPU) return HostVectors();
         bool gpu = device.Ops.Limits.IsGpu;
-        // Many work-items a core on a CPU whatever the launch sizing, so probes of different builds compare.
-        int items = gpu ? device.Profile.TargetThreads : 512 * Environment.ProcessorCount;
+        int items = device.Profile.TargetThreads;
         using var output = Tensor.Zeros(device, items);
         var widths = (gpu ? new[] { 1 } : new[] { 8, 16 }).Select(width =>
         {

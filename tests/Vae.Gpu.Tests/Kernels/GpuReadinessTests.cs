@@ -25,7 +25,7 @@ public class GpuReadinessTests
         var s = new ConvShape(128, 16, 32, 26, 26, 3);
         int outputs = s.OutChannels * s.InChannels * s.Kernel * s.Kernel;
         int wanted = (p.TargetThreads + outputs - 1) / outputs;
-        int chunks = Math.Min(wanted, s.Batch / WeightGradFamily.MinChunkImages);
+        int chunks = Math.Min(wanted, s.Batch);
         Assert.True(chunks * outputs / p.GroupSize >= 132, $"{chunks} chunks x {outputs} threads fill only {chunks * outputs / p.GroupSize} groups");
     }
 
