@@ -62,7 +62,7 @@ public static partial class GemmKernels
     /// <summary>
     /// Work-item <paramref name="item"/> of the packed path of versions 4, 6 and 7: B's <paramref name="width"/>
     /// (one or two vectors of <paramref name="lanes"/>, constants at each call) strided columns n0.. of its K
-    /// slice copied once into packed[k, x] (missing columns repeat the last, never stored), then every 8-row tile of C from it with
+    /// slice copied once into packed[k, x] (missing columns 0), then every 8-row tile of C from it with
     /// contiguous vector loads, the accumulators in registers as in <see cref="LaneTile"/>.
     /// </summary>
     static void PackedColumns(GemmShape s, ArrayView<float> a, ArrayView<float> b, int splits,
@@ -73,15 +73,9 @@ public static partial class GemmKernels
         int n0 = (item % nTiles) * width;
         int split = item / nTiles;
         int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
-        // Missing columns repeat the last one (their sums are never stored): no condition a column, so the
-        // copy becomes gathers instead of a scalar loop with a branch per element.
-        int lastColumn = s.N - 1;
         for (int k = kStart; k < kEnd; k++)
-        {
-            int bk = k * s.StrideBk;
             for (int x = 0; x < width; x++)
-                packed[(k - kStart) * width + x] = b[bk + Min(n0 + x, lastColumn) * s.StrideBn];
-        }
+                packed[(k - kStart) * width + x] = x < columns ? b[k * s.StrideBk + (n0 + x) * s.StrideBn] : 0f;
         int offset = splits == 1 ? 0 : split * s.M * s.N;
         int storeFlags = splits == 1 ? flags : 0;
         for (int mt = 0; mt < mTiles; mt++)
