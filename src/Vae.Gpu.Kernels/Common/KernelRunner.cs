@@ -68,6 +68,9 @@ public abstract class KernelRunner
     /// <summary>Threads to start for <paramref name="work"/> items of a grid-stride kernel.</summary>
     public abstract int Threads(long work);
 
+    /// <summary>Threads a launch should offer to keep the accelerator busy (split-K slices, batch chunks).</summary>
+    public abstract int TargetThreads { get; }
+
     /// <summary>How many slices to split a reduction of <paramref name="extent"/> into so that
     /// <paramref name="baseThreads"/> threads per slice fill the accelerator.</summary>
     public abstract int Slices(int baseThreads, int extent, int minPerSlice);

@@ -39,6 +39,11 @@ public static class WeightGradFamily
     public const string Name = "weight-grad";
     public const WeightGradVersion Fallback = WeightGradVersion.Tiled;
 
+    /// <summary>Images a batch chunk sums where the launch can spare the chunks (<see cref="Launch"/>): each chunk
+    /// costs its work-items' lane sums and partials, which a chunk of 4 images of the default model's 16->32
+    /// gradients spent a seventh of its time on.</summary>
+    public const int LongChunkImages = 8;
+
     const VersionTraits Cpu = VersionTraits.CpuShaped;
 
     static VersionRow<WeightGradVersion, ConvShape, WeightGradArgs> Stream(WeightGradVersion v, Action<Index1D, int, WeightGradArgs> kernel,
@@ -66,7 +71,8 @@ public static class WeightGradFamily
     public static string? WhyNot(WeightGradVersion v, ConvShape s, DeviceLimits limits) => Versions[v].WhyNot(s, limits);
 
     /// <summary>Runs the call with version <paramref name="v"/>: one launch over batch chunks sized to fill the
-    /// accelerator, then (with more than one chunk) one fixed-order sum of the chunks.</summary>
+    /// accelerator (of <see cref="LongChunkImages"/> images where that keeps half as many threads), then (with more
+    /// than one chunk) one fixed-order sum of the chunks.</summary>
     public static void Launch(KernelRunner r, WeightGradVersion v, WeightGradCall c, ArrayView<float> grad, ArrayView<float> input,
         ArrayView<float> dWeightThenBias)
     {
@@ -79,7 +85,12 @@ public static class WeightGradFamily
             Shape = s, Chunks = 1, BiasChannels = c.BiasChannels, BiasPlane = c.BiasPlane,
             Grad = grad, Input = input, BiasSource = c.BiasChannels == 0 ? r.None : c.BiasFromInput ? input : grad,
         };
-        int chunks = r.Slices((int)row.Work(args), s.Batch, 1);
+        // Chunks of LongChunkImages where the launch keeps half the threads that fill the accelerator; else as
+        // many chunks as fill it (fewer work-items than that left cores idle: a launch of one group of 64 ran on
+        // one core, and the notebook's 64-channel gradients ran slower at half their chunks).
+        int work = (int)row.Work(args);
+        int chunks = r.Slices(work, s.Batch, LongChunkImages);
+        if ((long)work * chunks * 2 < r.TargetThreads) chunks = r.Slices(work, s.Batch, 1);
         args.Chunks = chunks;
         args.Partials = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
         var t = r.Begin();

@@ -63,6 +63,8 @@ public sealed class DeviceOps : KernelRunner, IDisposable
     /// work-item then loops over a run long enough to vectorize); else as <see cref="Threads"/>.</summary>
     int ElementwiseThreads(long work) => Chunked != 0 ? (int)Math.Max(1, Math.Min(work, _device.Profile.TargetThreads)) : Threads(work);
 
+    public override int TargetThreads => _device.Profile.TargetThreads;
+
     public override int Slices(int baseThreads, int extent, int minPerSlice)
     {
         int wanted = (_device.Profile.TargetThreads + baseThreads - 1) / baseThreads;

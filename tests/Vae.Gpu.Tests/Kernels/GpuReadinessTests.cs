@@ -66,6 +66,7 @@ public class GpuReadinessTests
         }
         public void Dispose() => _none.Dispose();
         public override int Threads(long work) => (int)Math.Min(work, 64);
+        public override int TargetThreads => 64;
         public override int Slices(int baseThreads, int extent, int minPerSlice) => 1;
         public override ArrayView<float> Scratch(ScratchSlot slot, long length) => throw new NotSupportedException();
         public override ArrayView<float> None => _none.View;
