@@ -61,13 +61,13 @@ public sealed class DeviceOps : KernelRunner, IDisposable
 
     /// <summary>Threads of an elementwise launch: with <see cref="Chunked"/> runs, the thread target (each
     /// work-item then loops over a run long enough to vectorize); else as <see cref="Threads"/>.</summary>
-    int ElementwiseThreads(long work) => Chunked != 0 ? (int)Math.Max(1, Math.Min(work, _device.Profile.TargetThreads)) : Threads(work);
+    int ElementwiseThreads(long work) => Chunked != 0 ? (int)Math.Max(1, Math.Min(work, TargetThreads)) : Threads(work);
 
     public override int TargetThreads => _device.Profile.TargetThreads;
 
     public override int Slices(int baseThreads, int extent, int minPerSlice)
     {
-        int wanted = (_device.Profile.TargetThreads + baseThreads - 1) / baseThreads;
+        int wanted = (TargetThreads + baseThreads - 1) / baseThreads;
         return Math.Clamp(Math.Min(wanted, extent / Math.Max(1, minPerSlice)), 1, Math.Max(1, extent));
     }
 
