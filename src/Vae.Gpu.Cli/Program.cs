@@ -387,14 +387,16 @@ public static partial class Program
         var listOption = new Option<bool>("--list") { Description = "list the family's calls in a training step, numbered, and stop" };
         var shapeOption = new Option<string?>("--shape") { Description = "one call at a shape of your own instead of the step's: batch,in,out,height,width,kernel (conv, weight-grad) or M,N,K (gemm)" };
         var repeatsOption = new Option<int>("--repeats") { Description = "timed calls per version, >= 1 (the median is reported)", DefaultValueFactory = _ => 5 };
+        var coldOption = new Option<bool>("--cold") { Description = $"write {KernelHarness.ColdBytes >> 20} MiB before each timed call, so the call finds its data in memory as the training step does (default: in cache from the call before)" };
         var cmd = new Command("lab", "validate one kernel version against the double-precision reference at one call of the training step, then time it (llm.c's ./conv_forward 7)")
         {
-            familyOption, versionOption, callOption, shapeOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, JsonOption,
+            familyOption, versionOption, callOption, shapeOption, listOption, AcceleratorOption, BatchOption, LatentOption, C1Option, C2Option, ChannelsOption, KernelOption, ImageOption, repeatsOption, coldOption, JsonOption,
         };
         cmd.SetAction(p => Guard(() =>
         {
             var config = ModelOf(p);
             int batch = p.GetValue(BatchOption), repeats = p.GetValue(repeatsOption);
+            bool cold = p.GetValue(coldOption);
             if (batch is < 1 or > 60_000) throw new VaeException($"--batch {batch} is out of range; use 1..60000");
             if (repeats < 1) throw new VaeException($"--repeats {repeats} must be at least 1");
             string family = p.GetValue(familyOption)!;
@@ -412,11 +414,12 @@ public static partial class Program
             }
             if (p.GetValue(shapeOption) is not null && p.GetValue(callOption) is not null) throw new VaeException("--call and --shape each pick the call; give one of them");
             var calls = p.GetValue(shapeOption) is { } shape ? new[] { KernelLab.AtShape(family, shape) } : KernelLab.Calls(device, family, config, batch, p.GetValue(callOption));
+            string timed = $"medians of {repeats} timed calls{(cold ? $", each after {KernelHarness.ColdBytes >> 20} MiB written (cold caches)" : "")}";
             say(p.GetValue(shapeOption) is not null
-                ? $"lab on {device.Name}: {family}{(version is { } v0 ? $" v{v0}" : "")} at {calls[0].Call}; validated on at most {KernelLab.CheckBatch} images, then medians of {repeats} timed calls"
+                ? $"lab on {device.Name}: {family}{(version is { } v0 ? $" v{v0}" : "")} at {calls[0].Call}; validated on at most {KernelLab.CheckBatch} images, then {timed}"
                 : $"lab on {device.Name}: {family}{(version is { } v ? $" v{v}" : "")} at {(calls.Count == 1 ? "1 call" : $"{calls.Count} calls")} of a training step " +
-                  $"({config.Describe()}, batch {batch}); validated on {KernelLab.CheckBatch} images, then medians of {repeats} timed calls");
-            var rows = KernelLab.Run(device, calls, repeats, only: version is { } one ? new[] { one } : null);
+                  $"({config.Describe()}, batch {batch}); validated on {KernelLab.CheckBatch} images, then {timed}");
+            var rows = KernelLab.Run(device, calls, repeats, only: version is { } one ? new[] { one } : null, cold: cold);
             if (json)
                 Console.WriteLine(new System.Text.Json.Nodes.JsonArray(rows.Select(r => (System.Text.Json.Nodes.JsonNode)r.ToJson()).ToArray())
                     .ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -55,6 +55,7 @@ public static partial class ConvKernels
         {
             var run = RunTile.Of(item, runs, chanTiles, n);
             int p0 = run.P0, o0 = run.O0, b = run.B, skip = run.Skip;
+            PrefetchNextImage(s, 0, input, output, mask, flags, b, item % (runs * chanTiles), runs * chanTiles);
             for (int j = 0; j < RunLength * LaneChannels; j++) acc[j] = 0f;
             // Each vector's first input element and the lane where its next row starts (lanes when none does).
             int y0 = p0 / wo, y1 = (p0 + lanes) / wo;

@@ -68,6 +68,7 @@ public static partial class ConvKernels
             int y = (t % pairs) * PairRows; t /= pairs;
             int o0 = (t % chanTiles) * LaneChannels;
             int b = t / chanTiles;
+            PrefetchNextImage(s, pad, input, output, mask, flags, b, item % (chanTiles * pairs * colTiles), chanTiles * pairs * colTiles);
             // The columns at the start of an overlapping last tile that the tile before it stores.
             int skip = 0;
             if (x0 + lanes > wo && wo >= lanes)

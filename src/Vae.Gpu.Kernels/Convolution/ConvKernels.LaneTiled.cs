@@ -87,6 +87,7 @@ public static partial class ConvKernels
             int y0 = (t % rowTiles) * LaneRowsPerTile; t /= rowTiles;
             int o = t % oc;
             int b = t / oc;
+            PrefetchNextImage(s, pad, input, output, mask, flags, b, item % (oc * rowTiles * colTiles), oc * rowTiles * colTiles);
             int skip = 0;
             if (overlapLast && x0 + lanes > wo && wo >= lanes)
             {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using static Vae.Gpu.Kernels.KernelIndex;
@@ -56,6 +57,7 @@ public static partial class GemmKernels
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K);
             LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, Lanes, Lanes);
             StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, Lanes, Lanes);
+            if (splits == 1) PrefetchTileAhead(s, mask, flags, c, m0, n0 + TilesAhead * Lanes, Lanes);
         }
     }
 
@@ -99,6 +101,25 @@ public static partial class GemmKernels
                 }
             }
             StoreRows(s, bias, mask, storeFlags, c, acc, m0, n0, offset, width, lanes);
+            if (splits == 1) PrefetchTileAhead(s, mask, flags, c, m0, n0 + TilesAhead * width, width);
+        }
+    }
+
+    /// <summary>Column tiles ahead of the current one whose lines of C (and of the mask) versions 4, 6 and 7 ask for.</summary>
+    const int TilesAhead = 4;
+
+    /// <summary>The 8 rows of C (to write) and of the ReLU mask at columns n0 .. n0 + width of a tile a few ahead
+    /// along the same rows, which the same core computes next.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchTileAhead(GemmShape s, ArrayView<float> mask, int flags, ArrayView<float> c, int m0, int n0, int width)
+    {
+        if (n0 >= s.N) return;
+        int rows = Min(LaneRows, s.M - m0), span = Min(width, s.N - n0);
+        bool masked = (flags & (int)EpilogueFlags.MaskPositive) != 0;
+        for (int r = 0; r < rows; r++)
+        {
+            CachePrefetch.Share(c, (m0 + r) * s.N + n0, span, 0, 1, true);
+            if (masked) CachePrefetch.Share(mask, (m0 + r) * s.N + n0, span, 0, 1);
         }
     }
 

@@ -76,6 +76,7 @@ public static partial class GemmKernels
                 if (columns > lanes) LaneTile(s, a, b, right, m0, n0 + lanes, kStart, kEnd, lanes, lanes);
             }
             StoreRows(s, bias, mask, splits == 1 ? flags : 0, c, acc, m0, n0, splits == 1 ? 0 : split * s.M * s.N, width, lanes);
+            if (splits == 1) PrefetchTileAhead(s, mask, flags, c, m0, n0 + TilesAhead * width, width);
         }
     }
 }

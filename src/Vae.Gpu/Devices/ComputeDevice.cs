@@ -80,7 +80,7 @@ public sealed class ComputeDevice : IDisposable
         bool cuda = CudaPresent();
         return Context.Create(builder =>
         {
-            builder.Cuda().OpenCL().CPU(CpuDevice()).EnableAlgorithms().WithFusedMultiplyAdd().Optimize(OptimizationLevel.O1);
+            builder.Cuda().OpenCL().CPU(CpuDevice()).EnableAlgorithms().WithFusedMultiplyAdd().WithCachePrefetch().Optimize(OptimizationLevel.O1);
             if (cuda) builder.Profiling();
         });
     }

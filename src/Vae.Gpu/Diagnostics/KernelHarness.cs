@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
 using Vae.Gpu.Devices;
 
 namespace Vae.Gpu.Diagnostics;
@@ -24,12 +26,18 @@ public static class KernelHarness
     public static double Time(ComputeDevice device, KernelCase c, int version, int repeats) =>
         TimeAlternated(device, c, [version], repeats)[0];
 
+    /// <summary>Bytes a cold timing writes before each timed call: more than the last-level caches met so far (32 MiB
+    /// an AMD CCD's L3, 50 MB an H100's L2), so the call finds its data in memory, as in the training step, where
+    /// 73 MB pass between one use of a buffer and the next.</summary>
+    public const int ColdBytes = 128 << 20;
+
     /// <summary>
     /// Median wall time of one call with each of <paramref name="versions"/> on the same inputs, after one warm-up
     /// call each (which also compiles): the versions take turns, one call each per round, so a slow spell of a
-    /// shared machine (seconds long) falls on all of them rather than on whichever ran then.
+    /// shared machine (seconds long) falls on all of them rather than on whichever ran then. <paramref name="cold"/>:
+    /// <see cref="ColdBytes"/> written before each timed call (untimed), so no operand starts in a cache.
     /// </summary>
-    public static double[] TimeAlternated(ComputeDevice device, KernelCase c, IReadOnlyList<int> versions, int repeats)
+    public static double[] TimeAlternated(ComputeDevice device, KernelCase c, IReadOnlyList<int> versions, int repeats, bool cold = false)
     {
         using var call = c.Prepare(device, new Random(4));
         void Run(int version)
@@ -39,10 +47,16 @@ public static class KernelHarness
             device.Synchronize();
         }
         foreach (int v in versions) Run(v);
+        using var evict = cold ? device.Accelerator.Allocate1D<byte>(ColdBytes) : null;
         var times = versions.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < repeats; r++)
             for (int i = 0; i < versions.Count; i++)
             {
+                if (evict is not null)
+                {
+                    evict.MemSetToZero();
+                    device.Synchronize();
+                }
                 long t0 = Stopwatch.GetTimestamp();
                 Run(versions[i]);
                 times[i].Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);

@@ -37,9 +37,10 @@ public static class KernelLab
     /// <summary>Images of a step-sized call that validation runs (the reference is a plain double loop).</summary>
     public const int CheckBatch = 2;
 
-    /// <summary>Validates, then times, every version of each case (or only <paramref name="only"/>'s versions).</summary>
+    /// <summary>Validates, then times, every version of each case (or only <paramref name="only"/>'s versions); with
+    /// <paramref name="cold"/>, each timed call after the caches are flushed (<see cref="KernelHarness.ColdBytes"/>).</summary>
     public static List<LabRow> Run(ComputeDevice device, IReadOnlyList<KernelCase> cases, int repeats, Action<string>? progress = null,
-        IReadOnlyCollection<int>? only = null)
+        IReadOnlyCollection<int>? only = null, bool cold = false)
     {
         var rows = new List<LabRow>();
         var limits = device.Versions.Limits;
@@ -50,7 +51,7 @@ public static class KernelLab
             var versions = c.Versions.Where(v => only is null || only.Contains(v)).ToList();
             var runnable = versions.Where(v => c.WhyNot(v, limits) is null).ToList();
             var errors = runnable.Select(v => KernelHarness.Validate(device, c.WithBatch(CheckBatch), v, seed: 3).Error).ToList();
-            var times = KernelHarness.TimeAlternated(device, c, runnable, repeats);
+            var times = KernelHarness.TimeAlternated(device, c, runnable, repeats, cold);
             foreach (int v in versions)
             {
                 string kernel = c.Kernel(v);

@@ -54,7 +54,7 @@ public static class PtxAssembly
         return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
     }
 
-    public static Context CreateContext() => Context.Create(b => b.EnableAlgorithms().WithFusedMultiplyAdd().Optimize(OptimizationLevel.O1));
+    public static Context CreateContext() => Context.Create(b => b.EnableAlgorithms().WithFusedMultiplyAdd().WithCachePrefetch().Optimize(OptimizationLevel.O1));
 
     /// <summary>Whether a GPU may run the kernel: any kernel but a family's CPU-shaped version and those marked
     /// <see cref="CpuOnlyAttribute"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Vae.Gpu.Devices;
+using Vae.Gpu.Diagnostics;
 using Vae.Gpu.IO;
 using Program = Vae.Gpu.Cli.Program;
 
@@ -67,6 +68,15 @@ public class CliTests
         Assert.True(row["median_ms"]!.GetValue<double>() > 0);
         Assert.True(row["gflop_per_second"]!.GetValue<double>() > 0);
         Assert.Contains("lab on cpu", err);
+        Assert.DoesNotContain("cold caches", err);
+
+        // Cold: the caches flushed before each timed call (as the training step finds its data), results the same.
+        (code, json, err) = Run(new[] { "lab", "--family", "gemm", "--version", "RegisterTiled", "--call", "2", "--cold", "--json" }.Concat(small).ToArray());
+        Assert.True(code == 0, err);
+        row = Assert.Single(System.Text.Json.Nodes.JsonNode.Parse(json)!.AsArray())!;
+        Assert.InRange(row["error"]!.GetValue<double>(), 0, 1);
+        Assert.True(row["median_ms"]!.GetValue<double>() > 0);
+        Assert.Contains($"each after {KernelHarness.ColdBytes >> 20} MiB written (cold caches)", err);
 
         (code, _, err) = Run(new[] { "lab", "--family", "convolution" }.Concat(small).ToArray());
         AssertOneLineError(code, err, "--family 'convolution' is unknown; use conv, weight-grad, gemm");
