@@ -60,6 +60,14 @@ public static partial class WeightGradKernels
                 for (int j = 0; j < TurnInputs * TurnRows * rowAcc; j++) acc[j] = 0f;
                 for (int b = bStart; b < bEnd; b++)
                 {
+                    // The next image's planes, asked for by the first tile to read them from memory: the first input
+                    // block asks for the gradient planes, the first channel tile for the input planes.
+                    if (b + 1 < bEnd && v == 0)
+                    {
+                        int plane = s.OutHeight * s.OutWidth, inPlane = s.InHeight * s.InWidth;
+                        if (i0 == 0 && u0 == 0) CachePrefetch.Share(grad, ((b + 1) * oc + o0) * plane, Min(channels, oc - o0) * plane, 0, 1);
+                        if (o0 == 0 && u0 == 0) CachePrefetch.Share(input, ((b + 1) * ic + i0) * inPlane, inputs * inPlane, 0, 1);
+                    }
                     for (int n = 0; n < inputs; n++)
                     {
                         for (int r = 0; r < rows; r++)
