@@ -41,6 +41,15 @@ public static partial class GemmKernels
     static int WideThreads(GemmShape s, int splits, int lanes) =>
         (LaneTiledPacks(s) ? 1 : DivUp(s.M, LaneRows)) * DivUp(s.N, 2 * lanes) * splits;
 
+    /// <summary>Floats of A that versions 6 and 7 keep in L1 across column tiles (32 KB of its 48).</summary>
+    const int SmallAFloats = 8192;
+
+    /// <summary>A product of at most 4 row tiles whose A fits in L1 (the heads' weight gradient, 32x18432x128), which
+    /// versions 6 and 7 run a column tile's row tiles in turn rather than blocks of column tiles: its piece of B
+    /// (K rows of the tile) is read from memory once. With more rows the writes to C, 8 rows a tile, spread over all
+    /// of them (the heads' input gradient, 128 rows, ran slower).</summary>
+    static bool RowTilesInTurn(GemmShape s) => s.M <= 4 * LaneRows && (long)s.M * s.K <= SmallAFloats;
+
     /// <summary>Versions 6 and 7: tiles of two vectors of <paramref name="lanes"/> (a constant in each).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Wide(int index, int stride, GemmArgs args, ArrayView<float> acc, ArrayView<float> packed, int lanes)
@@ -62,12 +71,25 @@ public static partial class GemmKernels
         for (int item = index; item < WideThreads(s, splits, lanes); item += stride)
         {
             int split = item / (mTiles * nTiles), t = item % (mTiles * nTiles);
-            // Blocks of column tiles, as in version 4.
-            int block = t / (blockTiles * mTiles), first = block * blockTiles;
-            int blockWidth = Min(blockTiles, nTiles - first), within = t - first * mTiles;
-            int m0 = (within / blockWidth) * LaneRows;
-            int n0 = (first + within % blockWidth) * width;
+            int m0, n0;
+            if (RowTilesInTurn(s))
+            {
+                // A stays in L1: a column tile's row tiles one after another, the next tile's piece of B asked for
+                // while this one computes.
+                m0 = (t % mTiles) * LaneRows;
+                n0 = (t / mTiles) * width;
+            }
+            else
+            {
+                // Blocks of column tiles, as in version 4.
+                int block = t / (blockTiles * mTiles), first = block * blockTiles;
+                int blockWidth = Min(blockTiles, nTiles - first), within = t - first * mTiles;
+                m0 = (within / blockWidth) * LaneRows;
+                n0 = (first + within % blockWidth) * width;
+            }
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
+            if (RowTilesInTurn(s) && m0 == 0 && s.StrideBn == 1 && n0 + width < s.N)
+                for (int k = kStart; k < kEnd; k++) CachePrefetch.Share(b, k * s.StrideBk + n0 + width, Min(width, s.N - n0 - width), 0, 1);
             if (columns >= width && s.StrideBn == 1)
                 LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, width, lanes);
             else
