@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 using Vae.Gpu.Devices;
 using Vae.Gpu.Kernels;
@@ -65,49 +64,7 @@ public class PoclWideVectorsTests
         using var output = Tensor.Zeros(device, 64);
         device.Ops.FmaChains(16, 64, 10, output.View);
         device.Synchronize();
-        // PoCL's kernel cache holds the object it built; a build for a warm cache may be older than this test.
-        var cache = PoclCache();
-        Skip.If(cache is null, "PoCL's kernel cache was not found");
-        var objects = Directory.EnumerateFiles(cache!, "Kernel_FmaChains16.so", SearchOption.AllDirectories)
-            .OrderByDescending(File.GetLastWriteTimeUtc).ToList();
-        Skip.If(objects.Count == 0, "PoCL's cache holds no object of the 16-lane probe");
-        string? assembly = Disassemble(objects[0]);
-        Skip.If(assembly is null, "objdump is not installed");
-        Assert.Matches(@"vfmadd\w*ps\s+%zmm", assembly!);
-    }
-
-    /// <summary>Where PoCL keeps its cache, from the native environment it reads (the tests' own setup points
-    /// .NET's copy of XDG_CACHE_HOME elsewhere).</summary>
-    static string? PoclCache()
-    {
-        string? home = NativeVariable("HOME");
-        var candidates = new[]
-        {
-            NativeVariable("POCL_CACHE_DIR"),
-            NativeVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? Path.Combine(xdg, "pocl", "kcache") : null,
-            home is { Length: > 0 } ? Path.Combine(home, ".cache", "pocl", "kcache") : null,
-        };
-        return candidates.FirstOrDefault(c => c is { Length: > 0 } && Directory.Exists(c));
-    }
-
-    static string? NativeVariable(string name) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8(getenv(name));
-
-    [System.Runtime.InteropServices.DllImport("libc")]
-    static extern IntPtr getenv(string name);
-
-    static string? Disassemble(string path)
-    {
-        try
-        {
-            using var objdump = Process.Start(new ProcessStartInfo("objdump", ["-d", "--no-show-raw-insn", path])
-                { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            string text = objdump.StandardOutput.ReadToEnd();
-            objdump.WaitForExit();
-            return objdump.ExitCode == 0 ? text : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
+        string assembly = PoclObjects.NewestAssembly("FmaChains16");
+        Assert.Matches(@"vfmadd\w*ps\s+%zmm", assembly);
     }
 }
