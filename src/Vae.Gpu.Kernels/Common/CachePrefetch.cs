@@ -13,10 +13,10 @@ namespace Vae.Gpu.Kernels;
 /// <summary>
 /// Software prefetch for the CPU-shaped kernels: on OpenCL, clang's <c>__builtin_prefetch</c> (a prefetch
 /// instruction on CPUs; PoCL's own <c>prefetch()</c> is empty); nothing on CUDA (no kernel that calls it runs
-/// there) and on ILGPU's CPU accelerator (which runs the empty .NET body). A kernel whose input is not in any cache (the training step
-/// writes 73 MB between one use of a buffer and the next) spends its loads waiting on memory: the hardware's
-/// prefetchers follow one stream per page and a convolution reads 16-32 planes at once. Asking for the next
-/// image's lines while this one computes hides that wait. Contexts get it from <see cref="WithCachePrefetch"/>.
+/// there) and on ILGPU's CPU accelerator (which runs the empty .NET body). The training step writes 73 MB between
+/// one use of a buffer and the next, so its kernels find their operands in memory, and a convolution reads 16-32
+/// planes at once, more streams than the hardware's prefetchers follow: asking for the next image's lines while
+/// this one computes hides the wait. Contexts get it from <see cref="WithCachePrefetch"/>.
 /// </summary>
 public static class CachePrefetch
 {
