@@ -40,10 +40,12 @@ public static class CachePrefetch
     {
         int lines = DivUp(length, LineFloats), per = DivUp(lines, parts);
         int first = part * per, last = Min(lines, first + per);
-        if (write)
-            for (int line = first; line < last; line++) LineToWrite(ref view[start + line * LineFloats]);
-        else
-            for (int line = first; line < last; line++) Line(ref view[start + line * LineFloats]);
+        for (int line = first; line < last; line++)
+        {
+            ref float element = ref view[start + line * LineFloats];
+            if (write) LineToWrite(ref element);
+            else Line(ref element);
+        }
     }
 
     /// <summary>OpenCL C: <c>__builtin_prefetch(address);</c> (read, keep in all levels).</summary>

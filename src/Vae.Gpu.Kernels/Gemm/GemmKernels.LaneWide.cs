@@ -68,11 +68,12 @@ public static partial class GemmKernels
             return;
         }
         const int blockTiles = LaneBlockTiles / 2;
+        bool inTurn = RowTilesInTurn(s);
         for (int item = index; item < WideThreads(s, splits, lanes); item += stride)
         {
             int split = item / (mTiles * nTiles), t = item % (mTiles * nTiles);
             int m0, n0;
-            if (RowTilesInTurn(s))
+            if (inTurn)
             {
                 // A stays in L1: a column tile's row tiles one after another, the next tile's piece of B asked for
                 // while this one computes.
@@ -88,7 +89,7 @@ public static partial class GemmKernels
                 n0 = (first + within % blockWidth) * width;
             }
             int kStart = split * perSplit, kEnd = Min(kStart + perSplit, s.K), columns = s.N - n0;
-            if (RowTilesInTurn(s) && m0 == 0 && s.StrideBn == 1 && n0 + width < s.N)
+            if (inTurn && m0 == 0 && s.StrideBn == 1 && n0 + width < s.N)
                 for (int k = kStart; k < kEnd; k++) CachePrefetch.Share(b, k * s.StrideBk + n0 + width, Min(width, s.N - n0 - width), 0, 1);
             if (columns >= width && s.StrideBn == 1)
                 LaneTile(s, a, b, acc, m0, n0, kStart, kEnd, width, lanes);

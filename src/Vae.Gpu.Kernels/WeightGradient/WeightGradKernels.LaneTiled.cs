@@ -50,6 +50,7 @@ public static partial class WeightGradKernels
         int rowAcc = channels * 3 * lanes;
         int chunkStride = s.WeightLength + biasChannels;
         int k = s.Kernel, kk = k * k, oc = s.OutChannels, ic = s.InChannels;
+        int plane = s.OutHeight * s.OutWidth, inPlane = s.InHeight * s.InWidth;
         for (int item = index; item < TurnThreads(s, chunks, channels); item += stride)
         {
             var tile = TapTile.Of(item, s, channels, chunks, TurnRows, TurnInputs);
@@ -64,7 +65,6 @@ public static partial class WeightGradKernels
                     // block asks for the gradient planes, the first channel tile for the input planes.
                     if (b + 1 < bEnd && v == 0)
                     {
-                        int plane = s.OutHeight * s.OutWidth, inPlane = s.InHeight * s.InWidth;
                         if (i0 == 0 && u0 == 0) CachePrefetch.Share(grad, ((b + 1) * oc + o0) * plane, Min(channels, oc - o0) * plane, 0, 1);
                         if (o0 == 0 && u0 == 0) CachePrefetch.Share(input, ((b + 1) * ic + i0) * inPlane, inputs * inPlane, 0, 1);
                     }
