@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Vae.Gpu.Kernels;
 
 /// <summary>The versions of the GEMM; each member is named after its kernel method in <see cref="GemmKernels"/>.</summary>
-public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6, WideTiled = 7, WideDot = 8 }
+public enum GemmVersion { RegisterTiled = 1, SharedTiled = 2, Rows = 3, LaneTiled = 4, LaneDot = 5, LaneWide = 6, WideTiled = 7, WideDot = 8, TallTiled = 9 }
 
 /// <summary>One matrix product as a linear layer asks for it: C = epilogue(A B) with the strides of <see cref="Shape"/>.</summary>
 public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
@@ -17,12 +17,13 @@ public readonly record struct GemmCall(GemmShape Shape, EpilogueFlags Flags)
         $"{Shape} strides {Shape.StrideAm},{Shape.StrideAk},{Shape.StrideBk},{Shape.StrideBn}{EpilogueNames.Suffix(Flags)}";
 }
 
-/// <summary>The arguments of every GEMM version: C (or its split partials) = epilogue(A B) with K cut into <see cref="Splits"/>.</summary>
+/// <summary>The arguments of every GEMM version: C (or its split partials) = epilogue(A B) with K cut into <see cref="Splits"/>;
+/// with <see cref="SumRows"/> 1, <see cref="RowSums"/> gets each row's sum of A over K (only version 9 writes it, in one slice).</summary>
 public struct GemmArgs
 {
     public GemmShape Shape;
-    public int Splits, Flags;
-    public ArrayView<float> A, B, Bias, Mask, C;
+    public int Splits, Flags, SumRows;
+    public ArrayView<float> A, B, Bias, Mask, C, RowSums;
 }
 
 /// <summary>The GEMM family: its versions, one row each, the untuned default by shape, and the launcher.</summary>
@@ -55,7 +56,11 @@ public static class GemmFamily
             "16-lane wide tile: 8x32 per work-item (16 512-bit registers of accumulators), SIMD over columns", Cpu),
         Stream(GemmVersion.WideDot, GemmKernels.WideDot, GemmKernels.WideDotThreads,
             "16-lane dot: 4x4 per work-item, SIMD over K (A's and B's K contiguous; 16 512-bit registers of accumulators)", Cpu, KContiguous),
+        Stream(GemmVersion.TallTiled, GemmKernels.TallTiled, GemmKernels.TallTiledThreads,
+            "16-lane tall tile: 16 rows (SIMD down A's contiguous rows) x 16 columns per work-item, for a C of few columns", Cpu, RowsContiguous),
     });
+
+    static string? RowsContiguous(GemmShape s, DeviceLimits _) => s.StrideAm != 1 ? "needs A's rows contiguous (stride 1 along M)" : null;
 
     static string? KContiguous(GemmShape s, DeviceLimits _) => s.StrideAk != 1 || s.StrideBk != 1 ? "needs A's and B's K contiguous (stride 1)" : null;
 
@@ -71,7 +76,8 @@ public static class GemmFamily
     /// The untuned choice at shape s when a profile prefers <paramref name="preferred"/>. Version 4 (lane tiles):
     /// itself where B's columns are contiguous, version 5 (SIMD over K) where they are strided but A's and B's
     /// K is contiguous and long enough to fill its lanes, itself (strided path) elsewhere; version 7 hands those to
-    /// version 8 (version 5 at 16 lanes) where K fills its lanes 8 times over. Version 6 (16-column
+    /// version 8 (version 5 at 16 lanes) where K fills its lanes 8 times over, and to version 9 (SIMD down A's rows)
+    /// where A's rows are contiguous and C has at most 16 columns and 128 rows or more. Version 6 (16-column
     /// lane tiles): as version 4, but version 4 itself where C has fewer than 64 columns (one or two wide tiles
     /// leave too few work-items, and the lab measured it slower there); version 7 (32-column tiles of 16 lanes):
     /// version 4 only below 16 columns (the lab measured it twice version 4's speed at the 16-column calls of the
@@ -82,6 +88,7 @@ public static class GemmFamily
     public static GemmVersion Default(GemmVersion preferred, GemmShape s) => preferred switch
     {
         GemmVersion.WideTiled when DotShaped(s, LaneTiles.WideWidth) => GemmVersion.WideDot,
+        GemmVersion.WideTiled when TallShaped(s) => GemmVersion.TallTiled,
         GemmVersion.LaneTiled or GemmVersion.LaneWide or GemmVersion.WideTiled when DotShaped(s, GemmKernels.Lanes) => GemmVersion.LaneDot,
         GemmVersion.LaneWide when s.N < 4 * GemmKernels.WideLanes => GemmVersion.LaneTiled,
         GemmVersion.WideTiled when s.N < LaneTiles.WideWidth => GemmVersion.LaneTiled,
@@ -89,25 +96,45 @@ public static class GemmFamily
         _ => preferred,
     };
 
+    /// <summary>A's rows contiguous, C at most one tall tile wide and tall enough for 8 of them: the products that
+    /// SIMD down the rows (version 9) serves.</summary>
+    static bool TallShaped(GemmShape s) => s.StrideAm == 1 && s.N <= GemmKernels.TallColumns && s.M >= 8 * LaneTiles.WideWidth;
+
     /// <summary>B's columns strided, A's and B's K contiguous and at least 8 vectors of <paramref name="lanes"/> long:
     /// the products that SIMD over K (versions 5 and 8) serves.</summary>
     static bool DotShaped(GemmShape s, int lanes) => s.StrideBn != 1 && s.StrideAk == 1 && s.StrideBk == 1 && s.K >= 8 * lanes;
 
+    /// <summary>Whether version <paramref name="v"/> writes A's row sums beside C (<see cref="Launch"/>'s rowSums) when
+    /// <paramref name="splits"/> slices cut K: version 9, in one slice.</summary>
+    public static bool SumsRows(GemmVersion v, int splits) => v == GemmVersion.TallTiled && splits == 1;
+
     /// <summary>Runs the call with version <paramref name="v"/>: K split into slices that fill the accelerator,
-    /// then (with more than one) one fixed-order sum of the slices that applies the epilogue.</summary>
-    public static void Launch(KernelRunner r, GemmVersion v, GemmCall c, ArrayView<float> a, ArrayView<float> b,
-        ArrayView<float>? bias, ArrayView<float>? mask, ArrayView<float> output)
+    /// then (with more than one) one fixed-order sum of the slices that applies the epilogue. With
+    /// <paramref name="rowSums"/>, a version that can (<see cref="SumsRows"/>) also writes each row's sum of A over K
+    /// there in the same pass (a linear layer's bias gradient beside its weight gradient); returns whether it did.</summary>
+    public static bool Launch(KernelRunner r, GemmVersion v, GemmCall c, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float>? bias, ArrayView<float>? mask, ArrayView<float> output, ArrayView<float>? rowSums = null)
     {
         var row = Versions[v];
         var s = c.Shape;
-        var args = new GemmArgs { Shape = s, Splits = 1, Flags = (int)c.Flags, A = a, B = b, Bias = bias ?? r.None, Mask = mask ?? r.None };
+        var args = new GemmArgs { Shape = s, Splits = 1, Flags = (int)c.Flags, A = a, B = b, Bias = bias ?? r.None, Mask = mask ?? r.None, RowSums = r.None };
         int splits = r.Slices((int)row.Work(args), s.K, 64);
         var target = splits == 1 ? output : r.Scratch(ScratchSlot.Partials, (long)splits * s.M * s.N);
+        bool sums = rowSums is not null && SumsRows(v, splits);
+        if (sums)
+        {
+            if (rowSums!.Value.Length != s.M) throw new ArgumentException($"the row sums of {c} have {s.M} values, not {rowSums.Value.Length}");
+            args.RowSums = rowSums.Value;
+            args.SumRows = 1;
+        }
         args.Splits = splits;
         args.C = target;
         var t = r.Begin();
         row.Launch(r, args, row.Work(args));
-        r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, KernelCost.Gemm(s, splits), 0));
+        var cost = KernelCost.Gemm(s, splits);
+        if (sums) cost = new KernelCost(cost.Flops + (double)s.M * s.K, cost.Bytes + 4.0 * s.M);
+        r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, cost, 0));
         if (splits > 1) r.SumPartials(target, splits, s.M * s.N, s.N, bias, mask, c.Flags, output);
+        return sums;
     }
 }

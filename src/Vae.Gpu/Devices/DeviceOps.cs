@@ -109,6 +109,17 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         GemmFamily.Launch(this, _device.Versions.Gemm(call), call, a, b, bias, mask, c);
     }
 
+    /// <summary>A linear layer's parameter gradients from its output gradient: dWeight = the product of
+    /// <paramref name="weightGrad"/> (A the output gradient transposed, K the batch) and dBias = A's row sums, in the
+    /// product's own pass where its version can (<see cref="GemmFamily.SumsRows"/>), else by <see cref="ChannelSum"/>.</summary>
+    public void LinearParameterGrads(GemmShape weightGrad, ArrayView<float> outputGrad, ArrayView<float> input, ArrayView<float> dWeight,
+        ArrayView<float> dBias)
+    {
+        var call = new GemmCall(weightGrad, EpilogueFlags.None);
+        if (!GemmFamily.Launch(this, _device.Versions.Gemm(call), call, outputGrad, input, null, null, dWeight, dBias))
+            ChannelSum(outputGrad, weightGrad.K, weightGrad.M, 1, dBias);
+    }
+
     // ---- reductions ---------------------------------------------------------------------------
 
     /// <summary>dBias (C) = sum of grad (B, C, plane) over batch and plane.</summary>

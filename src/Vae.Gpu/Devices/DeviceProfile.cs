@@ -60,14 +60,14 @@ public sealed record DeviceProfile(string Kind, int TargetThreads, int MaxLaunch
     /// Elementwise kernels give each work-item one contiguous run of items (CPUs: a unit-stride loop the
     /// vectorizer takes) instead of striding by the launch (GPUs: neighbours read neighbours). The same policy
     /// picks the BCE's first pass (BceRunPartials or BcePartials) and, where bias sums are not chunked, a linear
-    /// layer's bias sums by ColumnSums; <c>bench</c> prints it.
+    /// layer's bias sums by ColumnSums (unless its weight gradient's GEMM v9 sums them in its own pass); <c>bench</c> prints it.
     /// </summary>
     public bool ElementwiseRuns { get; init; }
 
     /// <summary>The variants <see cref="ElementwiseRuns"/> and <see cref="ChunkBiasSums"/> pick, in words (<c>bench</c>'s profile line).</summary>
     public string ElementwisePolicy =>
         (ElementwiseRuns ? "elementwise kernels in runs per work-item (BceRunPartials" : "elementwise kernels strided (BcePartials")
-        + (ChunkBiasSums ? "; bias sums over batch chunks)" : ElementwiseRuns ? "; linear bias sums by ColumnSums)" : "; bias sums one thread per channel)");
+        + (ChunkBiasSums ? "; bias sums over batch chunks)" : ElementwiseRuns ? "; linear bias sums by ColumnSums or in GEMM v9's pass)" : "; bias sums one thread per channel)");
 
     /// <summary>Whether this kind's defaults were measured (CPUs: the CPU accelerator and OpenCL on a CPU); GPU rows are estimates.</summary>
     public bool Measured => Kind is "cpu" or OpenClCpuKind;

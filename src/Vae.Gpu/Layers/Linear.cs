@@ -70,8 +70,7 @@ public sealed class Linear : IDisposable
         int b = x.Shape[0];
         // dW[o, f] = sum_b dPre[b, o] x[b, f]: A[o, b] = dPre[b * Out + o], B[b, f] = x[b * In + f].
         var weightGrad = new GemmShape(OutFeatures, InFeatures, b, 1, OutFeatures, InFeatures, 1);
-        _device.Ops.Gemm(weightGrad, dPre.View, x.View, null, null, EpilogueFlags.None, Weight.Grad.View);
-        _device.Ops.ChannelSum(dPre.View, b, OutFeatures, 1, Bias.Grad.View);
+        _device.Ops.LinearParameterGrads(weightGrad, dPre.View, x.View, Weight.Grad.View, Bias.Grad.View);
         if (!needInputGrad) return null;
         var dx = _inputGrad.Get(b, InFeatures);
         var mask = InputActivation == Activation.Relu ? x : null;

@@ -49,9 +49,11 @@ public class PoclWideVectorsTests
     {
         // Fewer than 16 columns (one 16-lane vector): version 4; B's columns strided with A's and B's K contiguous
         // and long: version 8 (version 5 at 16 lanes), or version 5 where K fills 8 lanes but not 16 8 times over;
-        // the default model's 16-column products keep version 7.
+        // A's rows contiguous and at most 16 columns (the decoder's weight gradient): version 9; the default
+        // model's other 16-column product keeps version 7.
         Assert.Equal(GemmVersion.LaneTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 8, 300, 300, 1, 8, 1)));
-        Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(18432, 16, 128, 1, 18432, 16, 1)));
+        Assert.Equal(GemmVersion.TallTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(18432, 16, 128, 1, 18432, 16, 1)));
+        Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 16, 18432, 18432, 1, 16, 1)));
         Assert.Equal(GemmVersion.WideDot, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 32, 18432, 18432, 1, 1, 18432)));
         Assert.Equal(GemmVersion.LaneDot, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 32, 100, 100, 1, 1, 100)));
         Assert.Equal(GemmVersion.WideTiled, GemmFamily.Default(GemmVersion.WideTiled, new GemmShape(128, 18432, 32, 32, 1, 18432, 1)));
