@@ -22,8 +22,8 @@ public static partial class GemmKernels
     /// output gradient transposed). A work-item computes 16 rows x 16 columns with the vector down the rows: each k
     /// loads one 16-row vector of A (one cache line of a row of the stored gradient) and broadcasts 16 values of B
     /// for 16 FMAs, so every line of A is read once, by one work-item. Versions 4, 6 and 7 put their vectors along
-    /// C's 16 columns and broadcast 8 values of A a k: 9 loads for 8 FMAs, 8 rows of A 74 KB apart in the same set
-    /// of L1. The tile's rows past M read 0; its columns past N read B's last column and are not stored. The sums
+    /// C's 16 columns and broadcast 8 values of A a k: 9 loads for 8 FMAs, from lines of A that lie a row of the
+    /// stored gradient (74 KB) apart and share one set of L1. The tile's rows past M read 0; its columns past N read B's last column and are not stored. The sums
     /// run over k in order, as in versions 1, 3, 4, 6 and 7. Where <see cref="GemmArgs.SumRows"/> asks (one
     /// slice), the first column tile also writes its rows' sums of A over K there, one more vector add a k: a linear
     /// layer's bias gradient in its weight gradient's pass over the output gradient.

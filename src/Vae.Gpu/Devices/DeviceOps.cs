@@ -109,7 +109,7 @@ public sealed class DeviceOps : KernelRunner, IDisposable
         GemmFamily.Launch(this, _device.Versions.Gemm(call), call, a, b, bias, mask, c);
     }
 
-    /// <summary>A linear layer's parameter gradients from its output gradient: dWeight = the product of
+    /// <summary>A linear layer's parameter gradients from its output gradient (batch, Out): dWeight = the product of
     /// <paramref name="weightGrad"/> (A the output gradient transposed, K the batch) and dBias = A's row sums, in the
     /// product's own pass where its version can (<see cref="GemmFamily.SumsRows"/>), else by <see cref="ChannelSum"/>.</summary>
     public void LinearParameterGrads(GemmShape weightGrad, ArrayView<float> outputGrad, ArrayView<float> input, ArrayView<float> dWeight,
