@@ -24,12 +24,13 @@ public readonly record struct WeightGradCall(ConvShape Shape, int BiasChannels, 
 /// <summary>
 /// The arguments of every weight-gradient version: the convolution's shape, its gradient side and input side,
 /// the batch chunks to sum separately, and where the bias gradient's sums come from (<see cref="BiasChannels"/> 0:
-/// no bias); the partials hold a chunk's weight then bias gradient after another.
+/// no bias); the partials hold a chunk's weight then bias gradient after another. <see cref="BiasInTurns"/> 1: versions 3
+/// and 4 sum a gradient-side bias within their turns (<see cref="WeightGradFamily.SumsBiasInTurns"/>).
 /// </summary>
 public struct WeightGradArgs
 {
     public ConvShape Shape;
-    public int Chunks, BiasChannels, BiasPlane;
+    public int Chunks, BiasChannels, BiasPlane, BiasInTurns;
     public ArrayView<float> Grad, Input, BiasSource, Partials;
 }
 
@@ -64,6 +65,12 @@ public static class WeightGradFamily
 
     public static string Describe(WeightGradVersion v) => Versions[v].Description;
 
+    /// <summary>Whether version <paramref name="v"/> sums the call's bias within its turns, from the gradient planes
+    /// its tiles have just read (versions 3 and 4, a bias of the gradient side), rather than in a pass of its own
+    /// at the launch's end.</summary>
+    public static bool SumsBiasInTurns(WeightGradVersion v, WeightGradCall c) =>
+        c.BiasChannels > 0 && !c.BiasFromInput && v is WeightGradVersion.LaneTiled or WeightGradVersion.WideTiled;
+
     /// <summary>The version shaped for CPUs (a private accumulator array per work-item), which GPUs never run.</summary>
     public static bool CpuShaped(WeightGradVersion v) => Versions[v].CpuShaped;
 
@@ -92,10 +99,11 @@ public static class WeightGradFamily
         int chunks = r.Slices(work, s.Batch, LongChunkImages);
         if ((long)work * chunks * 2 < r.TargetThreads) chunks = r.Slices(work, s.Batch, 1);
         args.Chunks = chunks;
+        args.BiasInTurns = SumsBiasInTurns(v, c) ? 1 : 0;
         args.Partials = chunks == 1 ? dWeightThenBias : r.Scratch(ScratchSlot.Partials, (long)chunks * c.Length);
         var t = r.Begin();
-        // The bias sums run in the same launch: enough work-items for every chunk's channels too.
-        row.Launch(r, args, Math.Max(row.Work(args), (long)chunks * c.BiasChannels));
+        // The bias sums run in the same launch: enough work-items for every chunk's channels too, unless the turns sum them.
+        row.Launch(r, args, args.BiasInTurns != 0 ? row.Work(args) : Math.Max(row.Work(args), (long)chunks * c.BiasChannels));
         r.End(t, new KernelLaunch(Name, row.Name, row.Number, c, KernelCost.WeightGrad(s, chunks), 0));
         if (chunks > 1) r.SumPartials(args.Partials, chunks, c.Length, 1, null, null, EpilogueFlags.None, dWeightThenBias);
     }

@@ -31,7 +31,7 @@ public static partial class WeightGradKernels
     /// </summary>
     public static void LaneTiled(Index1D index, int stride, WeightGradArgs a) =>
         TakeTurns(index, stride, a, LocalMemory.Allocate<float>(TurnInputs * TurnRows * GradRowChannels * 3 * LaneTiles.Width),
-            GradRowChannels, LaneTiles.Width);
+            LocalMemory.Allocate<float>(GradRowChannels * (LaneTiles.WideWidth + 1)), GradRowChannels, LaneTiles.Width);
 
     /// <summary>
     /// Versions 3 and 4 (<paramref name="channels"/> x 3 taps x <paramref name="lanes"/> columns a tile: 4 x 8 or
@@ -39,10 +39,14 @@ public static partial class WeightGradKernels
     /// <see cref="TurnInputs"/> input channels and takes them in turn for each image, their accumulators parked in
     /// <paramref name="acc"/> (private memory) between turns, so an image's gradient planes are read from L1 by
     /// all but the first turn rather than streamed from L2 once per row over the whole chunk. Within a chunk each
-    /// accumulator sums the same terms in the same order as one row at a time.
+    /// accumulator sums the same terms in the same order as one row at a time. With <see cref="WeightGradArgs.BiasInTurns"/>
+    /// (the bias from the gradient side), the work-item of the first kernel rows and input channels also sums its
+    /// channels' planes for the bias, image by image right after its turns read them (from L1), in
+    /// <paramref name="biasAcc"/>: the same sums in the same order as <see cref="ReductionKernels.LaneChannelSumOf"/>,
+    /// which otherwise reads the planes again at the launch's end.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void TakeTurns(int index, int stride, WeightGradArgs a, ArrayView<float> acc, int channels, int lanes)
+    static void TakeTurns(int index, int stride, WeightGradArgs a, ArrayView<float> acc, ArrayView<float> biasAcc, int channels, int lanes)
     {
         ConvShape s = a.Shape;
         int chunks = a.Chunks, biasChannels = a.BiasChannels, biasPlane = a.BiasPlane;
@@ -56,9 +60,13 @@ public static partial class WeightGradKernels
             var tile = TapTile.Of(item, s, channels, chunks, TurnRows, TurnInputs);
             int u0 = tile.U, i0 = tile.I, o0 = tile.O0, chunk = tile.Chunk, bStart = tile.BStart, bEnd = tile.BEnd;
             int rows = Min(TurnRows, k - u0), inputs = Min(TurnInputs, ic - i0);
+            bool biasHere = a.BiasInTurns != 0 && i0 == 0 && u0 == 0;
+            int biasChans = Min(channels, oc - o0);
             for (int v = 0; v < k; v += 3)
             {
                 for (int j = 0; j < TurnInputs * TurnRows * rowAcc; j++) acc[j] = 0f;
+                if (biasHere && v == 0)
+                    for (int j = 0; j < channels * (LaneTiles.WideWidth + 1); j++) biasAcc[j] = 0f;
                 for (int b = bStart; b < bEnd; b++)
                 {
                     // The next image's planes, asked for by the first tile to read them from memory: the first input
@@ -77,6 +85,9 @@ public static partial class WeightGradKernels
                             else RowTaps(s, grad, input, rowSums, o0, i0 + n, u0 + r, v, b, false, lanes);
                         }
                     }
+                    if (biasHere && v == 0)
+                        for (int c = 0; c < biasChans; c++)
+                            LaneChannelSums(grad.SubView(((b * oc) + o0 + c) * plane, plane), biasAcc, c, channels);
                 }
                 int baseOffset = chunk * chunkStride;
                 for (int n = 0; n < inputs; n++)
@@ -96,9 +107,31 @@ public static partial class WeightGradKernels
                         }
                     }
                 }
+                if (biasHere && v == 0)
+                    for (int c = 0; c < biasChans; c++)
+                        partials[baseOffset + s.WeightLength + o0 + c] = LaneTiles.WideSum(biasAcc, c * LaneTiles.WideWidth) + biasAcc[channels * LaneTiles.WideWidth + c];
             }
         }
-        LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+        if (a.BiasInTurns == 0)
+            LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
+    }
+
+    /// <summary>One image's plane of channel c added into its 16 running sums (biasAcc[16 c ..]) and its last
+    /// ragged positions into biasAcc[16 channels + c], as <see cref="ReductionKernels.LaneChannelSumOf"/> adds them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void LaneChannelSums(ArrayView<float> row, ArrayView<float> biasAcc, int c, int channels)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        int plane = (int)row.Length, full = plane / lanes * lanes;
+        var sums = biasAcc.SubView(c * lanes, lanes);
+        for (int j = 0; j < full; j += lanes)
+        {
+            var part = row.SubView(j, lanes);
+            for (int x = 0; x < lanes; x++) sums[x] += part[x];
+        }
+        float tail = biasAcc[channels * lanes + c];
+        for (int j = full; j < plane; j++) tail += row[j];
+        biasAcc[channels * lanes + c] = tail;
     }
 
     /// <summary>One image's turn at taps v, v+1, v+2 of kernel row u for version 3's or 4's tile.</summary>

@@ -25,7 +25,7 @@ public static partial class WeightGradKernels
     /// </summary>
     public static void WideTiled(Index1D index, int stride, WeightGradArgs a) =>
         TakeTurns(index, stride, a, LocalMemory.Allocate<float>(TurnInputs * TurnRows * WideGradChannels * 3 * LaneTiles.WideWidth),
-            WideGradChannels, LaneTiles.WideWidth);
+            LocalMemory.Allocate<float>(WideGradChannels * (LaneTiles.WideWidth + 1)), WideGradChannels, LaneTiles.WideWidth);
 
     /// <summary>Taps v, v+1, v+2 of kernel row u over images [bStart, bEnd) for gradient-side channels o0 .. o0 + 7
     /// (past the last, read clamped and never stored); <paramref name="threeTaps"/> false when the kernel row ends
