@@ -49,19 +49,27 @@ public static partial class ReductionKernels
         int ch = index % channels, chunk = index / channels;
         int perChunk = DivUp(batch, chunks);
         int bEnd = Min(chunk * perChunk + perChunk, batch);
-        int full = plane / lanes * lanes;
         float tail = 0;
         for (int b = chunk * perChunk; b < bEnd; b++)
-        {
-            var row = grad.SubView((b * channels + ch) * plane, plane);
-            for (int j = 0; j < full; j += lanes)
-            {
-                var part = row.SubView(j, lanes);
-                for (int x = 0; x < lanes; x++) acc[x] += part[x];
-            }
-            for (int j = full; j < plane; j++) tail += row[j];
-        }
+            tail = AddPlaneLanes(grad.SubView((b * channels + ch) * plane, plane), acc, tail);
         return LaneTiles.WideSum(acc, 0) + tail;
+    }
+
+    /// <summary>One plane added into 16 running sums (<paramref name="sums"/>, 16 lanes) and its last ragged
+    /// positions into <paramref name="tail"/>, returned: the order of <see cref="LaneChannelSumOf"/>, which the
+    /// weight gradients' bias sums within their turns keep too.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float AddPlaneLanes(ArrayView<float> row, ArrayView<float> sums, float tail)
+    {
+        const int lanes = LaneTiles.WideWidth;
+        int plane = (int)row.Length, full = plane / lanes * lanes;
+        for (int j = 0; j < full; j += lanes)
+        {
+            var part = row.SubView(j, lanes);
+            for (int x = 0; x < lanes; x++) sums[x] += part[x];
+        }
+        for (int j = full; j < plane; j++) tail += row[j];
+        return tail;
     }
 
     /// <summary>Columns a work-item of <see cref="ColumnSums"/> sums: 16 floats, a whole cache line of each row.</summary>

@@ -87,7 +87,11 @@ public static partial class WeightGradKernels
                     }
                     if (biasHere && v == 0)
                         for (int c = 0; c < biasChans; c++)
-                            LaneChannelSums(grad.SubView(((b * oc) + o0 + c) * plane, plane), biasAcc, c, channels);
+                        {
+                            int at = channels * LaneTiles.WideWidth + c;
+                            biasAcc[at] = ReductionKernels.AddPlaneLanes(grad.SubView((b * oc + o0 + c) * plane, plane),
+                                biasAcc.SubView(c * LaneTiles.WideWidth, LaneTiles.WideWidth), biasAcc[at]);
+                        }
                 }
                 int baseOffset = chunk * chunkStride;
                 for (int n = 0; n < inputs; n++)
@@ -114,24 +118,6 @@ public static partial class WeightGradKernels
         }
         if (a.BiasInTurns == 0)
             LaneBiasPartials(index, stride, s.Batch, chunks, chunkStride, s.WeightLength, biasSource, biasChannels, biasPlane, partials);
-    }
-
-    /// <summary>One image's plane of channel c added into its 16 running sums (biasAcc[16 c ..]) and its last
-    /// ragged positions into biasAcc[16 channels + c], as <see cref="ReductionKernels.LaneChannelSumOf"/> adds them.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void LaneChannelSums(ArrayView<float> row, ArrayView<float> biasAcc, int c, int channels)
-    {
-        const int lanes = LaneTiles.WideWidth;
-        int plane = (int)row.Length, full = plane / lanes * lanes;
-        var sums = biasAcc.SubView(c * lanes, lanes);
-        for (int j = 0; j < full; j += lanes)
-        {
-            var part = row.SubView(j, lanes);
-            for (int x = 0; x < lanes; x++) sums[x] += part[x];
-        }
-        float tail = biasAcc[channels * lanes + c];
-        for (int j = full; j < plane; j++) tail += row[j];
-        biasAcc[channels * lanes + c] = tail;
     }
 
     /// <summary>One image's turn at taps v, v+1, v+2 of kernel row u for version 3's or 4's tile.</summary>
